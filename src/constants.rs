@@ -1,0 +1,92 @@
+//! The P0 constants of the GoSIP implementation plan, in one place.
+//!
+//! Every rule that depends on one of these numbers uses the constant from here,
+//! so a change is made once and a reader can find every user with one search.
+//! Values that a household may want to tune are *defaults* for settings, and
+//! are named `DEFAULT_*`.
+
+use std::time::Duration;
+
+// ---- Performance SLAs (targets, checked by benchmarks, not by timed tests) ----
+
+/// A REGISTER must be answered within this (plan: < 500 ms).
+pub const SIP_REGISTRATION_SLA: Duration = Duration::from_millis(500);
+/// From INVITE to ringing the phones (plan: < 2 s).
+pub const CALL_SETUP_SLA: Duration = Duration::from_secs(2);
+/// 95th percentile of API GET responses (plan: < 200 ms).
+pub const API_GET_SLA: Duration = Duration::from_millis(200);
+/// 95th percentile of API POST responses (plan: < 500 ms).
+pub const API_POST_SLA: Duration = Duration::from_millis(500);
+/// Concurrent calls the appliance must carry at least.
+pub const MIN_CONCURRENT_CALLS: usize = 5;
+/// From process start to READY=1 (plan: < 30 s).
+pub const SYSTEM_STARTUP_SLA: Duration = Duration::from_secs(30);
+
+// ---- Security ----
+
+/// Failed logins (per client IP and per account) before a lockout.
+pub const MAX_FAILED_LOGIN_ATTEMPTS: u32 = 5;
+/// How long a lockout lasts (really 15 minutes, unlike GoSIP's one).
+pub const LOGIN_LOCKOUT: Duration = Duration::from_secs(15 * 60);
+/// Web session lifetime, extended on activity.
+pub const SESSION_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Sessions slide forward on activity.
+pub const SESSION_REFRESH_ON_ACTIVITY: bool = true;
+/// Calls with a spam score above this are blocked.
+pub const SPAM_SCORE_THRESHOLD: f64 = 0.7;
+/// Shortest acceptable web-login password.
+pub const MIN_PASSWORD_LEN: usize = 10;
+/// Longest accepted password (bounds argon2 input and request size).
+pub const MAX_PASSWORD_LEN: usize = 256;
+
+// ---- Voicemail ----
+
+/// Ring the phones this long before voicemail answers.
+pub const VOICEMAIL_RING_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest voicemail recording.
+pub const VOICEMAIL_MAX_LENGTH: Duration = Duration::from_secs(180);
+/// Recordings shorter than this are discarded.
+pub const VOICEMAIL_MIN_LENGTH: Duration = Duration::from_secs(3);
+/// Silence that ends a recording.
+pub const VOICEMAIL_SILENCE_TIMEOUT: Duration = Duration::from_secs(10);
+
+// ---- API ----
+
+/// Items per page when the client does not say.
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+/// Largest page a client may ask for.
+pub const MAX_PAGE_SIZE: u32 = 100;
+/// Largest request body the API reads (uploads get their own limit).
+pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
+
+// ---- Retry / recovery ----
+
+/// Consecutive Twilio failures before an admin alert.
+pub const TWILIO_ALERT_AFTER_FAILURES: u32 = 3;
+/// First retry delay of the outbox; doubles per attempt.
+pub const RETRY_BASE_DELAY: Duration = Duration::from_secs(1);
+/// Cap of the doubling retry delay.
+pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(30);
+/// E-mail: attempts before giving up.
+pub const EMAIL_MAX_RETRIES: u32 = 3;
+/// E-mail: the retries are spread over this window.
+pub const EMAIL_RETRY_WINDOW: Duration = Duration::from_secs(60 * 60);
+/// Gotify push: attempts before failing silently.
+pub const GOTIFY_MAX_RETRIES: u32 = 3;
+
+// ---- Appliance operation ----
+
+/// After SIGTERM, in-flight HTTP requests get this long to finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// A slow client gets this long to send its request headers.
+pub const HTTP_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// Concurrent HTTP connections served; more wait in the kernel backlog.
+pub const MAX_HTTP_CONNECTIONS: usize = 256;
+/// How often core loops report progress to the watchdog.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often free space on the data disk is sampled (a statvfs, no write).
+pub const STORAGE_SAMPLE_INTERVAL: Duration = Duration::from_secs(60);
+/// Default low-space threshold for the data disk, in MiB.
+pub const DEFAULT_STORAGE_MIN_FREE_MIB: u64 = 256;
+/// SQLite waits this long for a lock before reporting busy.
+pub const DB_BUSY_TIMEOUT: Duration = Duration::from_secs(5);

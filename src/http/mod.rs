@@ -1,0 +1,221 @@
+//! The HTTP server: web UI, REST API and (later) Twilio webhooks.
+//!
+//! A hyper 1 HTTP/1.1 server with a bounded number of connections, a header
+//! read timeout, bodies capped before they are read, panics caught per
+//! request, an access log line and an `X-Request-Id` on every response, and
+//! errors always in the one JSON format ([`error::ApiError`]).
+
+pub mod assets;
+pub mod error;
+pub mod health;
+pub mod request;
+pub mod router;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_LENGTH};
+use hyper::server::conn::http1;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use self::error::ApiError;
+use self::request::ApiRequest;
+use self::router::{Access, Lookup, Route, Router};
+use crate::clock::{SharedClock, Timestamp};
+use crate::constants::{HEARTBEAT_INTERVAL, HTTP_HEADER_READ_TIMEOUT, MAX_HTTP_CONNECTIONS, MAX_JSON_BODY_BYTES, SHUTDOWN_GRACE};
+use crate::settings::Settings;
+use crate::store::Db;
+use crate::watchdog::{Heartbeat, Heartbeats};
+
+/// What handlers can reach.
+#[derive(Debug)]
+pub struct ServerState {
+    /// The run's settings.
+    pub settings: Settings,
+    /// The database.
+    pub db: Db,
+    /// The clock.
+    pub clock: SharedClock,
+    /// Core-loop heartbeats, for readiness.
+    pub heartbeats: Heartbeats,
+    /// Bound listeners by name (`http`, `sip_udp`…).
+    pub listeners: Vec<(&'static str, SocketAddr)>,
+    /// When the process became ready.
+    pub started_at: Timestamp,
+    /// The route table.
+    pub router: Router,
+    /// Test builds only: milliseconds the accept loop must block once.
+    #[cfg(feature = "test-hooks")]
+    pub stall_http_ms: AtomicU64,
+}
+
+/// The route table of the appliance.
+pub fn routes() -> Vec<Route> {
+    #[allow(unused_mut)]
+    let mut routes = vec![
+        Route::new(Method::GET, "/health", Access::Public, health::live),
+        Route::new(Method::GET, "/api/health/ready", Access::Public, health::ready),
+    ];
+    #[cfg(feature = "test-hooks")]
+    routes.extend(test_hooks::routes());
+    routes
+}
+
+static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn request_id(headers: &hyper::HeaderMap) -> String {
+    // A caller-supplied id (a reverse proxy's) is kept if it is tame.
+    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return id.to_string();
+        }
+    }
+    format!("{:08x}-{:06}", std::process::id(), REQUEST_SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Accepts connections until `shutdown` resolves, then lets in-flight
+/// requests finish for up to [`SHUTDOWN_GRACE`].
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<ServerState>,
+    heartbeat: Heartbeat,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS));
+    let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick.tick() => {
+                heartbeat.beat();
+                #[cfg(feature = "test-hooks")]
+                test_hooks::maybe_stall(&state);
+                continue;
+            }
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let state = state.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handle(state, peer, req).await) }
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HTTP_HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("HTTP connections drained"),
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("HTTP connections still open after the grace period; closing"),
+    }
+}
+
+/// Answers one request; never fails (errors become JSON error responses).
+pub async fn handle(state: Arc<ServerState>, peer: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let id = request_id(req.headers());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut resp = dispatch(state, peer, req, &id).await;
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("x-request-id", v);
+    }
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    tracing::info!(
+        target: "homeline::access",
+        request_id = %id, %peer, %method, path = %path, status = resp.status().as_u16(),
+        duration_ms = started.elapsed().as_millis() as u64,
+    );
+    resp
+}
+
+async fn dispatch(state: Arc<ServerState>, peer: SocketAddr, req: Request<Incoming>, id: &str) -> Response<Full<Bytes>> {
+    let (route, params) = match state.router.lookup(req.method(), req.uri().path()) {
+        Lookup::Found(route, params) => (route.clone(), params),
+        Lookup::MethodNotAllowed(allow) => {
+            return ApiError::method_not_allowed(req.method().as_str(), req.uri().path(), allow).into_response()
+        }
+        Lookup::NotFound => {
+            let is_read = matches!(*req.method(), Method::GET | Method::HEAD);
+            if is_read {
+                if let Some(asset) = assets::resolve(req.uri().path()) {
+                    return assets::respond(asset, req.method(), req.headers());
+                }
+            }
+            return ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path())).into_response();
+        }
+    };
+    let (parts, body) = req.into_parts();
+    let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_JSON_BODY_BYTES as u64) {
+        return ApiError::payload_too_large(MAX_JSON_BODY_BYTES).into_response();
+    }
+    let body = match Limited::new(body, MAX_JSON_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            return ApiError::payload_too_large(MAX_JSON_BODY_BYTES).into_response()
+        }
+        Err(e) => return ApiError::validation(format!("could not read the request body: {e}")).into_response(),
+    };
+    let is_head = parts.method == Method::HEAD;
+    let api_req = ApiRequest {
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+        body,
+        params,
+        peer,
+        request_id: id.to_string(),
+    };
+    // The handler runs as its own task so a panic is contained to this request.
+    let outcome = tokio::spawn(route.call(state, api_req)).await;
+    let mut resp = match outcome {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(api_err)) => api_err.into_response(),
+        Err(join) if join.is_panic() => ApiError::internal(id, &"the request handler panicked").into_response(),
+        Err(join) => ApiError::internal(id, &join).into_response(),
+    };
+    if is_head {
+        *resp.body_mut() = Full::new(Bytes::new());
+    }
+    resp
+}

@@ -1,0 +1,44 @@
+//! Homeline: a home phone system on a Raspberry Pi that bridges the SIP phones
+//! on the home network to Twilio, managed from a web UI on the LAN.
+//!
+//! # Layout
+//!
+//! One binary (`src/main.rs`, a thin CLI) over this library:
+//!
+//! * [`app`] wires the services together, runs them until SIGTERM and owns the
+//!   systemd conversation (READY, STATUS, WATCHDOG, STOPPING).
+//! * [`settings`] is the one source of configuration: flags, then `HOMELINE_*`
+//!   environment variables, then the `config` table, then defaults.
+//! * [`constants`] holds the P0 numbers of the plan (SLAs, security, voicemail,
+//!   paging, retries) so every rule cites one place.
+//! * [`clock`] is the one clock, injectable so time-based rules are testable.
+//! * [`store`] is SQLite: one connection on its own thread, embedded
+//!   migrations, one repository module per table.
+//! * [`http`] is the hyper server: router, JSON errors, embedded UI, health.
+//! * [`watchdog`] turns core-loop heartbeats into systemd watchdog pings.
+//! * [`storage`] watches free space on the SD card without writing to it.
+//! * [`secrets`] seals secrets at rest with a key kept in the data dir.
+//! * [`accounts`] holds web-login password hashing and policy.
+//!
+//! Lower modules never import upper ones: `store` knows nothing of `http`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod accounts;
+pub mod app;
+pub mod clock;
+pub mod constants;
+pub mod http;
+pub mod logging;
+pub mod secrets;
+pub mod settings;
+pub mod storage;
+pub mod store;
+pub mod watchdog;
+
+/// The version printed by `homeline version` and served by `/health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The git revision the binary was built from (`unknown` outside a checkout).
+pub const GIT_REV: &str = env!("HOMELINE_GIT_REV");

@@ -1,0 +1,340 @@
+//! The one source of configuration.
+//!
+//! Each setting is resolved once at startup, in this order of precedence:
+//! command-line flag, then `HOMELINE_*` environment variable, then the
+//! `config` table in the database, then the built-in default. The raw strings
+//! are validated into [`Settings`]; nothing else in the program reads the
+//! environment. [`SPECS`] is the table of every setting and is what the README's
+//! configuration reference documents (a test keeps the two in step).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::constants::DEFAULT_STORAGE_MIN_FREE_MIB;
+
+/// Describes one setting: where it can come from and what it means.
+#[derive(Debug)]
+pub struct Spec {
+    /// Key in the `config` table and in `--set`-style overrides.
+    pub key: &'static str,
+    /// Environment variable.
+    pub env: &'static str,
+    /// Built-in default.
+    pub default: &'static str,
+    /// Whether the `config` table may set it (the data dir cannot: the table lives in it).
+    pub in_db: bool,
+    /// One line for the configuration reference.
+    pub doc: &'static str,
+}
+
+/// Every setting Homeline reads.
+pub const SPECS: &[Spec] = &[
+    Spec {
+        key: "data_dir",
+        env: "HOMELINE_DATA_DIR",
+        default: "./data",
+        in_db: false,
+        doc: "Directory for the database, keys, recordings and run/ports.json.",
+    },
+    Spec {
+        key: "http.listen",
+        env: "HOMELINE_HTTP_LISTEN",
+        default: "0.0.0.0:8080",
+        in_db: true,
+        doc: "Address of the web UI, REST API and Twilio webhooks (port 0 picks a free port).",
+    },
+    Spec {
+        key: "sip.listen",
+        env: "HOMELINE_SIP_LISTEN",
+        default: "0.0.0.0:5060",
+        in_db: true,
+        doc: "Address of the SIP UDP/TCP listeners (port 0 picks a free port).",
+    },
+    Spec {
+        key: "log.level",
+        env: "HOMELINE_LOG_LEVEL",
+        default: "info",
+        in_db: true,
+        doc: "Log filter: a level (error, warn, info, debug, trace) or tracing directives like `info,homeline::http=debug`.",
+    },
+    Spec {
+        key: "log.target",
+        env: "HOMELINE_LOG_TARGET",
+        default: "auto",
+        in_db: false,
+        doc: "Where logs go: `journald`, `stderr`, or `auto` (journald when started by systemd).",
+    },
+    Spec {
+        key: "storage.min_free_mib",
+        env: "HOMELINE_STORAGE_MIN_FREE_MIB",
+        default: "256",
+        in_db: true,
+        doc: "Free space on the data disk below which storage is reported `low` (a quarter of it is `critical`).",
+    },
+];
+
+/// Where a setting's value came from, for the startup log and the settings API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A command-line flag.
+    Flag,
+    /// A `HOMELINE_*` environment variable.
+    Env,
+    /// The `config` table.
+    Database,
+    /// The built-in default.
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Flag => "flag",
+            Source::Env => "environment",
+            Source::Database => "config table",
+            Source::Default => "default",
+        })
+    }
+}
+
+/// Where logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    /// journald when systemd started us (`JOURNAL_STREAM` is set), else stderr.
+    Auto,
+    /// The systemd journal.
+    Journald,
+    /// Standard error, human-readable.
+    Stderr,
+}
+
+/// The validated configuration of one run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// See [`SPECS`] `data_dir`.
+    pub data_dir: PathBuf,
+    /// See [`SPECS`] `http.listen`.
+    pub http_listen: SocketAddr,
+    /// See [`SPECS`] `sip.listen`.
+    pub sip_listen: SocketAddr,
+    /// See [`SPECS`] `log.level`.
+    pub log_level: String,
+    /// See [`SPECS`] `log.target`.
+    pub log_target: LogTarget,
+    /// See [`SPECS`] `storage.min_free_mib`.
+    pub storage_min_free_mib: u64,
+    /// Where each value came from, by key.
+    pub sources: BTreeMap<&'static str, Source>,
+}
+
+/// A setting had a value that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("setting {key} = {value:?} (from {origin}) is invalid: {reason}")]
+pub struct SettingsError {
+    /// The setting's key.
+    pub key: &'static str,
+    /// The offending value.
+    pub value: String,
+    /// Where it came from, so the user knows what to fix.
+    pub origin: Source,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// The raw inputs before validation: flags given on the command line and the
+/// process environment.
+#[derive(Debug, Default, Clone)]
+pub struct RawInputs {
+    /// Values given as command-line flags, by key.
+    pub flags: BTreeMap<&'static str, String>,
+    /// `HOMELINE_*` environment variables, by variable name.
+    pub env: BTreeMap<String, String>,
+    /// Whether systemd started us (it sets `JOURNAL_STREAM` when stderr goes to the journal).
+    pub under_systemd: bool,
+}
+
+impl RawInputs {
+    /// Reads the `HOMELINE_*` variables of this process.
+    pub fn from_process_env(flags: BTreeMap<&'static str, String>) -> Self {
+        let env = std::env::vars().filter(|(k, _)| k.starts_with("HOMELINE_")).collect();
+        let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some();
+        Self { flags, env, under_systemd }
+    }
+
+    fn lookup(&self, spec: &Spec, db: &BTreeMap<String, String>) -> (String, Source) {
+        if let Some(v) = self.flags.get(spec.key) {
+            return (v.clone(), Source::Flag);
+        }
+        if let Some(v) = self.env.get(spec.env) {
+            return (v.clone(), Source::Env);
+        }
+        if spec.in_db {
+            if let Some(v) = db.get(spec.key) {
+                return (v.clone(), Source::Database);
+            }
+        }
+        (spec.default.to_string(), Source::Default)
+    }
+
+    /// The data directory, which must be known before the database is opened.
+    pub fn data_dir(&self) -> PathBuf {
+        PathBuf::from(self.lookup(spec("data_dir"), &BTreeMap::new()).0)
+    }
+
+    /// Resolves and validates every setting, given the `config` table's rows.
+    pub fn resolve(&self, db: &BTreeMap<String, String>) -> Result<Settings, SettingsError> {
+        let mut sources = BTreeMap::new();
+        let mut get = |key: &'static str| {
+            let (value, source) = self.lookup(spec(key), db);
+            sources.insert(key, source);
+            (key, value, source)
+        };
+        let data_dir = {
+            let (key, value, source) = get("data_dir");
+            if value.trim().is_empty() {
+                return Err(invalid(key, value, source, "must not be empty"));
+            }
+            PathBuf::from(value)
+        };
+        let http_listen = parse_addr(get("http.listen"))?;
+        let sip_listen = parse_addr(get("sip.listen"))?;
+        let log_level = {
+            let (key, value, source) = get("log.level");
+            check_log_filter(&value).map_err(|reason| invalid(key, value.clone(), source, reason))?;
+            value
+        };
+        let log_target = {
+            let (key, value, source) = get("log.target");
+            match value.as_str() {
+                "auto" => LogTarget::Auto,
+                "journald" => LogTarget::Journald,
+                "stderr" => LogTarget::Stderr,
+                _ => return Err(invalid(key, value, source, "expected auto, journald or stderr")),
+            }
+        };
+        let storage_min_free_mib = {
+            let (key, value, source) = get("storage.min_free_mib");
+            value.parse::<u64>().map_err(|e| invalid(key, value.clone(), source, e))?
+        };
+        debug_assert_eq!(spec("storage.min_free_mib").default, DEFAULT_STORAGE_MIN_FREE_MIB.to_string());
+        Ok(Settings { data_dir, http_listen, sip_listen, log_level, log_target, storage_min_free_mib, sources })
+    }
+}
+
+/// Accepts `LEVEL` or `target=LEVEL` directives, comma-separated. Stricter
+/// than tracing's parser, which reads a misspelt level as a target name.
+fn check_log_filter(value: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let is_level = |s: &str| LEVELS.contains(&s.trim().to_ascii_lowercase().as_str());
+    let parts: Vec<&str> = value.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        return Err("expected a level (error, warn, info, debug, trace, off)".into());
+    }
+    for part in parts {
+        let ok = match part.rsplit_once('=') {
+            Some((target, level)) => !target.trim().is_empty() && is_level(level),
+            None => is_level(part),
+        };
+        if !ok {
+            return Err(format!("{part:?} is not a level or a target=level directive"));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(value).map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn spec(key: &str) -> &'static Spec {
+    SPECS.iter().find(|s| s.key == key).expect("every key used in resolve() is in SPECS")
+}
+
+fn parse_addr((key, value, source): (&'static str, String, Source)) -> Result<SocketAddr, SettingsError> {
+    value.parse().map_err(|_| invalid(key, value.clone(), source, "expected IP:PORT, e.g. 0.0.0.0:8080 or [::]:8080"))
+}
+
+fn invalid(key: &'static str, value: String, source: Source, reason: impl fmt::Display) -> SettingsError {
+    SettingsError { key, value, origin: source, reason: reason.to_string() }
+}
+
+impl Settings {
+    /// `<data>/homeline.db`.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("homeline.db")
+    }
+
+    /// `<data>/run`, where `ports.json` is written once listeners are bound.
+    pub fn run_dir(&self) -> PathBuf {
+        self.data_dir.join("run")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(flags: &[(&'static str, &str)], env: &[(&str, &str)]) -> RawInputs {
+        RawInputs {
+            flags: flags.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            under_systemd: false,
+        }
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let s = inputs(&[], &[]).resolve(&BTreeMap::new()).expect("defaults are valid");
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.http_listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.sip_listen.to_string(), "0.0.0.0:5060");
+        assert_eq!(s.log_target, LogTarget::Auto);
+        assert_eq!(s.storage_min_free_mib, DEFAULT_STORAGE_MIN_FREE_MIB);
+        assert!(s.sources.values().all(|src| *src == Source::Default));
+    }
+
+    #[test]
+    fn flag_beats_env_beats_table_beats_default() {
+        let db: BTreeMap<String, String> =
+            [("http.listen", "127.0.0.1:3"), ("sip.listen", "127.0.0.1:4"), ("log.level", "debug")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let raw = inputs(
+            &[("http.listen", "127.0.0.1:1")],
+            &[("HOMELINE_HTTP_LISTEN", "127.0.0.1:2"), ("HOMELINE_SIP_LISTEN", "127.0.0.1:5")],
+        );
+        let s = raw.resolve(&db).expect("valid");
+        assert_eq!((s.http_listen.port(), s.sources["http.listen"]), (1, Source::Flag));
+        assert_eq!((s.sip_listen.port(), s.sources["sip.listen"]), (5, Source::Env));
+        assert_eq!((s.log_level.as_str(), s.sources["log.level"]), ("debug", Source::Database));
+        assert_eq!(s.sources["log.target"], Source::Default);
+    }
+
+    #[test]
+    fn data_dir_cannot_come_from_the_table() {
+        let db = BTreeMap::from([("data_dir".to_string(), "/elsewhere".to_string())]);
+        let s = inputs(&[], &[]).resolve(&db).expect("valid");
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn invalid_values_name_key_value_and_source() {
+        let err = inputs(&[], &[("HOMELINE_HTTP_LISTEN", "localhost")]).resolve(&BTreeMap::new()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("http.listen") && msg.contains("\"localhost\"") && msg.contains("environment"), "{msg}");
+        let err = inputs(&[("log.level", "loud")], &[]).resolve(&BTreeMap::new()).unwrap_err();
+        assert_eq!((err.key, err.origin), ("log.level", Source::Flag));
+        assert!(inputs(&[("log.level", "info,homeline::http=debug")], &[]).resolve(&BTreeMap::new()).is_ok());
+        assert!(inputs(&[("log.level", "info,hyper=")], &[]).resolve(&BTreeMap::new()).is_err());
+        let err = inputs(&[], &[("HOMELINE_LOG_TARGET", "syslog")]).resolve(&BTreeMap::new()).unwrap_err();
+        assert_eq!(err.key, "log.target");
+    }
+
+    #[test]
+    fn readme_documents_every_setting() {
+        let readme = include_str!("../README.md");
+        for spec in SPECS {
+            assert!(readme.contains(spec.env), "README.md does not document {}", spec.env);
+            assert!(readme.contains(&format!("`{}`", spec.key)), "README.md does not document key {}", spec.key);
+        }
+    }
+}
