@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::clock::SharedClock;
-use crate::constants::{HEARTBEAT_INTERVAL, STORAGE_SAMPLE_INTERVAL};
+use crate::constants::{HEARTBEAT_INTERVAL, HEARTBEAT_STALE_AFTER, STORAGE_SAMPLE_INTERVAL};
 use crate::http::{self, router::Router, ServerState};
 use crate::logging::LogHandle;
 use crate::secrets::SecretBox;
@@ -39,7 +39,8 @@ pub fn open_database(data_dir: &Path, clock: &SharedClock) -> anyhow::Result<rus
     prepare_data_dir(data_dir)?;
     let path = data_dir.join("homeline.db");
     let mut conn = store::open_connection(&path)?;
-    migrate::apply(&mut conn, clock.as_ref()).with_context(|| format!("migrating {}", path.display()))?;
+    migrate::apply(&mut conn, clock.as_ref())
+        .with_context(|| format!("migrating {}", path.display()))?;
     Ok(conn)
 }
 
@@ -115,12 +116,39 @@ async fn run_with_db(
         }
     };
 
-    let http_task = tokio::spawn(http::serve(http_listener, state.clone(), heartbeats.register("http"), stopped()));
-    let db_probe = tokio::spawn(probe_database(db.clone(), heartbeats.register("db"), stopped()));
-    let storage_task = tokio::spawn(watch_storage(settings.data_dir.clone(), settings.storage_min_free_mib, stopped()));
+    let http_task = tokio::spawn(http::serve(
+        http_listener,
+        state.clone(),
+        heartbeats.register("http"),
+        stopped(),
+    ));
+    let db_probe = tokio::spawn(probe_database(
+        db.clone(),
+        heartbeats.register("db"),
+        stopped(),
+    ));
+    let storage_task = tokio::spawn(watch_storage(
+        settings.data_dir.clone(),
+        settings.storage_min_free_mib,
+        stopped(),
+    ));
     let watchdog_task = watchdog::interval_from_env().map(|interval| {
-        tracing::info!(interval_ms = interval.as_millis() as u64, "systemd watchdog enabled");
-        tokio::spawn(watchdog::supervise(heartbeats.clone(), interval, notifier.clone(), stopped()))
+        tracing::info!(
+            interval_ms = interval.as_millis() as u64,
+            "systemd watchdog enabled"
+        );
+        if interval <= HEARTBEAT_STALE_AFTER {
+            tracing::warn!(
+                "WatchdogSec is shorter than the stall threshold; a stall may be caught late"
+            );
+        }
+        tokio::spawn(watchdog::supervise(
+            heartbeats.clone(),
+            interval,
+            HEARTBEAT_STALE_AFTER,
+            notifier.clone(),
+            stopped(),
+        ))
     });
 
     let ports_file = settings.run_dir().join("ports.json");
@@ -166,7 +194,11 @@ async fn probe_database(db: Db, heartbeat: watchdog::Heartbeat, stopped: impl Fu
 }
 
 /// Samples free space and logs when the state changes (no writes).
-async fn watch_storage(dir: std::path::PathBuf, min_free_mib: u64, stopped: impl Future<Output = ()>) {
+async fn watch_storage(
+    dir: std::path::PathBuf,
+    min_free_mib: u64,
+    stopped: impl Future<Output = ()>,
+) {
     tokio::pin!(stopped);
     let mut tick = tokio::time::interval(STORAGE_SAMPLE_INTERVAL);
     let mut last = StorageState::Ok;
@@ -179,9 +211,15 @@ async fn watch_storage(dir: std::path::PathBuf, min_free_mib: u64, stopped: impl
         match tokio::task::spawn_blocking(move || storage::sample(&d, min_free_mib)).await {
             Ok(Ok(r)) if r.state != last => {
                 match r.state {
-                    StorageState::Ok => tracing::info!(free_bytes = r.free_bytes, "storage back to normal"),
-                    StorageState::Low => tracing::warn!(free_bytes = r.free_bytes, min_free_mib, "storage low"),
-                    StorageState::Critical => tracing::error!(free_bytes = r.free_bytes, min_free_mib, "storage critical"),
+                    StorageState::Ok => {
+                        tracing::info!(free_bytes = r.free_bytes, "storage back to normal")
+                    }
+                    StorageState::Low => {
+                        tracing::warn!(free_bytes = r.free_bytes, min_free_mib, "storage low")
+                    }
+                    StorageState::Critical => {
+                        tracing::error!(free_bytes = r.free_bytes, min_free_mib, "storage critical")
+                    }
                 }
                 last = r.state;
             }
@@ -194,11 +232,18 @@ async fn watch_storage(dir: std::path::PathBuf, min_free_mib: u64, stopped: impl
 
 /// Writes `{"http":"127.0.0.1:8080",…}` atomically (temp file + rename), so a
 /// reader never sees half a file.
-async fn write_ports_file(path: &Path, listeners: &[(&'static str, SocketAddr)]) -> anyhow::Result<()> {
-    let map: serde_json::Map<String, serde_json::Value> =
-        listeners.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+async fn write_ports_file(
+    path: &Path,
+    listeners: &[(&'static str, SocketAddr)],
+) -> anyhow::Result<()> {
+    let map: serde_json::Map<String, serde_json::Value> = listeners
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+        .collect();
     let tmp = path.with_extension("json.tmp");
     tokio::fs::write(&tmp, serde_json::Value::Object(map).to_string()).await?;
-    tokio::fs::rename(&tmp, path).await.with_context(|| format!("writing {}", path.display()))?;
+    tokio::fs::rename(&tmp, path)
+        .await
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

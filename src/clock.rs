@@ -34,7 +34,9 @@ impl Timestamp {
     /// This timestamp moved forward by `d` (saturating).
     pub fn add(self, d: Duration) -> Self {
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        Self { unix_millis: self.unix_millis.saturating_add(ms) }
+        Self {
+            unix_millis: self.unix_millis.saturating_add(ms),
+        }
     }
 
     /// Time from `earlier` to `self`, zero if `earlier` is later.
@@ -48,7 +50,13 @@ impl Timestamp {
     /// database only ever holds UTC.
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
         let b = s.as_bytes();
-        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        if b.len() < 20
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[10] != b'T'
+            || b[13] != b':'
+            || b[16] != b':'
+        {
             return None;
         }
         let num = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -67,17 +75,27 @@ impl Timestamp {
                 if digits.is_empty() {
                     return None;
                 }
-                let ms: i64 = format!("{:0<3}", &digits[..digits.len().min(3)]).parse().ok()?;
+                let ms: i64 = format!("{:0<3}", &digits[..digits.len().min(3)])
+                    .parse()
+                    .ok()?;
                 (ms, &frac[digits.len()..])
             }
             None => (0, rest),
         };
-        if tail != "Z" || !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        if tail != "Z"
+            || !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || hour > 23
+            || min > 59
+            || sec > 60
+        {
             return None;
         }
         let days = days_from_civil(year, month, day);
         let secs = days * 86_400 + hour * 3600 + min * 60 + sec;
-        Some(Self { unix_millis: secs * 1000 + millis })
+        Some(Self {
+            unix_millis: secs * 1000 + millis,
+        })
     }
 }
 
@@ -87,7 +105,13 @@ impl fmt::Display for Timestamp {
         let secs = self.unix_secs();
         let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
         let (y, m, d) = civil_from_days(days);
-        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
     }
 }
 
@@ -129,7 +153,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
         Timestamp::from_unix_millis(i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
     }
 }
@@ -143,7 +169,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock stopped at `start`.
     pub fn new(start: Timestamp) -> Self {
-        Self { unix_millis: AtomicI64::new(start.unix_millis()) }
+        Self {
+            unix_millis: AtomicI64::new(start.unix_millis()),
+        }
     }
 
     /// Moves the clock forward by `d`.
@@ -183,7 +211,14 @@ mod tests {
 
     #[test]
     fn rejects_non_utc_and_garbage() {
-        for bad in ["", "2026-11-21", "2026-11-21T10:00:00+01:00", "2026-13-01T00:00:00Z", "2026-11-21T10:00:00", "2026-1x-21T10:00:00Z"] {
+        for bad in [
+            "",
+            "2026-11-21",
+            "2026-11-21T10:00:00+01:00",
+            "2026-13-01T00:00:00Z",
+            "2026-11-21T10:00:00",
+            "2026-1x-21T10:00:00Z",
+        ] {
             assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
         }
     }
@@ -193,6 +228,9 @@ mod tests {
         let clock = ManualClock::new(Timestamp::from_unix_millis(1000));
         assert_eq!(clock.now().unix_millis(), 1000);
         clock.advance(Duration::from_secs(15 * 60));
-        assert_eq!(clock.now().since(Timestamp::from_unix_millis(1000)), Duration::from_secs(900));
+        assert_eq!(
+            clock.now().since(Timestamp::from_unix_millis(1000)),
+            Duration::from_secs(900)
+        );
     }
 }

@@ -83,7 +83,9 @@ pub const HTTP_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
 /// Concurrent HTTP connections served; more wait in the kernel backlog.
 pub const MAX_HTTP_CONNECTIONS: usize = 256;
 /// How often core loops report progress to the watchdog.
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
+/// A core loop whose last beat is older than this is stalled (three missed beats).
+pub const HEARTBEAT_STALE_AFTER: Duration = Duration::from_millis(1500);
 /// How often free space on the data disk is sampled (a statvfs, no write).
 pub const STORAGE_SAMPLE_INTERVAL: Duration = Duration::from_secs(60);
 /// Default low-space threshold for the data disk, in MiB.

@@ -35,13 +35,24 @@ pub fn init(level: &str, target: LogTarget, under_systemd: bool) -> LogHandle {
         LogTarget::Stderr => false,
         LogTarget::Auto => under_systemd,
     };
-    let journal_layer = if journald { tracing_journald::layer().ok() } else { None };
+    let journal_layer = if journald {
+        tracing_journald::layer().ok()
+    } else {
+        None
+    };
     let fallback = journald && journal_layer.is_none();
     let output: Box<dyn Layer<_> + Send + Sync> = match journal_layer {
         Some(j) => Box::new(j.with_syslog_identifier("homeline".to_string())),
-        None => Box::new(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(true)),
+        None => Box::new(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(true),
+        ),
     };
-    let _ = tracing_subscriber::registry().with(filter).with(output).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .try_init();
     if fallback {
         tracing::warn!("journald socket unavailable; logging to stderr");
     }

@@ -88,7 +88,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let clock: SharedClock = Arc::new(SystemClock);
     match cli.command {
         Command::Version => {
-            println!("homeline {} (git {}, sqlite {})", homeline::VERSION, homeline::GIT_REV, rusqlite::version());
+            println!(
+                "homeline {} (git {}, sqlite {})",
+                homeline::VERSION,
+                homeline::GIT_REV,
+                rusqlite::version()
+            );
             Ok(())
         }
         Command::Migrate => {
@@ -100,10 +105,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for m in &applied {
                 println!("applied {:03}_{}", m.version, m.name);
             }
-            println!("database {} is at migration {:03}", dir.join("homeline.db").display(), store::migrate::current_version(&conn)?);
+            println!(
+                "database {} is at migration {:03}",
+                dir.join("homeline.db").display(),
+                store::migrate::current_version(&conn)?
+            );
             Ok(())
         }
-        Command::Admin { command: AdminCommand::ResetPassword { email, password_stdin } } => {
+        Command::Admin {
+            command:
+                AdminCommand::ResetPassword {
+                    email,
+                    password_stdin,
+                },
+        } => {
             let inputs = RawInputs::from_process_env(flags);
             reset_password(&inputs, &clock, &email, password_stdin)
         }
@@ -123,15 +138,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // may still change the level once it is read.
             let early = inputs.resolve(&BTreeMap::new())?;
             let log = logging::init(&early.log_level, early.log_target, inputs.under_systemd);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-            runtime.block_on(app::run(inputs, clock, log, Arc::new(watchdog::SdNotifier), shutdown_signal()))
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            runtime.block_on(app::run(
+                inputs,
+                clock,
+                log,
+                Arc::new(watchdog::SdNotifier),
+                shutdown_signal(),
+            ))
         }
     }
 }
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };
@@ -141,10 +168,18 @@ async fn shutdown_signal() {
     }
 }
 
-fn reset_password(inputs: &RawInputs, clock: &SharedClock, email: &str, from_stdin: bool) -> anyhow::Result<()> {
+fn reset_password(
+    inputs: &RawInputs,
+    clock: &SharedClock,
+    email: &str,
+    from_stdin: bool,
+) -> anyhow::Result<()> {
     let new_password = if from_stdin {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
         let pw = line.trim_end_matches(['\r', '\n']).to_string();
         password::check_policy(&pw)?;
         pw
@@ -156,7 +191,9 @@ fn reset_password(inputs: &RawInputs, clock: &SharedClock, email: &str, from_std
     let (db, thread) = Db::start(conn);
     let (email_owned, now) = (email.to_string(), clock.now());
     let result = db.call_blocking(move |c| {
-        let Some(user) = users::find_by_email(c, &email_owned)? else { return Ok(None) };
+        let Some(user) = users::find_by_email(c, &email_owned)? else {
+            return Ok(None);
+        };
         users::set_password_hash(c, user.id, &hash, now)?;
         Ok(Some(user))
     });
@@ -164,7 +201,10 @@ fn reset_password(inputs: &RawInputs, clock: &SharedClock, email: &str, from_std
     match result? {
         None => bail!("no account with e-mail {email:?}"),
         Some(user) if from_stdin => println!("password of {} ({}) changed", user.email, user.role),
-        Some(user) => println!("new password of {} ({}): {new_password}", user.email, user.role),
+        Some(user) => println!(
+            "new password of {} ({}): {new_password}",
+            user.email, user.role
+        ),
     }
     Ok(())
 }

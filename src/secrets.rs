@@ -62,13 +62,23 @@ impl SecretBox {
     pub fn load_or_create(data_dir: &Path) -> Result<Self, SecretError> {
         let path = data_dir.join("secret.key");
         let shown = path.display().to_string();
-        let io = |source| SecretError::KeyFile { path: shown.clone(), source };
+        let io = |source| SecretError::KeyFile {
+            path: shown.clone(),
+            source,
+        };
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; KEY_LEN];
-                SystemRandom::new().fill(&mut key).map_err(|_| SecretError::Random)?;
-                let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
+                SystemRandom::new()
+                    .fill(&mut key)
+                    .map_err(|_| SecretError::Random)?;
+                let mut file = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(io)?;
                 file.write_all(&key).map_err(io)?;
                 file.sync_all().map_err(io)?;
                 key.to_vec()
@@ -84,7 +94,10 @@ impl SecretBox {
             return None;
         }
         let key = UnboundKey::new(&CHACHA20_POLY1305, bytes).ok()?;
-        Some(Self { key: LessSafeKey::new(key), rng: SystemRandom::new() })
+        Some(Self {
+            key: LessSafeKey::new(key),
+            rng: SystemRandom::new(),
+        })
     }
 
     /// Seals `plain` for use in `context` (e.g. `"device.sip_password"`).
@@ -93,7 +106,11 @@ impl SecretBox {
         self.rng.fill(&mut nonce).map_err(|_| SecretError::Random)?;
         let mut buf = plain.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut buf,
+            )
             .map_err(|_| SecretError::Random)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + buf.len());
         out.push(FORMAT_V1);
@@ -111,7 +128,10 @@ impl SecretBox {
         let (nonce, body) = rest.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SecretError::Open)?;
         let mut buf = body.to_vec();
-        let plain = self.key.open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf).map_err(|_| SecretError::Open)?;
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
+            .map_err(|_| SecretError::Open)?;
         Ok(plain.to_vec())
     }
 }
@@ -124,10 +144,22 @@ mod tests {
     #[test]
     fn seal_open_round_trip_and_context_binding() {
         let b = SecretBox::from_key(&[7; 32]).expect("key");
-        let sealed = b.seal("device.sip_password", b"correct horse").expect("seal");
-        assert_ne!(&sealed[13..26], b"correct horse", "ciphertext is not the plain text");
-        assert_eq!(b.open("device.sip_password", &sealed).expect("open"), b"correct horse");
-        assert!(matches!(b.open("twilio.auth_token", &sealed), Err(SecretError::Open)), "context is bound");
+        let sealed = b
+            .seal("device.sip_password", b"correct horse")
+            .expect("seal");
+        assert_ne!(
+            &sealed[13..26],
+            b"correct horse",
+            "ciphertext is not the plain text"
+        );
+        assert_eq!(
+            b.open("device.sip_password", &sealed).expect("open"),
+            b"correct horse"
+        );
+        assert!(
+            matches!(b.open("twilio.auth_token", &sealed), Err(SecretError::Open)),
+            "context is bound"
+        );
         let mut damaged = sealed.clone();
         let last = damaged.len() - 1;
         damaged[last] ^= 1;
@@ -135,19 +167,38 @@ mod tests {
         assert!(b.open("device.sip_password", &[]).is_err());
         assert!(b.open("device.sip_password", &[1, 2, 3]).is_err());
         let other = SecretBox::from_key(&[8; 32]).expect("key");
-        assert!(other.open("device.sip_password", &sealed).is_err(), "another key cannot open it");
-        assert_ne!(b.seal("c", b"x").expect("seal"), b.seal("c", b"x").expect("seal"), "fresh nonce per seal");
+        assert!(
+            other.open("device.sip_password", &sealed).is_err(),
+            "another key cannot open it"
+        );
+        assert_ne!(
+            b.seal("c", b"x").expect("seal"),
+            b.seal("c", b"x").expect("seal"),
+            "fresh nonce per seal"
+        );
     }
 
     #[test]
     fn key_file_is_created_private_and_reused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let sealed = SecretBox::load_or_create(dir.path()).expect("create").seal("c", b"v").expect("seal");
-        let mode = fs::metadata(dir.path().join("secret.key")).expect("stat").permissions().mode();
+        let sealed = SecretBox::load_or_create(dir.path())
+            .expect("create")
+            .seal("c", b"v")
+            .expect("seal");
+        let mode = fs::metadata(dir.path().join("secret.key"))
+            .expect("stat")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let again = SecretBox::load_or_create(dir.path()).expect("load");
-        assert_eq!(again.open("c", &sealed).expect("same key after restart"), b"v");
+        assert_eq!(
+            again.open("c", &sealed).expect("same key after restart"),
+            b"v"
+        );
         fs::write(dir.path().join("secret.key"), b"short").expect("write");
-        assert!(matches!(SecretBox::load_or_create(dir.path()), Err(SecretError::BadKey(_))));
+        assert!(matches!(
+            SecretBox::load_or_create(dir.path()),
+            Err(SecretError::BadKey(_))
+        ));
     }
 }

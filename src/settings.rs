@@ -158,9 +158,15 @@ pub struct RawInputs {
 impl RawInputs {
     /// Reads the `HOMELINE_*` variables of this process.
     pub fn from_process_env(flags: BTreeMap<&'static str, String>) -> Self {
-        let env = std::env::vars().filter(|(k, _)| k.starts_with("HOMELINE_")).collect();
+        let env = std::env::vars()
+            .filter(|(k, _)| k.starts_with("HOMELINE_"))
+            .collect();
         let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some();
-        Self { flags, env, under_systemd }
+        Self {
+            flags,
+            env,
+            under_systemd,
+        }
     }
 
     fn lookup(&self, spec: &Spec, db: &BTreeMap<String, String>) -> (String, Source) {
@@ -202,7 +208,8 @@ impl RawInputs {
         let sip_listen = parse_addr(get("sip.listen"))?;
         let log_level = {
             let (key, value, source) = get("log.level");
-            check_log_filter(&value).map_err(|reason| invalid(key, value.clone(), source, reason))?;
+            check_log_filter(&value)
+                .map_err(|reason| invalid(key, value.clone(), source, reason))?;
             value
         };
         let log_target = {
@@ -211,15 +218,35 @@ impl RawInputs {
                 "auto" => LogTarget::Auto,
                 "journald" => LogTarget::Journald,
                 "stderr" => LogTarget::Stderr,
-                _ => return Err(invalid(key, value, source, "expected auto, journald or stderr")),
+                _ => {
+                    return Err(invalid(
+                        key,
+                        value,
+                        source,
+                        "expected auto, journald or stderr",
+                    ))
+                }
             }
         };
         let storage_min_free_mib = {
             let (key, value, source) = get("storage.min_free_mib");
-            value.parse::<u64>().map_err(|e| invalid(key, value.clone(), source, e))?
+            value
+                .parse::<u64>()
+                .map_err(|e| invalid(key, value.clone(), source, e))?
         };
-        debug_assert_eq!(spec("storage.min_free_mib").default, DEFAULT_STORAGE_MIN_FREE_MIB.to_string());
-        Ok(Settings { data_dir, http_listen, sip_listen, log_level, log_target, storage_min_free_mib, sources })
+        debug_assert_eq!(
+            spec("storage.min_free_mib").default,
+            DEFAULT_STORAGE_MIN_FREE_MIB.to_string()
+        );
+        Ok(Settings {
+            data_dir,
+            http_listen,
+            sip_listen,
+            log_level,
+            log_target,
+            storage_min_free_mib,
+            sources,
+        })
     }
 }
 
@@ -228,7 +255,11 @@ impl RawInputs {
 fn check_log_filter(value: &str) -> Result<(), String> {
     const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
     let is_level = |s: &str| LEVELS.contains(&s.trim().to_ascii_lowercase().as_str());
-    let parts: Vec<&str> = value.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
     if parts.is_empty() {
         return Err("expected a level (error, warn, info, debug, trace, off)".into());
     }
@@ -238,22 +269,48 @@ fn check_log_filter(value: &str) -> Result<(), String> {
             None => is_level(part),
         };
         if !ok {
-            return Err(format!("{part:?} is not a level or a target=level directive"));
+            return Err(format!(
+                "{part:?} is not a level or a target=level directive"
+            ));
         }
     }
-    tracing_subscriber::EnvFilter::try_new(value).map(|_| ()).map_err(|e| e.to_string())
+    tracing_subscriber::EnvFilter::try_new(value)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn spec(key: &str) -> &'static Spec {
-    SPECS.iter().find(|s| s.key == key).expect("every key used in resolve() is in SPECS")
+    SPECS
+        .iter()
+        .find(|s| s.key == key)
+        .expect("every key used in resolve() is in SPECS")
 }
 
-fn parse_addr((key, value, source): (&'static str, String, Source)) -> Result<SocketAddr, SettingsError> {
-    value.parse().map_err(|_| invalid(key, value.clone(), source, "expected IP:PORT, e.g. 0.0.0.0:8080 or [::]:8080"))
+fn parse_addr(
+    (key, value, source): (&'static str, String, Source),
+) -> Result<SocketAddr, SettingsError> {
+    value.parse().map_err(|_| {
+        invalid(
+            key,
+            value.clone(),
+            source,
+            "expected IP:PORT, e.g. 0.0.0.0:8080 or [::]:8080",
+        )
+    })
 }
 
-fn invalid(key: &'static str, value: String, source: Source, reason: impl fmt::Display) -> SettingsError {
-    SettingsError { key, value, origin: source, reason: reason.to_string() }
+fn invalid(
+    key: &'static str,
+    value: String,
+    source: Source,
+    reason: impl fmt::Display,
+) -> SettingsError {
+    SettingsError {
+        key,
+        value,
+        origin: source,
+        reason: reason.to_string(),
+    }
 }
 
 impl Settings {
@@ -275,14 +332,19 @@ mod tests {
     fn inputs(flags: &[(&'static str, &str)], env: &[(&str, &str)]) -> RawInputs {
         RawInputs {
             flags: flags.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             under_systemd: false,
         }
     }
 
     #[test]
     fn defaults_apply_when_nothing_is_set() {
-        let s = inputs(&[], &[]).resolve(&BTreeMap::new()).expect("defaults are valid");
+        let s = inputs(&[], &[])
+            .resolve(&BTreeMap::new())
+            .expect("defaults are valid");
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert_eq!(s.http_listen.to_string(), "0.0.0.0:8080");
         assert_eq!(s.sip_listen.to_string(), "0.0.0.0:5060");
@@ -293,19 +355,34 @@ mod tests {
 
     #[test]
     fn flag_beats_env_beats_table_beats_default() {
-        let db: BTreeMap<String, String> =
-            [("http.listen", "127.0.0.1:3"), ("sip.listen", "127.0.0.1:4"), ("log.level", "debug")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+        let db: BTreeMap<String, String> = [
+            ("http.listen", "127.0.0.1:3"),
+            ("sip.listen", "127.0.0.1:4"),
+            ("log.level", "debug"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         let raw = inputs(
             &[("http.listen", "127.0.0.1:1")],
-            &[("HOMELINE_HTTP_LISTEN", "127.0.0.1:2"), ("HOMELINE_SIP_LISTEN", "127.0.0.1:5")],
+            &[
+                ("HOMELINE_HTTP_LISTEN", "127.0.0.1:2"),
+                ("HOMELINE_SIP_LISTEN", "127.0.0.1:5"),
+            ],
         );
         let s = raw.resolve(&db).expect("valid");
-        assert_eq!((s.http_listen.port(), s.sources["http.listen"]), (1, Source::Flag));
-        assert_eq!((s.sip_listen.port(), s.sources["sip.listen"]), (5, Source::Env));
-        assert_eq!((s.log_level.as_str(), s.sources["log.level"]), ("debug", Source::Database));
+        assert_eq!(
+            (s.http_listen.port(), s.sources["http.listen"]),
+            (1, Source::Flag)
+        );
+        assert_eq!(
+            (s.sip_listen.port(), s.sources["sip.listen"]),
+            (5, Source::Env)
+        );
+        assert_eq!(
+            (s.log_level.as_str(), s.sources["log.level"]),
+            ("debug", Source::Database)
+        );
         assert_eq!(s.sources["log.target"], Source::Default);
     }
 
@@ -318,14 +395,29 @@ mod tests {
 
     #[test]
     fn invalid_values_name_key_value_and_source() {
-        let err = inputs(&[], &[("HOMELINE_HTTP_LISTEN", "localhost")]).resolve(&BTreeMap::new()).unwrap_err();
+        let err = inputs(&[], &[("HOMELINE_HTTP_LISTEN", "localhost")])
+            .resolve(&BTreeMap::new())
+            .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("http.listen") && msg.contains("\"localhost\"") && msg.contains("environment"), "{msg}");
-        let err = inputs(&[("log.level", "loud")], &[]).resolve(&BTreeMap::new()).unwrap_err();
+        assert!(
+            msg.contains("http.listen")
+                && msg.contains("\"localhost\"")
+                && msg.contains("environment"),
+            "{msg}"
+        );
+        let err = inputs(&[("log.level", "loud")], &[])
+            .resolve(&BTreeMap::new())
+            .unwrap_err();
         assert_eq!((err.key, err.origin), ("log.level", Source::Flag));
-        assert!(inputs(&[("log.level", "info,homeline::http=debug")], &[]).resolve(&BTreeMap::new()).is_ok());
-        assert!(inputs(&[("log.level", "info,hyper=")], &[]).resolve(&BTreeMap::new()).is_err());
-        let err = inputs(&[], &[("HOMELINE_LOG_TARGET", "syslog")]).resolve(&BTreeMap::new()).unwrap_err();
+        assert!(inputs(&[("log.level", "info,homeline::http=debug")], &[])
+            .resolve(&BTreeMap::new())
+            .is_ok());
+        assert!(inputs(&[("log.level", "info,hyper=")], &[])
+            .resolve(&BTreeMap::new())
+            .is_err());
+        let err = inputs(&[], &[("HOMELINE_LOG_TARGET", "syslog")])
+            .resolve(&BTreeMap::new())
+            .unwrap_err();
         assert_eq!(err.key, "log.target");
     }
 
@@ -333,8 +425,16 @@ mod tests {
     fn readme_documents_every_setting() {
         let readme = include_str!("../README.md");
         for spec in SPECS {
-            assert!(readme.contains(spec.env), "README.md does not document {}", spec.env);
-            assert!(readme.contains(&format!("`{}`", spec.key)), "README.md does not document key {}", spec.key);
+            assert!(
+                readme.contains(spec.env),
+                "README.md does not document {}",
+                spec.env
+            );
+            assert!(
+                readme.contains(&format!("`{}`", spec.key)),
+                "README.md does not document key {}",
+                spec.key
+            );
         }
     }
 }

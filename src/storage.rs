@@ -48,7 +48,11 @@ pub fn sample(dir: &Path, min_free_mib: u64) -> std::io::Result<StorageReport> {
     let frag = st.fragment_size() as u64;
     let free_bytes = (st.blocks_available() as u64).saturating_mul(frag);
     let total_bytes = (st.blocks() as u64).saturating_mul(frag);
-    Ok(StorageReport { free_bytes, total_bytes, state: classify(free_bytes, min_free_mib) })
+    Ok(StorageReport {
+        free_bytes,
+        total_bytes,
+        state: classify(free_bytes, min_free_mib),
+    })
 }
 
 #[cfg(test)]
@@ -62,7 +66,11 @@ mod tests {
         assert_eq!(classify(256 * MIB, 256), StorageState::Ok);
         assert_eq!(classify(255 * MIB, 256), StorageState::Low);
         assert_eq!(classify(63 * MIB, 256), StorageState::Critical);
-        assert_eq!(classify(0, 0), StorageState::Ok, "a zero minimum never warns");
+        assert_eq!(
+            classify(0, 0),
+            StorageState::Ok,
+            "a zero minimum never warns"
+        );
     }
 
     #[test]

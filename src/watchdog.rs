@@ -79,21 +79,35 @@ impl Default for Heartbeats {
 impl Heartbeats {
     /// An empty set; time is measured from now.
     pub fn new() -> Self {
-        Self { origin: Instant::now(), beats: Arc::default() }
+        Self {
+            origin: Instant::now(),
+            beats: Arc::default(),
+        }
     }
 
     /// Registers a core loop. It counts as fresh from now on.
     pub fn register(&self, name: &'static str) -> Heartbeat {
-        let hb = Heartbeat { name, origin: self.origin, last_millis: Arc::default() };
+        let hb = Heartbeat {
+            name,
+            origin: self.origin,
+            last_millis: Arc::default(),
+        };
         hb.beat();
-        self.beats.lock().unwrap_or_else(|p| p.into_inner()).push(hb.clone());
+        self.beats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(hb.clone());
         hb
     }
 
     /// The loops whose last beat is older than `max_age`, with their ages.
     pub fn stale(&self, max_age: Duration) -> Vec<(&'static str, Duration)> {
         let beats = self.beats.lock().unwrap_or_else(|p| p.into_inner());
-        beats.iter().map(|b| (b.name, b.age())).filter(|(_, age)| *age > max_age).collect()
+        beats
+            .iter()
+            .map(|b| (b.name, b.age()))
+            .filter(|(_, age)| *age > max_age)
+            .collect()
     }
 
     /// Every loop and the age of its last beat, for the readiness report.
@@ -118,10 +132,12 @@ impl Heartbeat {
 }
 
 /// Pings the watchdog every `interval / 2` while no heartbeat is older than
-/// `interval / 2`; runs until `shutdown` resolves.
+/// `stale_after`; runs until `shutdown` resolves. `stale_after` should be a
+/// few heartbeat periods and well under `interval` (systemd's WatchdogSec).
 pub async fn supervise(
     heartbeats: Heartbeats,
     interval: Duration,
+    stale_after: Duration,
     notifier: Arc<dyn Notifier>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -135,7 +151,7 @@ pub async fn supervise(
             _ = &mut shutdown => return,
             _ = ticker.tick() => {}
         }
-        let stale = heartbeats.stale(period);
+        let stale = heartbeats.stale(stale_after);
         if stale.is_empty() {
             if withholding {
                 tracing::info!("all core loops are making progress again; watchdog pings resumed");
@@ -143,7 +159,10 @@ pub async fn supervise(
             }
             notifier.notify(Notice::Watchdog);
         } else if !withholding {
-            let list: Vec<String> = stale.iter().map(|(n, age)| format!("{n} ({} ms)", age.as_millis())).collect();
+            let list: Vec<String> = stale
+                .iter()
+                .map(|(n, age)| format!("{n} ({} ms)", age.as_millis()))
+                .collect();
             tracing::error!(stalled = %list.join(", "), "a core loop stopped making progress; withholding watchdog pings");
             notifier.notify(Notice::Status(format!("stalled: {}", list.join(", "))));
             withholding = true;
@@ -164,7 +183,12 @@ mod tests {
     }
     impl Recorder {
         fn pings(&self) -> usize {
-            self.0.lock().expect("lock").iter().filter(|n| **n == Notice::Watchdog).count()
+            self.0
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|n| **n == Notice::Watchdog)
+                .count()
         }
     }
 
@@ -175,9 +199,15 @@ mod tests {
         let db = hbs.register("db");
         let rec = Arc::new(Recorder::default());
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(supervise(hbs.clone(), Duration::from_secs(2), rec.clone(), async move {
-            let _ = stop_rx.await;
-        }));
+        let task = tokio::spawn(supervise(
+            hbs.clone(),
+            Duration::from_secs(2),
+            Duration::from_secs(1),
+            rec.clone(),
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
         // Both loops beat every 500 ms for 3 s: a ping each second.
         for _ in 0..6 {
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -192,11 +222,25 @@ mod tests {
             http.beat();
         }
         let stalled = rec.pings();
-        assert!(stalled <= healthy + 2, "at most the pings before the beat went stale: {healthy} -> {stalled}");
-        assert_eq!(hbs.stale(Duration::from_secs(1)).iter().map(|s| s.0).collect::<Vec<_>>(), ["db"]);
+        assert!(
+            stalled <= healthy + 2,
+            "at most the pings before the beat went stale: {healthy} -> {stalled}"
+        );
+        assert_eq!(
+            hbs.stale(Duration::from_secs(1))
+                .iter()
+                .map(|s| s.0)
+                .collect::<Vec<_>>(),
+            ["db"]
+        );
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(rec.pings(), stalled, "no ping while stalled");
-        assert!(rec.0.lock().expect("lock").iter().any(|n| matches!(n, Notice::Status(s) if s.contains("db"))));
+        assert!(rec
+            .0
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|n| matches!(n, Notice::Status(s) if s.contains("db"))));
         // It recovers.
         for _ in 0..4 {
             http.beat();

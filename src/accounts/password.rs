@@ -34,10 +34,36 @@ pub struct HashError(String);
 /// Passwords attackers try first (the start of public breach lists), lower
 /// case; compared case-insensitively.
 const COMMON: &[&str] = &[
-    "1234567890", "12345678910", "123456789a", "1q2w3e4r5t", "abcdefghij", "administrator", "aa12345678", "changeme123",
-    "homeline123", "iloveyou12", "letmein123", "password", "password01", "password1", "password12", "password123",
-    "password1234", "passw0rd123", "qwerty1234", "qwertyuiop", "welcome123", "1qaz2wsx3edc", "0987654321",
-    "1111111111", "0000000000", "qwertyuiop123", "asdfghjkl1", "zxcvbnm123", "sunshine123", "football123",
+    "1234567890",
+    "12345678910",
+    "123456789a",
+    "1q2w3e4r5t",
+    "abcdefghij",
+    "administrator",
+    "aa12345678",
+    "changeme123",
+    "homeline123",
+    "iloveyou12",
+    "letmein123",
+    "password",
+    "password01",
+    "password1",
+    "password12",
+    "password123",
+    "password1234",
+    "passw0rd123",
+    "qwerty1234",
+    "qwertyuiop",
+    "welcome123",
+    "1qaz2wsx3edc",
+    "0987654321",
+    "1111111111",
+    "0000000000",
+    "qwertyuiop123",
+    "asdfghjkl1",
+    "zxcvbnm123",
+    "sunshine123",
+    "football123",
 ];
 
 /// Checks a new password against the policy.
@@ -50,7 +76,10 @@ pub fn check_policy(password: &str) -> Result<(), PolicyError> {
         return Err(PolicyError::TooLong);
     }
     let lower = password.to_lowercase();
-    let distinct = lower.chars().collect::<std::collections::BTreeSet<_>>().len();
+    let distinct = lower
+        .chars()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     if COMMON.contains(&lower.as_str()) || distinct <= 2 {
         return Err(PolicyError::Common);
     }
@@ -59,13 +88,18 @@ pub fn check_policy(password: &str) -> Result<(), PolicyError> {
 
 /// Hashes a password to a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
 pub fn hash(password: &str) -> Result<String, HashError> {
-    Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| HashError(e.to_string()))
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| HashError(e.to_string()))
 }
 
 /// Whether `password` matches `phc`; a malformed hash never matches.
 pub fn verify(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -78,7 +112,8 @@ pub fn generate() -> Result<String, HashError> {
     let mut out = String::with_capacity(20);
     while out.len() < 20 {
         let mut b = [0u8; 1];
-        rng.fill(&mut b).map_err(|_| HashError("the system random generator failed".into()))?;
+        rng.fill(&mut b)
+            .map_err(|_| HashError("the system random generator failed".into()))?;
         // Rejection sampling keeps the choice uniform.
         let limit = 256 - 256 % ALPHABET.len();
         if (b[0] as usize) < limit {
@@ -99,7 +134,11 @@ mod tests {
         assert!(verify("correct horse battery", &phc));
         assert!(!verify("correct horse batterY", &phc));
         assert!(!verify("correct horse battery", "not a hash"));
-        assert_ne!(hash("same").expect("hash"), hash("same").expect("hash"), "salted");
+        assert_ne!(
+            hash("same").expect("hash"),
+            hash("same").expect("hash"),
+            "salted"
+        );
     }
 
     #[test]

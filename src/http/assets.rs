@@ -49,12 +49,23 @@ pub fn resolve(path: &str) -> Option<&'static Asset> {
 }
 
 /// The response for `asset`, honouring `If-None-Match`.
-pub fn respond(asset: &'static Asset, method: &Method, headers: &HeaderMap) -> Response<Full<Bytes>> {
+pub fn respond(
+    asset: &'static Asset,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response<Full<Bytes>> {
     let not_modified = headers
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == asset.etag || t.trim() == "*"));
-    let body = if not_modified || *method == Method::HEAD { Bytes::new() } else { Bytes::from_static(asset.body) };
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == asset.etag || t.trim() == "*")
+        });
+    let body = if not_modified || *method == Method::HEAD {
+        Bytes::new()
+    } else {
+        Bytes::from_static(asset.body)
+    };
     let mut r = Response::new(Full::new(body));
     if not_modified {
         *r.status_mut() = StatusCode::NOT_MODIFIED;
@@ -64,7 +75,11 @@ pub fn respond(asset: &'static Asset, method: &Method, headers: &HeaderMap) -> R
     h.insert(ETAG, HeaderValue::from_static(asset.etag));
     h.insert(
         CACHE_CONTROL,
-        HeaderValue::from_static(if asset.immutable { "public, max-age=31536000, immutable" } else { "no-cache" }),
+        HeaderValue::from_static(if asset.immutable {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        }),
     );
     if asset.content_type.starts_with("text/html") {
         h.insert(
@@ -89,10 +104,16 @@ mod tests {
         }
         assert_eq!(resolve("/").map(|a| a.path), Some("/index.html"));
         assert_eq!(resolve("/calls").map(|a| a.path), Some("/index.html"));
-        assert_eq!(resolve("/settings/twilio").map(|a| a.path), Some("/index.html"));
+        assert_eq!(
+            resolve("/settings/twilio").map(|a| a.path),
+            Some("/index.html")
+        );
         assert!(resolve("/assets/missing-12345678.js").is_none());
         assert!(resolve("/api/unknown").is_none());
-        assert!(ASSETS.iter().filter(|a| a.path.starts_with("/assets/")).all(|a| a.immutable));
+        assert!(ASSETS
+            .iter()
+            .filter(|a| a.path.starts_with("/assets/"))
+            .all(|a| a.immutable));
         assert!(!find("/index.html").is_some_and(|a| a.immutable));
     }
 }

@@ -61,7 +61,14 @@ pub type ApiResult = Result<Response<Full<Bytes>>, ApiError>;
 
 impl ApiError {
     fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: Value::Null, retry_after: None, allow: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+            retry_after: None,
+            allow: None,
+        }
     }
 
     /// 400 with a message.
@@ -81,13 +88,21 @@ impl ApiError {
     /// 401.
     #[cold]
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::AuthenticationError, message)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::AuthenticationError,
+            message,
+        )
     }
 
     /// 403.
     #[cold]
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, ErrorCode::AuthorizationError, message)
+        Self::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::AuthorizationError,
+            message,
+        )
     }
 
     /// 404.
@@ -129,13 +144,21 @@ impl ApiError {
     /// 415.
     #[cold]
     pub fn unsupported_media_type(expected: &str) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::ValidationError, format!("expected Content-Type {expected}"))
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::ValidationError,
+            format!("expected Content-Type {expected}"),
+        )
     }
 
     /// 429 with `Retry-After`.
     #[cold]
     pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
-        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message);
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            message,
+        );
         e.retry_after = Some(retry_after_secs);
         e
     }
@@ -165,7 +188,11 @@ impl ApiError {
         if let Some(secs) = self.retry_after {
             h.insert(RETRY_AFTER, HeaderValue::from(secs));
         }
-        if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
             h.insert(ALLOW, allow);
         }
         resp
@@ -188,7 +215,13 @@ mod tests {
 
     #[test]
     fn body_has_the_plan_shape() {
-        let e = ApiError::fields("invalid input", vec![FieldError { field: "email".into(), message: "invalid format".into() }]);
+        let e = ApiError::fields(
+            "invalid input",
+            vec![FieldError {
+                field: "email".into(),
+                message: "invalid format".into(),
+            }],
+        );
         assert_eq!(
             e.body(),
             json!({"error": {"code": "VALIDATION_ERROR", "message": "invalid input", "details": [{"field": "email", "message": "invalid format"}]}})
@@ -198,15 +231,31 @@ mod tests {
         assert_eq!(r.headers()[RETRY_AFTER], "900");
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
         let r = ApiError::method_not_allowed("PUT", "/health", "GET, HEAD".into()).into_response();
-        assert_eq!((r.status().as_u16(), r.headers()[ALLOW].to_str().ok()), (405, Some("GET, HEAD")));
+        assert_eq!(
+            (r.status().as_u16(), r.headers()[ALLOW].to_str().ok()),
+            (405, Some("GET, HEAD"))
+        );
     }
 
     #[test]
     fn store_errors_map_to_client_or_server_faults() {
-        assert_eq!(ApiError::from_store("r1", StoreError::not_found("user", 7)).status, StatusCode::NOT_FOUND);
-        assert_eq!(ApiError::from_store("r1", StoreError::Conflict("taken".into())).status, StatusCode::CONFLICT);
+        assert_eq!(
+            ApiError::from_store("r1", StoreError::not_found("user", 7)).status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            ApiError::from_store("r1", StoreError::Conflict("taken".into())).status,
+            StatusCode::CONFLICT
+        );
         let e = ApiError::from_store("r1", StoreError::Closed);
-        assert_eq!((e.status, e.code), (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError));
-        assert!(e.message.contains("r1") && !e.message.contains("closed"), "no internals leak: {}", e.message);
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError)
+        );
+        assert!(
+            e.message.contains("r1") && !e.message.contains("closed"),
+            "no internals leak: {}",
+            e.message
+        );
     }
 }

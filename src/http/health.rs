@@ -11,7 +11,7 @@ use serde_json::json;
 use super::error::ApiResult;
 use super::request::{json_response, ApiRequest};
 use super::ServerState;
-use crate::constants::HEARTBEAT_INTERVAL;
+use crate::constants::HEARTBEAT_STALE_AFTER;
 use crate::storage::{self, StorageState};
 use crate::store::migrate;
 
@@ -39,7 +39,10 @@ pub async fn ready(state: Arc<ServerState>, _req: ApiRequest) -> ApiResult {
     let (db_ok, db_check) = match db {
         Ok(Ok(version)) => (true, json!({ "ok": true, "schema_version": version })),
         Ok(Err(e)) => (false, json!({ "ok": false, "error": e.to_string() })),
-        Err(_) => (false, json!({ "ok": false, "error": "the database did not answer within 2 s" })),
+        Err(_) => (
+            false,
+            json!({ "ok": false, "error": "the database did not answer within 2 s" }),
+        ),
     };
 
     let data_dir = state.settings.data_dir.clone();
@@ -51,26 +54,41 @@ pub async fn ready(state: Arc<ServerState>, _req: ApiRequest) -> ApiResult {
     .await
     .unwrap_or((false, Err(std::io::Error::other("storage check panicked"))));
     let (storage_ok, storage_check) = match sample {
-        Ok(r) => (r.state != StorageState::Critical && dir_writable, json!({
-            "ok": r.state != StorageState::Critical && dir_writable,
-            "state": r.state, "free_bytes": r.free_bytes, "total_bytes": r.total_bytes, "data_dir_writable": dir_writable,
-        })),
+        Ok(r) => (
+            r.state != StorageState::Critical && dir_writable,
+            json!({
+                "ok": r.state != StorageState::Critical && dir_writable,
+                "state": r.state, "free_bytes": r.free_bytes, "total_bytes": r.total_bytes, "data_dir_writable": dir_writable,
+            }),
+        ),
         Err(e) => (false, json!({ "ok": false, "error": e.to_string() })),
     };
 
-    let max_age = HEARTBEAT_INTERVAL * 3;
+    let max_age = HEARTBEAT_STALE_AFTER;
     let loops: serde_json::Map<String, serde_json::Value> = state
         .heartbeats
         .ages()
         .into_iter()
-        .map(|(name, age)| (name.to_string(), json!({ "ok": age <= max_age, "last_beat_ms": age.as_millis() as u64 })))
+        .map(|(name, age)| {
+            (
+                name.to_string(),
+                json!({ "ok": age <= max_age, "last_beat_ms": age.as_millis() as u64 }),
+            )
+        })
         .collect();
     let loops_ok = loops.values().all(|v| v["ok"] == true);
-    let listeners: serde_json::Map<String, serde_json::Value> =
-        state.listeners.iter().map(|(name, addr)| (name.to_string(), json!(addr.to_string()))).collect();
+    let listeners: serde_json::Map<String, serde_json::Value> = state
+        .listeners
+        .iter()
+        .map(|(name, addr)| (name.to_string(), json!(addr.to_string())))
+        .collect();
 
     let ready = db_ok && storage_ok && loops_ok && !listeners.is_empty();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     Ok(json_response(
         status,
         &json!({

@@ -33,7 +33,10 @@ use self::error::ApiError;
 use self::request::ApiRequest;
 use self::router::{Access, Lookup, Route, Router};
 use crate::clock::{SharedClock, Timestamp};
-use crate::constants::{HEARTBEAT_INTERVAL, HTTP_HEADER_READ_TIMEOUT, MAX_HTTP_CONNECTIONS, MAX_JSON_BODY_BYTES, SHUTDOWN_GRACE};
+use crate::constants::{
+    HEARTBEAT_INTERVAL, HTTP_HEADER_READ_TIMEOUT, MAX_HTTP_CONNECTIONS, MAX_JSON_BODY_BYTES,
+    SHUTDOWN_GRACE,
+};
 use crate::settings::Settings;
 use crate::store::Db;
 use crate::watchdog::{Heartbeat, Heartbeats};
@@ -65,7 +68,12 @@ pub fn routes() -> Vec<Route> {
     #[allow(unused_mut)]
     let mut routes = vec![
         Route::new(Method::GET, "/health", Access::Public, health::live),
-        Route::new(Method::GET, "/api/health/ready", Access::Public, health::ready),
+        Route::new(
+            Method::GET,
+            "/api/health/ready",
+            Access::Public,
+            health::ready,
+        ),
     ];
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());
@@ -77,11 +85,20 @@ static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 fn request_id(headers: &hyper::HeaderMap) -> String {
     // A caller-supplied id (a reverse proxy's) is kept if it is tame.
     if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
-        if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return id.to_string();
         }
     }
-    format!("{:08x}-{:06}", std::process::id(), REQUEST_SEQ.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{:08x}-{:06}",
+        std::process::id(),
+        REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Accepts connections until `shutdown` resolves, then lets in-flight
@@ -96,48 +113,49 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS));
     let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
     tokio::pin!(shutdown);
+    // A connection slot is taken before accepting, so at the limit new
+    // clients wait in the kernel backlog; the heartbeat keeps beating either
+    // way, because waiting for a slot or a client is not a stall.
+    let mut slot: Option<tokio::sync::OwnedSemaphorePermit> = None;
     loop {
-        let permit = tokio::select! {
+        tokio::select! {
             _ = &mut shutdown => break,
             _ = tick.tick() => {
                 heartbeat.beat();
                 #[cfg(feature = "test-hooks")]
                 test_hooks::maybe_stall(&state);
-                continue;
             }
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
+            p = permits.clone().acquire_owned(), if slot.is_none() => match p {
+                Ok(p) => slot = Some(p),
                 Err(_) => break,
             },
-        };
-        let (stream, peer) = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+            accepted = listener.accept(), if slot.is_some() => match accepted {
+                Ok((stream, peer)) => {
+                    let permit = slot.take();
+                    let state = state.clone();
+                    let svc = hyper::service::service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handle(state, peer, req).await) }
+                    });
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HTTP_HEADER_READ_TIMEOUT)
+                        .serve_connection(TokioIo::new(stream), svc);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                        drop(permit);
+                    });
+                }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
                 }
             },
-        };
-        let state = state.clone();
-        let svc = hyper::service::service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(state, peer, req).await) }
-        });
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HTTP_HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-            drop(permit);
-        });
+        }
     }
     drop(listener);
     tokio::select! {
@@ -147,7 +165,11 @@ pub async fn serve(
 }
 
 /// Answers one request; never fails (errors become JSON error responses).
-pub async fn handle(state: Arc<ServerState>, peer: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(
+    state: Arc<ServerState>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let id = request_id(req.headers());
     let method = req.method().clone();
@@ -157,7 +179,10 @@ pub async fn handle(state: Arc<ServerState>, peer: SocketAddr, req: Request<Inco
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-request-id", v);
     }
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     tracing::info!(
@@ -168,11 +193,17 @@ pub async fn handle(state: Arc<ServerState>, peer: SocketAddr, req: Request<Inco
     resp
 }
 
-async fn dispatch(state: Arc<ServerState>, peer: SocketAddr, req: Request<Incoming>, id: &str) -> Response<Full<Bytes>> {
+async fn dispatch(
+    state: Arc<ServerState>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+    id: &str,
+) -> Response<Full<Bytes>> {
     let (route, params) = match state.router.lookup(req.method(), req.uri().path()) {
         Lookup::Found(route, params) => (route.clone(), params),
         Lookup::MethodNotAllowed(allow) => {
-            return ApiError::method_not_allowed(req.method().as_str(), req.uri().path(), allow).into_response()
+            return ApiError::method_not_allowed(req.method().as_str(), req.uri().path(), allow)
+                .into_response()
         }
         Lookup::NotFound => {
             let is_read = matches!(*req.method(), Method::GET | Method::HEAD);
@@ -181,20 +212,35 @@ async fn dispatch(state: Arc<ServerState>, peer: SocketAddr, req: Request<Incomi
                     return assets::respond(asset, req.method(), req.headers());
                 }
             }
-            return ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path())).into_response();
+            return ApiError::not_found(format!(
+                "no route for {} {}",
+                req.method(),
+                req.uri().path()
+            ))
+            .into_response();
         }
     };
     let (parts, body) = req.into_parts();
-    let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_JSON_BODY_BYTES as u64) {
         return ApiError::payload_too_large(MAX_JSON_BODY_BYTES).into_response();
     }
     let body = match Limited::new(body, MAX_JSON_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             return ApiError::payload_too_large(MAX_JSON_BODY_BYTES).into_response()
         }
-        Err(e) => return ApiError::validation(format!("could not read the request body: {e}")).into_response(),
+        Err(e) => {
+            return ApiError::validation(format!("could not read the request body: {e}"))
+                .into_response()
+        }
     };
     let is_head = parts.method == Method::HEAD;
     let api_req = ApiRequest {
@@ -211,7 +257,9 @@ async fn dispatch(state: Arc<ServerState>, peer: SocketAddr, req: Request<Incomi
     let mut resp = match outcome {
         Ok(Ok(resp)) => resp,
         Ok(Err(api_err)) => api_err.into_response(),
-        Err(join) if join.is_panic() => ApiError::internal(id, &"the request handler panicked").into_response(),
+        Err(join) if join.is_panic() => {
+            ApiError::internal(id, &"the request handler panicked").into_response()
+        }
         Err(join) => ApiError::internal(id, &join).into_response(),
     };
     if is_head {

@@ -37,19 +37,33 @@ pub struct ApiRequest {
 impl ApiRequest {
     /// A path parameter by name.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A numeric id path parameter, or 404 (a non-number names no resource).
     pub fn id_param(&self, name: &str) -> Result<i64, ApiError> {
         let raw = self.param(name).unwrap_or("");
-        raw.parse().map_err(|_| ApiError::not_found(format!("no resource with {name} {raw:?}")))
+        raw.parse()
+            .map_err(|_| ApiError::not_found(format!("no resource with {name} {raw:?}")))
     }
 
     /// The body as JSON of type `T`; errors say where and what.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        let ct = self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+        let ct = self
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+        {
             return Err(ApiError::unsupported_media_type("application/json"));
         }
         serde_json::from_slice(&self.body).map_err(|e| {
@@ -123,7 +137,10 @@ impl PageParams {
                 None => Ok(default),
                 Some((_, v)) => match v.parse::<u32>() {
                     Ok(n) if (1..=max).contains(&n) => Ok(n),
-                    _ => Err(FieldError { field: name.into(), message: format!("must be a whole number from 1 to {max}") }),
+                    _ => Err(FieldError {
+                        field: name.into(),
+                        message: format!("must be a whole number from 1 to {max}"),
+                    }),
                 },
             }
         };
@@ -131,13 +148,19 @@ impl PageParams {
         let per_page = get("per_page", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
         match (page, per_page) {
             (Ok(page), Ok(per_page)) => Ok(Self { page, per_page }),
-            (p, pp) => Err(ApiError::fields("invalid pagination", p.err().into_iter().chain(pp.err()).collect())),
+            (p, pp) => Err(ApiError::fields(
+                "invalid pagination",
+                p.err().into_iter().chain(pp.err()).collect(),
+            )),
         }
     }
 
     /// The storage window.
     pub fn window(self) -> Page {
-        Page { limit: self.per_page, offset: u64::from(self.page - 1) * u64::from(self.per_page) }
+        Page {
+            limit: self.per_page,
+            offset: u64::from(self.page - 1) * u64::from(self.per_page),
+        }
     }
 }
 
@@ -147,7 +170,8 @@ pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Ful
         Ok(body) => {
             let mut r = Response::new(Full::new(Bytes::from(body)));
             *r.status_mut() = status;
-            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
         Err(e) => ApiError::internal("serialize", &e).into_response(),
@@ -172,23 +196,48 @@ mod tests {
 
     #[test]
     fn query_decoding() {
-        assert_eq!(q("a=1&b=x%20y+z&c&=&d=%zz%4"), vec![
-            ("a".into(), "1".into()),
-            ("b".into(), "x y z".into()),
-            ("c".into(), "".into()),
-            ("".into(), "".into()),
-            ("d".into(), "%zz%4".into()),
-        ]);
-        assert_eq!(q("n=%C3%A9t%C3%A9&m=é%"), vec![("n".into(), "été".into()), ("m".into(), "é%".into())]);
-        assert_eq!(q("to=%2B15551234567"), vec![("to".into(), "+15551234567".into())]);
+        assert_eq!(
+            q("a=1&b=x%20y+z&c&=&d=%zz%4"),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y z".into()),
+                ("c".into(), "".into()),
+                ("".into(), "".into()),
+                ("d".into(), "%zz%4".into()),
+            ]
+        );
+        assert_eq!(
+            q("n=%C3%A9t%C3%A9&m=é%"),
+            vec![("n".into(), "été".into()), ("m".into(), "é%".into())]
+        );
+        assert_eq!(
+            q("to=%2B15551234567"),
+            vec![("to".into(), "+15551234567".into())]
+        );
     }
 
     #[test]
     fn pagination_defaults_limits_and_errors() {
         let p = PageParams::from_query(&q("")).expect("defaults");
-        assert_eq!((p.page, p.per_page, p.window()), (1, DEFAULT_PAGE_SIZE, Page { limit: 20, offset: 0 }));
+        assert_eq!(
+            (p.page, p.per_page, p.window()),
+            (
+                1,
+                DEFAULT_PAGE_SIZE,
+                Page {
+                    limit: 20,
+                    offset: 0
+                }
+            )
+        );
         let p = PageParams::from_query(&q("page=3&per_page=100")).expect("max");
-        assert_eq!(p.window(), Page { limit: 100, offset: 200 });
+        assert_eq!(
+            p.window(),
+            Page {
+                limit: 100,
+                offset: 200
+            }
+        );
         let e = PageParams::from_query(&q("page=0&per_page=101")).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert_eq!(e.details.as_array().map(Vec::len), Some(2));
@@ -197,8 +246,17 @@ mod tests {
 
     #[test]
     fn paged_envelope() {
-        let p = PageParams { page: 2, per_page: 1 };
-        let r = paged_response(p, Paged { items: vec!["b"], total: 2 });
+        let p = PageParams {
+            page: 2,
+            per_page: 1,
+        };
+        let r = paged_response(
+            p,
+            Paged {
+                items: vec!["b"],
+                total: 2,
+            },
+        );
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
     }
 }

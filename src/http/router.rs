@@ -50,11 +50,20 @@ impl Route {
         F: Fn(Arc<ServerState>, ApiRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ApiResult> + Send + 'static,
     {
-        Route { method, path, access, handler: Arc::new(move |s, r| Box::pin(handler(s, r))) }
+        Route {
+            method,
+            path,
+            access,
+            handler: Arc::new(move |s, r| Box::pin(handler(s, r))),
+        }
     }
 
     /// Runs the handler.
-    pub fn call(&self, state: Arc<ServerState>, req: ApiRequest) -> impl Future<Output = ApiResult> + Send + 'static {
+    pub fn call(
+        &self,
+        state: Arc<ServerState>,
+        req: ApiRequest,
+    ) -> impl Future<Output = ApiResult> + Send + 'static {
         (self.handler)(state, req)
     }
 }
@@ -95,7 +104,10 @@ impl Router {
             match by_path.iter_mut().find(|(p, _)| *p == r.path) {
                 Some((_, ids)) => {
                     if ids.iter().any(|&j| routes[j].method == r.method) {
-                        return Err(RouteError(format!("{} {} is declared twice", r.method, r.path)));
+                        return Err(RouteError(format!(
+                            "{} {} is declared twice",
+                            r.method, r.path
+                        )));
                     }
                     ids.push(i);
                 }
@@ -104,7 +116,9 @@ impl Router {
         }
         let mut paths = matchit::Router::new();
         for (path, ids) in by_path {
-            paths.insert(path, ids).map_err(|e| RouteError(format!("{path}: {e}")))?;
+            paths
+                .insert(path, ids)
+                .map_err(|e| RouteError(format!("{path}: {e}")))?;
         }
         Ok(Router { routes, paths })
     }
@@ -116,12 +130,29 @@ impl Router {
 
     /// Finds the route for `method` and `path`; HEAD falls back to GET.
     pub fn lookup(&self, method: &Method, path: &str) -> Lookup<'_> {
-        let Ok(m) = self.paths.at(path) else { return Lookup::NotFound };
+        let Ok(m) = self.paths.at(path) else {
+            return Lookup::NotFound;
+        };
         let want = |x: &Method| x == method || (*method == Method::HEAD && *x == Method::GET);
-        match m.value.iter().map(|&i| &self.routes[i]).find(|r| want(&r.method)) {
-            Some(r) => Lookup::Found(r, m.params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+        match m
+            .value
+            .iter()
+            .map(|&i| &self.routes[i])
+            .find(|r| want(&r.method))
+        {
+            Some(r) => Lookup::Found(
+                r,
+                m.params
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
             None => {
-                let mut allow: Vec<&str> = m.value.iter().map(|&i| self.routes[i].method.as_str()).collect();
+                let mut allow: Vec<&str> = m
+                    .value
+                    .iter()
+                    .map(|&i| self.routes[i].method.as_str())
+                    .collect();
                 if allow.contains(&"GET") {
                     allow.push("HEAD");
                 }
@@ -138,23 +169,38 @@ mod tests {
     use hyper::StatusCode;
 
     fn r(method: Method, path: &'static str) -> Route {
-        Route::new(method, path, Access::Public, |_, _| async { Ok(json_response(StatusCode::OK, &"ok")) })
+        Route::new(method, path, Access::Public, |_, _| async {
+            Ok(json_response(StatusCode::OK, &"ok"))
+        })
     }
 
     #[test]
     fn lookup_params_methods_and_head() {
-        let router = Router::new(vec![r(Method::GET, "/api/x/{id}"), r(Method::DELETE, "/api/x/{id}"), r(Method::GET, "/health")])
-            .expect("valid table");
+        let router = Router::new(vec![
+            r(Method::GET, "/api/x/{id}"),
+            r(Method::DELETE, "/api/x/{id}"),
+            r(Method::GET, "/health"),
+        ])
+        .expect("valid table");
         match router.lookup(&Method::GET, "/api/x/42") {
-            Lookup::Found(route, params) => assert_eq!((route.path, params), ("/api/x/{id}", vec![("id".into(), "42".into())])),
+            Lookup::Found(route, params) => assert_eq!(
+                (route.path, params),
+                ("/api/x/{id}", vec![("id".into(), "42".into())])
+            ),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(router.lookup(&Method::HEAD, "/health"), Lookup::Found(..)));
+        assert!(matches!(
+            router.lookup(&Method::HEAD, "/health"),
+            Lookup::Found(..)
+        ));
         match router.lookup(&Method::POST, "/api/x/1") {
             Lookup::MethodNotAllowed(allow) => assert_eq!(allow, "GET, DELETE, HEAD"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(router.lookup(&Method::GET, "/api/nope"), Lookup::NotFound));
+        assert!(matches!(
+            router.lookup(&Method::GET, "/api/nope"),
+            Lookup::NotFound
+        ));
         assert_eq!(router.routes().len(), 3);
     }
 

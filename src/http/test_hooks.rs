@@ -38,16 +38,24 @@ async fn stall(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
             // Occupy the database thread; its heartbeat probe queues behind.
             let db = state.db.clone();
             tokio::spawn(async move {
-                let _ = db.call(move |_| {
-                    std::thread::sleep(Duration::from_millis(ms));
-                    Ok(())
-                })
-                .await;
+                let _ = db
+                    .call(move |_| {
+                        std::thread::sleep(Duration::from_millis(ms));
+                        Ok(())
+                    })
+                    .await;
             });
         }
-        other => return Err(ApiError::validation(format!("unknown loop {other:?}; expected http or db"))),
+        other => {
+            return Err(ApiError::validation(format!(
+                "unknown loop {other:?}; expected http or db"
+            )))
+        }
     }
-    Ok(json_response(StatusCode::ACCEPTED, &json!({ "stalled": s.which, "seconds": s.seconds })))
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &json!({ "stalled": s.which, "seconds": s.seconds }),
+    ))
 }
 
 async fn panic_now(_state: Arc<ServerState>, _req: ApiRequest) -> ApiResult {

@@ -35,8 +35,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AutoReply> {
         id: r.get(0)?,
         did_id: r.get(1)?,
         trigger_type: r.get(2)?,
-        trigger_data: serde_json::from_str(&data)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into()))?,
+        trigger_data: serde_json::from_str(&data).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
+        })?,
         reply_text: r.get(4)?,
         enabled: r.get(5)?,
     })
@@ -64,7 +65,11 @@ pub fn for_did(conn: &Connection, did: i64) -> Result<Vec<AutoReply>, StoreError
 
 /// Turns a rule on or off.
 pub fn set_enabled(conn: &Connection, id: i64, enabled: bool) -> Result<(), StoreError> {
-    if conn.execute("UPDATE auto_replies SET enabled = ?2 WHERE id = ?1", params![id, enabled])? == 0 {
+    if conn.execute(
+        "UPDATE auto_replies SET enabled = ?2 WHERE id = ?1",
+        params![id, enabled],
+    )? == 0
+    {
         return Err(StoreError::not_found("auto-reply", id));
     }
     Ok(())
@@ -102,10 +107,16 @@ mod tests {
             ids.push(insert(&conn, &a).expect("every trigger fits the schema"));
         }
         let rules = for_did(&conn, home).expect("list");
-        assert_eq!((rules.len(), rules[2].trigger_data["keywords"][0].as_str()), (3, Some("HOURS")));
+        assert_eq!(
+            (rules.len(), rules[2].trigger_data["keywords"][0].as_str()),
+            (3, Some("HOURS"))
+        );
         set_enabled(&conn, ids[1], false).expect("disable");
         assert!(!for_did(&conn, home).expect("list")[1].enabled);
         delete(&conn, ids[0]).expect("delete");
-        assert!(matches!(delete(&conn, ids[0]), Err(StoreError::NotFound { .. })));
+        assert!(matches!(
+            delete(&conn, ids[0]),
+            Err(StoreError::NotFound { .. })
+        ));
     }
 }

@@ -28,11 +28,23 @@ pub struct Entry {
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
-    Ok(Entry { id: r.get(0)?, pattern: r.get(1)?, pattern_type: r.get(2)?, reason: r.get(3)?, created_at: r.get(4)? })
+    Ok(Entry {
+        id: r.get(0)?,
+        pattern: r.get(1)?,
+        pattern_type: r.get(2)?,
+        reason: r.get(3)?,
+        created_at: r.get(4)?,
+    })
 }
 
 /// Adds a pattern; the same pattern twice is a `Conflict`.
-pub fn insert(conn: &Connection, pattern: &str, ty: PatternType, reason: &str, now: Timestamp) -> Result<i64, StoreError> {
+pub fn insert(
+    conn: &Connection,
+    pattern: &str,
+    ty: PatternType,
+    reason: &str,
+    now: Timestamp,
+) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO blocklist (pattern, pattern_type, reason, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![pattern, ty, reason, now.to_string()],
@@ -46,7 +58,9 @@ pub fn list(conn: &Connection, page: Page) -> Result<Paged<Entry>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, pattern, pattern_type, reason, created_at FROM blocklist ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2",
     )?;
-    let items = stmt.query_map(params![page.limit, page.offset], from_row)?.collect::<Result<_, _>>()?;
+    let items = stmt
+        .query_map(params![page.limit, page.offset], from_row)?
+        .collect::<Result<_, _>>()?;
     let total = conn.query_row("SELECT count(*) FROM blocklist", [], |r| r.get(0))?;
     Ok(Paged { items, total })
 }
@@ -71,10 +85,26 @@ mod tests {
         for (i, ty) in PatternType::ALL.iter().enumerate() {
             ids.push(insert(&conn, "+1900", *ty, "premium", t(i as i64)).expect("each type once"));
         }
-        assert!(matches!(insert(&conn, "+1900", PatternType::Prefix, "", t(9)), Err(StoreError::Conflict(_))));
-        let page = list(&conn, Page { limit: 2, offset: 0 }).expect("list");
-        assert_eq!((page.total, page.items[0].pattern_type), (3, PatternType::Regex));
+        assert!(matches!(
+            insert(&conn, "+1900", PatternType::Prefix, "", t(9)),
+            Err(StoreError::Conflict(_))
+        ));
+        let page = list(
+            &conn,
+            Page {
+                limit: 2,
+                offset: 0,
+            },
+        )
+        .expect("list");
+        assert_eq!(
+            (page.total, page.items[0].pattern_type),
+            (3, PatternType::Regex)
+        );
         delete(&conn, ids[0]).expect("delete");
-        assert!(matches!(delete(&conn, ids[0]), Err(StoreError::NotFound { .. })));
+        assert!(matches!(
+            delete(&conn, ids[0]),
+            Err(StoreError::NotFound { .. })
+        ));
     }
 }

@@ -157,12 +157,23 @@ pub fn insert(conn: &Connection, c: &Cdr) -> Result<i64, StoreError> {
 
 /// One record.
 pub fn get(conn: &Connection, id: i64) -> Result<Cdr, StoreError> {
-    found(conn.query_row(&format!("SELECT {COLUMNS} FROM cdrs WHERE id = ?1"), [id], from_row), "call record", id)
+    found(
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM cdrs WHERE id = ?1"),
+            [id],
+            from_row,
+        ),
+        "call record",
+        id,
+    )
 }
 
 /// Call history, newest first.
 pub fn list(conn: &Connection, f: &Filter, page: Page) -> Result<Paged<Cdr>, StoreError> {
-    let dids = f.did_ids.as_ref().map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+    let dids = f
+        .did_ids
+        .as_ref()
+        .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
     const WHERE: &str = "(?1 IS NULL OR did_id IN (SELECT value FROM json_each(?1)))
         AND (?2 IS NULL OR direction = ?2) AND (?3 IS NULL OR disposition = ?3)
         AND (?4 IS NULL OR started_at >= ?4) AND (?5 IS NULL OR started_at < ?5)";
@@ -170,7 +181,18 @@ pub fn list(conn: &Connection, f: &Filter, page: Page) -> Result<Paged<Cdr>, Sto
         "SELECT {COLUMNS} FROM cdrs WHERE {WHERE} ORDER BY started_at DESC, id DESC LIMIT ?6 OFFSET ?7"
     ))?;
     let items = stmt
-        .query_map(params![dids, f.direction, f.disposition, f.since, f.until, page.limit, page.offset], from_row)?
+        .query_map(
+            params![
+                dids,
+                f.direction,
+                f.disposition,
+                f.since,
+                f.until,
+                page.limit,
+                page.offset
+            ],
+            from_row,
+        )?
         .collect::<Result<_, _>>()?;
     let total = conn.query_row(
         &format!("SELECT count(*) FROM cdrs WHERE {WHERE}"),
@@ -211,7 +233,10 @@ mod tests {
     #[test]
     fn twilio_statuses_map_onto_dispositions_the_schema_accepts() {
         let conn = db();
-        for (i, status) in ["completed", "busy", "no-answer", "failed", "canceled"].iter().enumerate() {
+        for (i, status) in ["completed", "busy", "no-answer", "failed", "canceled"]
+            .iter()
+            .enumerate()
+        {
             let d = Disposition::from_twilio_status(status).expect("final status");
             let mut c = cdr(None, &format!("CA{i}"), i as i64, d);
             c.twilio_status = Some(status.to_string());
@@ -233,16 +258,53 @@ mod tests {
         let id = insert(&conn, &cdr(Some(home), "CA1", 0, Disposition::Answered)).expect("insert");
         insert(&conn, &cdr(Some(home), "CA2", 100, Disposition::Missed)).expect("insert");
         insert(&conn, &cdr(Some(work), "CA3", 200, Disposition::Answered)).expect("insert");
-        assert!(matches!(insert(&conn, &cdr(None, "CA1", 0, Disposition::Busy)), Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            insert(&conn, &cdr(None, "CA1", 0, Disposition::Busy)),
+            Err(StoreError::Conflict(_))
+        ));
         let all = list(&conn, &Filter::default(), Page::ALL).expect("list");
-        assert_eq!(all.items.iter().map(|c| c.call_sid.as_deref().unwrap_or("")).collect::<Vec<_>>(), ["CA3", "CA2", "CA1"]);
-        let mine = list(&conn, &Filter { did_ids: Some(vec![home]), ..Filter::default() }, Page::ALL).expect("list");
+        assert_eq!(
+            all.items
+                .iter()
+                .map(|c| c.call_sid.as_deref().unwrap_or(""))
+                .collect::<Vec<_>>(),
+            ["CA3", "CA2", "CA1"]
+        );
+        let mine = list(
+            &conn,
+            &Filter {
+                did_ids: Some(vec![home]),
+                ..Filter::default()
+            },
+            Page::ALL,
+        )
+        .expect("list");
         assert_eq!(mine.total, 2);
-        let none = list(&conn, &Filter { did_ids: Some(vec![]), ..Filter::default() }, Page::ALL).expect("list");
+        let none = list(
+            &conn,
+            &Filter {
+                did_ids: Some(vec![]),
+                ..Filter::default()
+            },
+            Page::ALL,
+        )
+        .expect("list");
         assert_eq!(none.total, 0, "a user with no numbers sees nothing");
-        let f = Filter { disposition: Some(Disposition::Answered), since: Some(t(50).to_string()), ..Filter::default() };
+        let f = Filter {
+            disposition: Some(Disposition::Answered),
+            since: Some(t(50).to_string()),
+            ..Filter::default()
+        };
         assert_eq!(list(&conn, &f, Page::ALL).expect("list").total, 1);
-        let page = list(&conn, &Filter::default(), Page { limit: 1, offset: 2 }).expect("list");
+        let page = list(
+            &conn,
+            &Filter::default(),
+            Page {
+                limit: 1,
+                offset: 2,
+            },
+        )
+        .expect("list");
         assert_eq!((page.total, page.items[0].id), (3, id));
         assert_eq!(get(&conn, id).expect("get").spam_score, Some(0.1));
     }

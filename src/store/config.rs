@@ -18,7 +18,11 @@ pub fn all(conn: &Connection) -> Result<BTreeMap<String, String>, StoreError> {
 
 /// One value, if set.
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn.query_row("SELECT value FROM config WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    Ok(conn
+        .query_row("SELECT value FROM config WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
 }
 
 /// Sets `key` to `value`; returns whether anything was written.
@@ -47,9 +51,15 @@ mod tests {
         let conn = db();
         assert_eq!(get(&conn, "http.listen").expect("get"), None);
         assert!(set(&conn, "http.listen", "0.0.0.0:80", t(0)).expect("set"));
-        assert!(!set(&conn, "http.listen", "0.0.0.0:80", t(1)).expect("same value"), "no write for no change");
+        assert!(
+            !set(&conn, "http.listen", "0.0.0.0:80", t(1)).expect("same value"),
+            "no write for no change"
+        );
         assert!(set(&conn, "http.listen", "0.0.0.0:81", t(2)).expect("change"));
-        assert_eq!(get(&conn, "http.listen").expect("get").as_deref(), Some("0.0.0.0:81"));
+        assert_eq!(
+            get(&conn, "http.listen").expect("get").as_deref(),
+            Some("0.0.0.0:81")
+        );
         assert_eq!(all(&conn).expect("all").len(), 1);
         assert!(delete(&conn, "http.listen").expect("delete"));
         assert!(!delete(&conn, "http.listen").expect("delete again"));

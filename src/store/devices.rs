@@ -57,7 +57,8 @@ pub struct DeviceFields<'a> {
     pub recording_enabled: bool,
 }
 
-const COLUMNS: &str = "id, user_id, name, username, device_type, recording_enabled, created_at, updated_at";
+const COLUMNS: &str =
+    "id, user_id, name, username, device_type, recording_enabled, created_at, updated_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Device> {
     Ok(Device {
@@ -73,7 +74,12 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Device> {
 }
 
 /// Adds a phone with its sealed SIP password.
-pub fn insert(conn: &Connection, f: &DeviceFields<'_>, sealed_password: &[u8], now: Timestamp) -> Result<i64, StoreError> {
+pub fn insert(
+    conn: &Connection,
+    f: &DeviceFields<'_>,
+    sealed_password: &[u8],
+    now: Timestamp,
+) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO devices (user_id, name, username, sip_password_sealed, device_type, recording_enabled, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -85,11 +91,22 @@ pub fn insert(conn: &Connection, f: &DeviceFields<'_>, sealed_password: &[u8], n
 
 /// One phone by id.
 pub fn get(conn: &Connection, id: i64) -> Result<Device, StoreError> {
-    found(conn.query_row(&format!("SELECT {COLUMNS} FROM devices WHERE id = ?1"), [id], from_row), "device", id)
+    found(
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM devices WHERE id = ?1"),
+            [id],
+            from_row,
+        ),
+        "device",
+        id,
+    )
 }
 
 /// A phone and its sealed password by SIP user name (for digest checks).
-pub fn credentials(conn: &Connection, username: &str) -> Result<Option<(Device, Vec<u8>)>, StoreError> {
+pub fn credentials(
+    conn: &Connection,
+    username: &str,
+) -> Result<Option<(Device, Vec<u8>)>, StoreError> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS}, sip_password_sealed FROM devices WHERE username = ?1"),
@@ -100,17 +117,32 @@ pub fn credentials(conn: &Connection, username: &str) -> Result<Option<(Device, 
 }
 
 /// Phones, optionally only those of one owner, ordered by name.
-pub fn list(conn: &Connection, owner: Option<i64>, page: Page) -> Result<Paged<Device>, StoreError> {
+pub fn list(
+    conn: &Connection,
+    owner: Option<i64>,
+    page: Page,
+) -> Result<Paged<Device>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM devices WHERE ?1 IS NULL OR user_id = ?1 ORDER BY name, id LIMIT ?2 OFFSET ?3"
     ))?;
-    let items = stmt.query_map(params![owner, page.limit, page.offset], from_row)?.collect::<Result<_, _>>()?;
-    let total = conn.query_row("SELECT count(*) FROM devices WHERE ?1 IS NULL OR user_id = ?1", [owner], |r| r.get(0))?;
+    let items = stmt
+        .query_map(params![owner, page.limit, page.offset], from_row)?
+        .collect::<Result<_, _>>()?;
+    let total = conn.query_row(
+        "SELECT count(*) FROM devices WHERE ?1 IS NULL OR user_id = ?1",
+        [owner],
+        |r| r.get(0),
+    )?;
     Ok(Paged { items, total })
 }
 
 /// Updates the editable fields.
-pub fn update(conn: &Connection, id: i64, f: &DeviceFields<'_>, now: Timestamp) -> Result<(), StoreError> {
+pub fn update(
+    conn: &Connection,
+    id: i64,
+    f: &DeviceFields<'_>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let n = conn
         .execute(
             "UPDATE devices SET user_id = ?2, name = ?3, username = ?4, device_type = ?5, recording_enabled = ?6, updated_at = ?7
@@ -125,7 +157,12 @@ pub fn update(conn: &Connection, id: i64, f: &DeviceFields<'_>, now: Timestamp) 
 }
 
 /// Replaces the sealed SIP password.
-pub fn set_sealed_password(conn: &Connection, id: i64, sealed: &[u8], now: Timestamp) -> Result<(), StoreError> {
+pub fn set_sealed_password(
+    conn: &Connection,
+    id: i64,
+    sealed: &[u8],
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let n = conn.execute(
         "UPDATE devices SET sip_password_sealed = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, sealed, now.to_string()],
@@ -151,7 +188,13 @@ pub(crate) mod tests {
     use crate::store::users::{self, Role};
 
     pub(crate) fn make(conn: &Connection, username: &str, owner: Option<i64>) -> i64 {
-        let f = DeviceFields { user_id: owner, name: username, username, device_type: DeviceType::Softphone, recording_enabled: false };
+        let f = DeviceFields {
+            user_id: owner,
+            name: username,
+            username,
+            device_type: DeviceType::Softphone,
+            recording_enabled: false,
+        };
         insert(conn, &f, b"sealed", t(0)).expect("insert device")
     }
 
@@ -164,15 +207,30 @@ pub(crate) mod tests {
         make(&conn, "bedroom", Some(kid));
         assert_eq!(list(&conn, Some(kid), Page::ALL).expect("list").total, 1);
         assert_eq!(list(&conn, None, Page::ALL).expect("list").total, 2);
-        let (d, sealed) = credentials(&conn, "kitchen").expect("creds").expect("exists");
+        let (d, sealed) = credentials(&conn, "kitchen")
+            .expect("creds")
+            .expect("exists");
         assert_eq!((d.id, sealed.as_slice()), (a, &b"sealed"[..]));
-        let f = DeviceFields { user_id: Some(kid), name: "Kitchen", username: "kitchen", device_type: DeviceType::Grandstream, recording_enabled: true };
+        let f = DeviceFields {
+            user_id: Some(kid),
+            name: "Kitchen",
+            username: "kitchen",
+            device_type: DeviceType::Grandstream,
+            recording_enabled: true,
+        };
         update(&conn, a, &f, t(1)).expect("update");
         set_sealed_password(&conn, a, b"new", t(2)).expect("password");
         let d = get(&conn, a).expect("get");
-        assert_eq!((d.user_id, d.device_type, d.recording_enabled), (Some(kid), DeviceType::Grandstream, true));
+        assert_eq!(
+            (d.user_id, d.device_type, d.recording_enabled),
+            (Some(kid), DeviceType::Grandstream, true)
+        );
         users::delete(&conn, kid).expect("delete owner");
-        assert_eq!(get(&conn, a).expect("get").user_id, None, "a deleted owner leaves the phone unowned");
+        assert_eq!(
+            get(&conn, a).expect("get").user_id,
+            None,
+            "a deleted owner leaves the phone unowned"
+        );
         delete(&conn, a).expect("delete");
         assert!(matches!(get(&conn, a), Err(StoreError::NotFound { .. })));
     }
@@ -181,14 +239,38 @@ pub(crate) mod tests {
     fn username_is_unique_and_every_type_fits_the_schema() {
         let conn = db();
         make(&conn, "dup", None);
-        let f = DeviceFields { user_id: None, name: "x", username: "dup", device_type: DeviceType::Other, recording_enabled: false };
-        assert!(matches!(insert(&conn, &f, b"s", t(0)), Err(StoreError::Conflict(_))));
+        let f = DeviceFields {
+            user_id: None,
+            name: "x",
+            username: "dup",
+            device_type: DeviceType::Other,
+            recording_enabled: false,
+        };
+        assert!(matches!(
+            insert(&conn, &f, b"s", t(0)),
+            Err(StoreError::Conflict(_))
+        ));
         for (i, ty) in DeviceType::ALL.iter().enumerate() {
             let name = format!("d{i}");
-            let f = DeviceFields { user_id: None, name: &name, username: &name, device_type: *ty, recording_enabled: false };
+            let f = DeviceFields {
+                user_id: None,
+                name: &name,
+                username: &name,
+                device_type: *ty,
+                recording_enabled: false,
+            };
             insert(&conn, &f, b"s", t(0)).expect("every type is allowed by CHECK");
         }
-        let f = DeviceFields { user_id: Some(999), name: "x", username: "orphan", device_type: DeviceType::Other, recording_enabled: false };
-        assert!(matches!(insert(&conn, &f, b"s", t(0)), Err(StoreError::Conflict(_))), "foreign keys are on");
+        let f = DeviceFields {
+            user_id: Some(999),
+            name: "x",
+            username: "orphan",
+            device_type: DeviceType::Other,
+            recording_enabled: false,
+        };
+        assert!(
+            matches!(insert(&conn, &f, b"s", t(0)), Err(StoreError::Conflict(_))),
+            "foreign keys are on"
+        );
     }
 }

@@ -42,7 +42,13 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Did> {
 }
 
 /// Adds a number (the schema enforces the E.164 shape).
-pub fn insert(conn: &Connection, number: &str, name: &str, twilio_sid: Option<&str>, now: Timestamp) -> Result<i64, StoreError> {
+pub fn insert(
+    conn: &Connection,
+    number: &str,
+    name: &str,
+    twilio_sid: Option<&str>,
+    now: Timestamp,
+) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO dids (number, name, twilio_sid, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![number, name, twilio_sid, now.to_string()],
@@ -53,26 +59,53 @@ pub fn insert(conn: &Connection, number: &str, name: &str, twilio_sid: Option<&s
 
 /// One number by id.
 pub fn get(conn: &Connection, id: i64) -> Result<Did, StoreError> {
-    found(conn.query_row(&format!("SELECT {COLUMNS} FROM dids WHERE id = ?1"), [id], from_row), "number", id)
+    found(
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM dids WHERE id = ?1"),
+            [id],
+            from_row,
+        ),
+        "number",
+        id,
+    )
 }
 
 /// One number by its E.164 form (webhooks name numbers, not ids).
 pub fn find_by_number(conn: &Connection, number: &str) -> Result<Option<Did>, StoreError> {
-    Ok(conn.query_row(&format!("SELECT {COLUMNS} FROM dids WHERE number = ?1"), [number], from_row).optional()?)
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM dids WHERE number = ?1"),
+            [number],
+            from_row,
+        )
+        .optional()?)
 }
 
 /// Numbers, optionally only those assigned to `user`, ordered by number.
 pub fn list(conn: &Connection, user: Option<i64>, page: Page) -> Result<Paged<Did>, StoreError> {
     const FILTER: &str = "?1 IS NULL OR id IN (SELECT did_id FROM did_users WHERE user_id = ?1)";
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM dids WHERE {FILTER} ORDER BY number LIMIT ?2 OFFSET ?3"))?;
-    let items = stmt.query_map(params![user, page.limit, page.offset], from_row)?.collect::<Result<_, _>>()?;
-    let total = conn.query_row(&format!("SELECT count(*) FROM dids WHERE {FILTER}"), [user], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM dids WHERE {FILTER} ORDER BY number LIMIT ?2 OFFSET ?3"
+    ))?;
+    let items = stmt
+        .query_map(params![user, page.limit, page.offset], from_row)?
+        .collect::<Result<_, _>>()?;
+    let total = conn.query_row(
+        &format!("SELECT count(*) FROM dids WHERE {FILTER}"),
+        [user],
+        |r| r.get(0),
+    )?;
     Ok(Paged { items, total })
 }
 
 /// Updates name and feature flags.
-pub fn update(conn: &Connection, id: i64, name: &str, sms_enabled: bool, voice_enabled: bool) -> Result<(), StoreError> {
+pub fn update(
+    conn: &Connection,
+    id: i64,
+    name: &str,
+    sms_enabled: bool,
+    voice_enabled: bool,
+) -> Result<(), StoreError> {
     let n = conn.execute(
         "UPDATE dids SET name = ?2, sms_enabled = ?3, voice_enabled = ?4 WHERE id = ?1",
         params![id, name, sms_enabled, voice_enabled],
@@ -93,28 +126,40 @@ pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
 
 /// Gives `user` access to `did` (idempotent).
 pub fn assign(conn: &Connection, did: i64, user: i64) -> Result<(), StoreError> {
-    conn.execute("INSERT OR IGNORE INTO did_users (did_id, user_id) VALUES (?1, ?2)", params![did, user])
-        .map_err(|e| conflict_as(e, "no such number or user"))?;
+    conn.execute(
+        "INSERT OR IGNORE INTO did_users (did_id, user_id) VALUES (?1, ?2)",
+        params![did, user],
+    )
+    .map_err(|e| conflict_as(e, "no such number or user"))?;
     Ok(())
 }
 
 /// Takes `user`'s access to `did` away.
 pub fn unassign(conn: &Connection, did: i64, user: i64) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM did_users WHERE did_id = ?1 AND user_id = ?2", params![did, user])?;
+    conn.execute(
+        "DELETE FROM did_users WHERE did_id = ?1 AND user_id = ?2",
+        params![did, user],
+    )?;
     Ok(())
 }
 
 /// The users of a number (the mailbox's readers).
 pub fn users_of(conn: &Connection, did: i64) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT user_id FROM did_users WHERE did_id = ?1 ORDER BY user_id")?;
-    let ids = stmt.query_map([did], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut stmt =
+        conn.prepare_cached("SELECT user_id FROM did_users WHERE did_id = ?1 ORDER BY user_id")?;
+    let ids = stmt
+        .query_map([did], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     Ok(ids)
 }
 
 /// The numbers of a user (what they may see).
 pub fn ids_of_user(conn: &Connection, user: i64) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT did_id FROM did_users WHERE user_id = ?1 ORDER BY did_id")?;
-    let ids = stmt.query_map([user], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut stmt =
+        conn.prepare_cached("SELECT did_id FROM did_users WHERE user_id = ?1 ORDER BY did_id")?;
+    let ids = stmt
+        .query_map([user], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     Ok(ids)
 }
 
@@ -146,7 +191,9 @@ pub(crate) mod tests {
         unassign(&conn, home, kid).expect("unassign");
         assert!(ids_of_user(&conn, kid).expect("dids").is_empty());
         update(&conn, home, "Home", true, true).expect("update");
-        let d = find_by_number(&conn, "+15551230001").expect("find").expect("exists");
+        let d = find_by_number(&conn, "+15551230001")
+            .expect("find")
+            .expect("exists");
         assert_eq!((d.name.as_str(), d.sms_enabled), ("Home", true));
         delete(&conn, home).expect("delete");
         assert!(matches!(get(&conn, home), Err(StoreError::NotFound { .. })));
@@ -156,8 +203,20 @@ pub(crate) mod tests {
     fn schema_rejects_non_e164_and_duplicates() {
         let conn = db();
         make(&conn, "+15551230001");
-        for bad in ["+15551230001", "5551230001", "+0123", "+1", "+1234567890123456"] {
-            assert!(matches!(insert(&conn, bad, "", None, t(0)), Err(StoreError::Conflict(_))), "{bad}");
+        for bad in [
+            "+15551230001",
+            "5551230001",
+            "+0123",
+            "+1",
+            "+1234567890123456",
+        ] {
+            assert!(
+                matches!(
+                    insert(&conn, bad, "", None, t(0)),
+                    Err(StoreError::Conflict(_))
+                ),
+                "{bad}"
+            );
         }
     }
 }

@@ -95,8 +95,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         to_number: r.get(5)?,
         remote_number: r.get(6)?,
         body: r.get(7)?,
-        media: serde_json::from_str(&media)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, e.into()))?,
+        media: serde_json::from_str(&media).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, e.into())
+        })?,
         status: r.get(9)?,
         error_code: r.get(10)?,
         is_read: r.get(11)?,
@@ -106,7 +107,11 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
 
 /// Stores a message; with a MessageSid already stored, returns that row's id
 /// and `false`. Outbound messages are stored read.
-pub fn insert_once(conn: &Connection, m: &NewMessage<'_>, now: Timestamp) -> Result<(i64, bool), StoreError> {
+pub fn insert_once(
+    conn: &Connection,
+    m: &NewMessage<'_>,
+    now: Timestamp,
+) -> Result<(i64, bool), StoreError> {
     let n = conn
         .execute(
             "INSERT INTO messages (message_sid, direction, did_id, from_number, to_number, body, media, status, is_read, created_at, updated_at)
@@ -128,13 +133,23 @@ pub fn insert_once(conn: &Connection, m: &NewMessage<'_>, now: Timestamp) -> Res
     if n > 0 {
         return Ok((conn.last_insert_rowid(), true));
     }
-    let id = conn.query_row("SELECT id FROM messages WHERE message_sid = ?1", [m.message_sid], |r| r.get(0))?;
+    let id = conn.query_row(
+        "SELECT id FROM messages WHERE message_sid = ?1",
+        [m.message_sid],
+        |r| r.get(0),
+    )?;
     Ok((id, false))
 }
 
 /// Records Twilio's verdict on an outbound message (status callbacks).
 /// Returns whether a message with this SID exists.
-pub fn update_status(conn: &Connection, sid: &str, status: &str, error_code: Option<i64>, now: Timestamp) -> Result<bool, StoreError> {
+pub fn update_status(
+    conn: &Connection,
+    sid: &str,
+    status: &str,
+    error_code: Option<i64>,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
     Ok(conn.execute(
         "UPDATE messages SET status = ?2, error_code = ?3, updated_at = ?4 WHERE message_sid = ?1",
         params![sid, status, error_code, now.to_string()],
@@ -142,7 +157,13 @@ pub fn update_status(conn: &Connection, sid: &str, status: &str, error_code: Opt
 }
 
 /// Attaches the SID Twilio assigned to an outbound message.
-pub fn set_sid(conn: &Connection, id: i64, sid: &str, status: &str, now: Timestamp) -> Result<(), StoreError> {
+pub fn set_sid(
+    conn: &Connection,
+    id: i64,
+    sid: &str,
+    status: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let n = conn.execute(
         "UPDATE messages SET message_sid = ?2, status = ?3, updated_at = ?4 WHERE id = ?1",
         params![id, sid, status, now.to_string()],
@@ -154,7 +175,11 @@ pub fn set_sid(conn: &Connection, id: i64, sid: &str, status: &str, now: Timesta
 }
 
 /// Conversations of some numbers (`None`: all), most recent first.
-pub fn conversations(conn: &Connection, did_ids: Option<&[i64]>, page: Page) -> Result<Paged<Conversation>, StoreError> {
+pub fn conversations(
+    conn: &Connection,
+    did_ids: Option<&[i64]>,
+    page: Page,
+) -> Result<Paged<Conversation>, StoreError> {
     let dids = did_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
     const GROUPED: &str = "SELECT did_id, remote_number, max(created_at) AS last_at,
             sum(direction = 'inbound' AND is_read = 0) AS unread, max(id) AS last_id
@@ -166,19 +191,34 @@ pub fn conversations(conn: &Connection, did_ids: Option<&[i64]>, page: Page) -> 
     ))?;
     let items = stmt
         .query_map(params![dids, page.limit, page.offset], |r| {
-            Ok(Conversation { did_id: r.get(0)?, remote_number: r.get(1)?, last_body: r.get(2)?, last_at: r.get(3)?, unread: r.get(4)? })
+            Ok(Conversation {
+                did_id: r.get(0)?,
+                remote_number: r.get(1)?,
+                last_body: r.get(2)?,
+                last_at: r.get(3)?,
+                unread: r.get(4)?,
+            })
         })?
         .collect::<Result<_, _>>()?;
-    let total = conn.query_row(&format!("SELECT count(*) FROM ({GROUPED})"), [&dids], |r| r.get(0))?;
+    let total = conn.query_row(&format!("SELECT count(*) FROM ({GROUPED})"), [&dids], |r| {
+        r.get(0)
+    })?;
     Ok(Paged { items, total })
 }
 
 /// The messages of one conversation, oldest first.
-pub fn thread(conn: &Connection, did_id: i64, remote: &str, page: Page) -> Result<Paged<Message>, StoreError> {
+pub fn thread(
+    conn: &Connection,
+    did_id: i64,
+    remote: &str,
+    page: Page,
+) -> Result<Paged<Message>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM messages WHERE did_id = ?1 AND remote_number = ?2 ORDER BY created_at, id LIMIT ?3 OFFSET ?4"
     ))?;
-    let items = stmt.query_map(params![did_id, remote, page.limit, page.offset], from_row)?.collect::<Result<_, _>>()?;
+    let items = stmt
+        .query_map(params![did_id, remote, page.limit, page.offset], from_row)?
+        .collect::<Result<_, _>>()?;
     let total = conn.query_row(
         "SELECT count(*) FROM messages WHERE did_id = ?1 AND remote_number = ?2",
         params![did_id, remote],
@@ -202,8 +242,23 @@ mod tests {
     use crate::store::testing::{db, t};
     use serde_json::json;
 
-    fn inbound<'a>(did: i64, sid: &'a str, from: &'a str, body: &'a str, media: &'a Value) -> NewMessage<'a> {
-        NewMessage { message_sid: Some(sid), direction: Direction::Inbound, did_id: did, from_number: from, to_number: "+15551230001", body, media, status: "received" }
+    fn inbound<'a>(
+        did: i64,
+        sid: &'a str,
+        from: &'a str,
+        body: &'a str,
+        media: &'a Value,
+    ) -> NewMessage<'a> {
+        NewMessage {
+            message_sid: Some(sid),
+            direction: Direction::Inbound,
+            did_id: did,
+            from_number: from,
+            to_number: "+15551230001",
+            body,
+            media,
+            status: "received",
+        }
     }
 
     #[test]
@@ -212,12 +267,44 @@ mod tests {
         let home = dids::tests::make(&conn, "+15551230001");
         let none = json!([]);
         let pic = json!([{"path": "mms/ME2/0.jpg", "content_type": "image/jpeg", "size": 1000}]);
-        let (a, new) = insert_once(&conn, &inbound(home, "SM1", "+15559870000", "hello", &none), t(0)).expect("insert");
+        let (a, new) = insert_once(
+            &conn,
+            &inbound(home, "SM1", "+15559870000", "hello", &none),
+            t(0),
+        )
+        .expect("insert");
         assert!(new);
-        assert_eq!(insert_once(&conn, &inbound(home, "SM1", "+15559870000", "hello", &none), t(1)).expect("dup"), (a, false));
-        insert_once(&conn, &inbound(home, "SM2", "+15559870000", "look", &pic), t(10)).expect("insert");
-        insert_once(&conn, &inbound(home, "SM3", "+15550000001", "other", &none), t(5)).expect("insert");
-        let out = NewMessage { message_sid: None, direction: Direction::Outbound, did_id: home, from_number: "+15551230001", to_number: "+15559870000", body: "hi!", media: &none, status: "queued" };
+        assert_eq!(
+            insert_once(
+                &conn,
+                &inbound(home, "SM1", "+15559870000", "hello", &none),
+                t(1)
+            )
+            .expect("dup"),
+            (a, false)
+        );
+        insert_once(
+            &conn,
+            &inbound(home, "SM2", "+15559870000", "look", &pic),
+            t(10),
+        )
+        .expect("insert");
+        insert_once(
+            &conn,
+            &inbound(home, "SM3", "+15550000001", "other", &none),
+            t(5),
+        )
+        .expect("insert");
+        let out = NewMessage {
+            message_sid: None,
+            direction: Direction::Outbound,
+            did_id: home,
+            from_number: "+15551230001",
+            to_number: "+15559870000",
+            body: "hi!",
+            media: &none,
+            status: "queued",
+        };
         let (o, _) = insert_once(&conn, &out, t(20)).expect("outbound without sid yet");
         set_sid(&conn, o, "SM9", "queued", t(21)).expect("sid");
         assert!(update_status(&conn, "SM9", "delivered", None, t(22)).expect("status"));
@@ -225,14 +312,36 @@ mod tests {
 
         let convs = conversations(&conn, Some(&[home]), Page::ALL).expect("conversations");
         assert_eq!(convs.total, 2);
-        assert_eq!((convs.items[0].remote_number.as_str(), convs.items[0].last_body.as_str(), convs.items[0].unread), ("+15559870000", "hi!", 2));
+        assert_eq!(
+            (
+                convs.items[0].remote_number.as_str(),
+                convs.items[0].last_body.as_str(),
+                convs.items[0].unread
+            ),
+            ("+15559870000", "hi!", 2)
+        );
         let th = thread(&conn, home, "+15559870000", Page::ALL).expect("thread");
-        assert_eq!(th.items.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["hello", "look", "hi!"]);
+        assert_eq!(
+            th.items.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+            ["hello", "look", "hi!"]
+        );
         assert_eq!(th.items[1].media[0]["content_type"], "image/jpeg");
-        assert_eq!((th.items[2].status.as_str(), th.items[2].remote_number.as_str()), ("delivered", "+15559870000"));
+        assert_eq!(
+            (
+                th.items[2].status.as_str(),
+                th.items[2].remote_number.as_str()
+            ),
+            ("delivered", "+15559870000")
+        );
         assert_eq!(mark_read(&conn, home, "+15559870000").expect("read"), 2);
-        assert_eq!(conversations(&conn, None, Page::ALL).expect("c").items[0].unread, 0);
-        assert_eq!(conversations(&conn, Some(&[]), Page::ALL).expect("c").total, 0);
+        assert_eq!(
+            conversations(&conn, None, Page::ALL).expect("c").items[0].unread,
+            0
+        );
+        assert_eq!(
+            conversations(&conn, Some(&[]), Page::ALL).expect("c").total,
+            0
+        );
     }
 
     #[test]
@@ -240,6 +349,9 @@ mod tests {
         let conn = db();
         let home = dids::tests::make(&conn, "+15551230001");
         let obj = json!({"not": "an array"});
-        assert!(matches!(insert_once(&conn, &inbound(home, "SM1", "+1555", "x", &obj), t(0)), Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            insert_once(&conn, &inbound(home, "SM1", "+1555", "x", &obj), t(0)),
+            Err(StoreError::Conflict(_))
+        ));
     }
 }

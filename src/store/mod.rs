@@ -131,7 +131,10 @@ pub enum StoreError {
 impl StoreError {
     /// A `NotFound` for `entity` looked up by `id`.
     pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
-        StoreError::NotFound { entity, id: id.to_string() }
+        StoreError::NotFound {
+            entity,
+            id: id.to_string(),
+        }
     }
 }
 
@@ -139,13 +142,19 @@ impl StoreError {
 /// user can act on; other errors pass through.
 pub(crate) fn conflict_as(err: rusqlite::Error, what: &str) -> StoreError {
     match err.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(format!("{what}: {err}")),
+        Some(rusqlite::ErrorCode::ConstraintViolation) => {
+            StoreError::Conflict(format!("{what}: {err}"))
+        }
         _ => StoreError::Sqlite(err),
     }
 }
 
 /// Maps `QueryReturnedNoRows` to `NotFound`.
-pub(crate) fn found<T>(r: rusqlite::Result<T>, entity: &'static str, id: impl ToString) -> Result<T, StoreError> {
+pub(crate) fn found<T>(
+    r: rusqlite::Result<T>,
+    entity: &'static str,
+    id: impl ToString,
+) -> Result<T, StoreError> {
     match r {
         Ok(v) => Ok(v),
         Err(rusqlite::Error::QueryReturnedNoRows) => Err(StoreError::not_found(entity, id)),
@@ -155,7 +164,10 @@ pub(crate) fn found<T>(r: rusqlite::Result<T>, entity: &'static str, id: impl To
 
 /// Opens (creating if needed) the database at `path` with Homeline's pragmas.
 pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+    let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
     configure(&conn)?;
     Ok(conn)
 }
@@ -219,12 +231,19 @@ impl Db {
                 }
                 // Stopped, or every handle is gone: fold the WAL back so the
                 // next start is clean.
-                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;") {
+                if let Err(e) =
+                    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;")
+                {
                     tracing::warn!(error = %e, "final checkpoint failed");
                 }
             })
             .expect("spawning the database thread");
-        (Db { jobs: tx }, DbThread { handle: Some(handle) })
+        (
+            Db { jobs: tx },
+            DbThread {
+                handle: Some(handle),
+            },
+        )
     }
 
     /// Runs `f` on the database thread and waits for its result without
@@ -239,7 +258,9 @@ impl Db {
             // The caller may have gone away (request cancelled); that is fine.
             let _ = tx.send(f(conn));
         });
-        self.jobs.send(Msg::Run(job)).map_err(|_| StoreError::Closed)?;
+        self.jobs
+            .send(Msg::Run(job))
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -253,7 +274,9 @@ impl Db {
         let job: Job = Box::new(move |conn| {
             let _ = tx.send(f(conn));
         });
-        self.jobs.send(Msg::Run(job)).map_err(|_| StoreError::Closed)?;
+        self.jobs
+            .send(Msg::Run(job))
+            .map_err(|_| StoreError::Closed)?;
         rx.recv().map_err(|_| StoreError::Closed)?
     }
 }
@@ -302,9 +325,15 @@ mod tests {
     fn file_database_uses_wal_normal_and_foreign_keys() {
         let dir = tempfile::tempdir().expect("tempdir");
         let conn = open_connection(&dir.path().join("t.db")).expect("open");
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("pragma");
-        let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).expect("pragma");
-        let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).expect("pragma");
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("pragma");
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("pragma");
+        let fk: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .expect("pragma");
         assert_eq!((mode.as_str(), sync, fk), ("wal", 1, 1));
     }
 
@@ -312,13 +341,22 @@ mod tests {
     async fn calls_run_on_the_database_thread_and_stop_when_closed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (db, thread) = Db::start(open_connection(&dir.path().join("t.db")).expect("open"));
-        let name = db.call(|_| Ok(std::thread::current().name().map(str::to_owned))).await.expect("call");
+        let name = db
+            .call(|_| Ok(std::thread::current().name().map(str::to_owned)))
+            .await
+            .expect("call");
         assert_eq!(name.as_deref(), Some("homeline-db"));
-        let n: i64 = db.call(|c| Ok(c.query_row("SELECT 41 + 1", [], |r| r.get(0))?)).await.expect("call");
+        let n: i64 = db
+            .call(|c| Ok(c.query_row("SELECT 41 + 1", [], |r| r.get(0))?))
+            .await
+            .expect("call");
         assert_eq!(n, 42);
         let other = db.clone();
         thread.close(&db);
-        assert!(matches!(other.call(|_| Ok(())).await, Err(StoreError::Closed)), "closed for every handle");
+        assert!(
+            matches!(other.call(|_| Ok(())).await, Err(StoreError::Closed)),
+            "closed for every handle"
+        );
     }
 }
 
@@ -333,7 +371,10 @@ pub struct Page {
 
 impl Page {
     /// Everything (for internal callers that need whole lists).
-    pub const ALL: Page = Page { limit: u32::MAX, offset: 0 };
+    pub const ALL: Page = Page {
+        limit: u32::MAX,
+        offset: 0,
+    };
 }
 
 /// One page of rows and the total count without paging.

@@ -67,17 +67,26 @@ pub fn upsert(conn: &Connection, b: &Binding, now: Timestamp) -> Result<(), Stor
 
 /// Removes one binding; returns whether it existed.
 pub fn remove(conn: &Connection, device_id: i64, contact_uri: &str) -> Result<bool, StoreError> {
-    Ok(conn.execute("DELETE FROM registrations WHERE device_id = ?1 AND contact_uri = ?2", params![device_id, contact_uri])? > 0)
+    Ok(conn.execute(
+        "DELETE FROM registrations WHERE device_id = ?1 AND contact_uri = ?2",
+        params![device_id, contact_uri],
+    )? > 0)
 }
 
 /// Removes every binding of a phone (`Contact: *`).
 pub fn remove_all(conn: &Connection, device_id: i64) -> Result<u64, StoreError> {
-    Ok(conn.execute("DELETE FROM registrations WHERE device_id = ?1", [device_id])? as u64)
+    Ok(conn.execute(
+        "DELETE FROM registrations WHERE device_id = ?1",
+        [device_id],
+    )? as u64)
 }
 
 /// Removes bindings that lapsed before `now`.
 pub fn remove_expired(conn: &Connection, now: Timestamp) -> Result<u64, StoreError> {
-    Ok(conn.execute("DELETE FROM registrations WHERE expires_at < ?1", [now.to_string()])? as u64)
+    Ok(conn.execute(
+        "DELETE FROM registrations WHERE expires_at < ?1",
+        [now.to_string()],
+    )? as u64)
 }
 
 /// Every stored binding, for loading the registrar at startup.
@@ -111,17 +120,38 @@ mod tests {
     fn upsert_remove_and_expire() {
         let conn = db();
         let phone = devices::tests::make(&conn, "kitchen", None);
-        upsert(&conn, &binding(phone, "sip:kitchen@192.0.2.10", t(60)), t(0)).expect("insert");
-        upsert(&conn, &binding(phone, "sip:kitchen@192.0.2.10", t(120)), t(1)).expect("update same contact");
-        upsert(&conn, &binding(phone, "sip:kitchen@198.51.100.7", t(30)), t(1)).expect("second contact");
+        upsert(
+            &conn,
+            &binding(phone, "sip:kitchen@192.0.2.10", t(60)),
+            t(0),
+        )
+        .expect("insert");
+        upsert(
+            &conn,
+            &binding(phone, "sip:kitchen@192.0.2.10", t(120)),
+            t(1),
+        )
+        .expect("update same contact");
+        upsert(
+            &conn,
+            &binding(phone, "sip:kitchen@198.51.100.7", t(30)),
+            t(1),
+        )
+        .expect("second contact");
         assert_eq!(all(&conn).expect("all").len(), 2);
         assert_eq!(remove_expired(&conn, t(60)).expect("expire"), 1);
         let left = all(&conn).expect("all");
-        assert_eq!((left.len(), left[0].expires_at.as_str(), left[0].transport), (1, "2026-11-21T10:02:00Z", Transport::Udp));
+        assert_eq!(
+            (left.len(), left[0].expires_at.as_str(), left[0].transport),
+            (1, "2026-11-21T10:02:00Z", Transport::Udp)
+        );
         assert!(remove(&conn, phone, "sip:kitchen@192.0.2.10").expect("remove"));
         upsert(&conn, &binding(phone, "sip:a@h", t(60)), t(0)).expect("insert");
         devices::delete(&conn, phone).expect("delete device");
-        assert!(all(&conn).expect("all").is_empty(), "bindings go with their device");
+        assert!(
+            all(&conn).expect("all").is_empty(),
+            "bindings go with their device"
+        );
     }
 
     #[test]
@@ -139,7 +169,10 @@ mod tests {
             b.transport = *tr;
             upsert(&conn, &b, t(0)).expect("every transport fits");
         }
-        assert_eq!(remove_all(&conn, phone).expect("remove all"), 1 + Transport::ALL.len() as u64);
+        assert_eq!(
+            remove_all(&conn, phone).expect("remove all"),
+            1 + Transport::ALL.len() as u64
+        );
         assert_eq!(Transport::from_via("SCTP"), None);
     }
 }

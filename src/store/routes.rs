@@ -43,7 +43,9 @@ pub struct Route {
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Route> {
     let json = |i: usize| -> rusqlite::Result<Value> {
         let text: String = r.get(i)?;
-        serde_json::from_str(&text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into()))
+        serde_json::from_str(&text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+        })
     };
     Ok(Route {
         id: r.get(0)?,
@@ -93,7 +95,11 @@ pub fn for_did(conn: &Connection, did: i64) -> Result<Vec<Route>, StoreError> {
 pub fn reorder(conn: &mut Connection, ids: &[i64]) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     for (priority, id) in ids.iter().enumerate() {
-        if tx.execute("UPDATE routes SET priority = ?2 WHERE id = ?1", params![id, priority as i64])? == 0 {
+        if tx.execute(
+            "UPDATE routes SET priority = ?2 WHERE id = ?1",
+            params![id, priority as i64],
+        )? == 0
+        {
             return Err(StoreError::not_found("route", id));
         }
     }
@@ -103,7 +109,11 @@ pub fn reorder(conn: &mut Connection, ids: &[i64]) -> Result<(), StoreError> {
 
 /// Turns a rule on or off.
 pub fn set_enabled(conn: &Connection, id: i64, enabled: bool) -> Result<(), StoreError> {
-    if conn.execute("UPDATE routes SET enabled = ?2 WHERE id = ?1", params![id, enabled])? == 0 {
+    if conn.execute(
+        "UPDATE routes SET enabled = ?2 WHERE id = ?1",
+        params![id, enabled],
+    )? == 0
+    {
         return Err(StoreError::not_found("route", id));
     }
     Ok(())
@@ -146,13 +156,27 @@ mod tests {
         let a = insert(&conn, &rule(Some(home), 5, "day")).expect("insert");
         let b = insert(&conn, &rule(None, 1, "global")).expect("insert");
         insert(&conn, &rule(Some(other), 0, "other")).expect("insert");
-        let names: Vec<String> = for_did(&conn, home).expect("list").into_iter().map(|r| r.name).collect();
+        let names: Vec<String> = for_did(&conn, home)
+            .expect("list")
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
         assert_eq!(names, ["global", "day"]);
         reorder(&mut conn, &[a, b]).expect("reorder");
         let got = for_did(&conn, home).expect("list");
-        assert_eq!((got[0].id, got[0].condition_data["start"].as_str()), (a, Some("08:00")));
-        assert!(matches!(reorder(&mut conn, &[b, 999]), Err(StoreError::NotFound { .. })));
-        assert_eq!(for_did(&conn, home).expect("list")[0].id, a, "a failed reorder changes nothing");
+        assert_eq!(
+            (got[0].id, got[0].condition_data["start"].as_str()),
+            (a, Some("08:00"))
+        );
+        assert!(matches!(
+            reorder(&mut conn, &[b, 999]),
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(
+            for_did(&conn, home).expect("list")[0].id,
+            a,
+            "a failed reorder changes nothing"
+        );
         set_enabled(&conn, a, false).expect("disable");
         delete(&conn, b).expect("delete");
         assert_eq!(for_did(&conn, home).expect("list").len(), 1);

@@ -55,7 +55,8 @@ pub struct NewVoicemail<'a> {
     pub duration_secs: i64,
 }
 
-const COLUMNS: &str = "id, did_id, cdr_id, recording_sid, call_sid, from_number, audio_path, twilio_recording_url, \
+const COLUMNS: &str =
+    "id, did_id, cdr_id, recording_sid, call_sid, from_number, audio_path, twilio_recording_url, \
                        transcript, duration_secs, is_read, created_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Voicemail> {
@@ -77,7 +78,11 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Voicemail> {
 
 /// Stores a voicemail, or finds the one already stored for this recording.
 /// Returns its id and whether it is new.
-pub fn insert_once(conn: &Connection, v: &NewVoicemail<'_>, now: Timestamp) -> Result<(i64, bool), StoreError> {
+pub fn insert_once(
+    conn: &Connection,
+    v: &NewVoicemail<'_>,
+    now: Timestamp,
+) -> Result<(i64, bool), StoreError> {
     let inserted = conn
         .execute(
             "INSERT INTO voicemails (did_id, recording_sid, call_sid, from_number, twilio_recording_url, duration_secs, created_at)
@@ -85,40 +90,78 @@ pub fn insert_once(conn: &Connection, v: &NewVoicemail<'_>, now: Timestamp) -> R
             params![v.did_id, v.recording_sid, v.call_sid, v.from_number, v.twilio_recording_url, v.duration_secs, now.to_string()],
         )
         .map_err(|e| super::conflict_as(e, "no such mailbox"))?;
-    let id = conn.query_row("SELECT id FROM voicemails WHERE recording_sid = ?1", [v.recording_sid], |r| r.get(0))?;
+    let id = conn.query_row(
+        "SELECT id FROM voicemails WHERE recording_sid = ?1",
+        [v.recording_sid],
+        |r| r.get(0),
+    )?;
     Ok((id, inserted > 0))
 }
 
 /// One voicemail.
 pub fn get(conn: &Connection, id: i64) -> Result<Voicemail, StoreError> {
-    found(conn.query_row(&format!("SELECT {COLUMNS} FROM voicemails WHERE id = ?1"), [id], from_row), "voicemail", id)
+    found(
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM voicemails WHERE id = ?1"),
+            [id],
+            from_row,
+        ),
+        "voicemail",
+        id,
+    )
 }
 
 /// The voicemail of a recording, if any.
-pub fn find_by_recording(conn: &Connection, recording_sid: &str) -> Result<Option<Voicemail>, StoreError> {
+pub fn find_by_recording(
+    conn: &Connection,
+    recording_sid: &str,
+) -> Result<Option<Voicemail>, StoreError> {
     Ok(conn
-        .query_row(&format!("SELECT {COLUMNS} FROM voicemails WHERE recording_sid = ?1"), [recording_sid], from_row)
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM voicemails WHERE recording_sid = ?1"),
+            [recording_sid],
+            from_row,
+        )
         .optional()?)
 }
 
 /// Voicemails of some mailboxes (`None`: all), newest first.
-pub fn list(conn: &Connection, did_ids: Option<&[i64]>, page: Page) -> Result<Paged<Voicemail>, StoreError> {
+pub fn list(
+    conn: &Connection,
+    did_ids: Option<&[i64]>,
+    page: Page,
+) -> Result<Paged<Voicemail>, StoreError> {
     let dids = did_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
     const FILTER: &str = "?1 IS NULL OR did_id IN (SELECT value FROM json_each(?1))";
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM voicemails WHERE {FILTER} ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3"
     ))?;
-    let items = stmt.query_map(params![dids, page.limit, page.offset], from_row)?.collect::<Result<_, _>>()?;
-    let total = conn.query_row(&format!("SELECT count(*) FROM voicemails WHERE {FILTER}"), [&dids], |r| r.get(0))?;
+    let items = stmt
+        .query_map(params![dids, page.limit, page.offset], from_row)?
+        .collect::<Result<_, _>>()?;
+    let total = conn.query_row(
+        &format!("SELECT count(*) FROM voicemails WHERE {FILTER}"),
+        [&dids],
+        |r| r.get(0),
+    )?;
     Ok(Paged { items, total })
 }
 
 /// Unread voicemails in a mailbox (for MWI).
 pub fn unread_count(conn: &Connection, did_id: i64) -> Result<u64, StoreError> {
-    Ok(conn.query_row("SELECT count(*) FROM voicemails WHERE did_id = ?1 AND is_read = 0", [did_id], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT count(*) FROM voicemails WHERE did_id = ?1 AND is_read = 0",
+        [did_id],
+        |r| r.get(0),
+    )?)
 }
 
-fn update_one(conn: &Connection, sql: &str, id: i64, value: &dyn rusqlite::ToSql) -> Result<(), StoreError> {
+fn update_one(
+    conn: &Connection,
+    sql: &str,
+    id: i64,
+    value: &dyn rusqlite::ToSql,
+) -> Result<(), StoreError> {
     if conn.execute(sql, params![id, value])? == 0 {
         return Err(StoreError::not_found("voicemail", id));
     }
@@ -127,17 +170,32 @@ fn update_one(conn: &Connection, sql: &str, id: i64, value: &dyn rusqlite::ToSql
 
 /// Marks read or unread.
 pub fn set_read(conn: &Connection, id: i64, read: bool) -> Result<(), StoreError> {
-    update_one(conn, "UPDATE voicemails SET is_read = ?2 WHERE id = ?1", id, &read)
+    update_one(
+        conn,
+        "UPDATE voicemails SET is_read = ?2 WHERE id = ?1",
+        id,
+        &read,
+    )
 }
 
 /// Records where the downloaded audio lives.
 pub fn set_audio_path(conn: &Connection, id: i64, path: &str) -> Result<(), StoreError> {
-    update_one(conn, "UPDATE voicemails SET audio_path = ?2 WHERE id = ?1", id, &path)
+    update_one(
+        conn,
+        "UPDATE voicemails SET audio_path = ?2 WHERE id = ?1",
+        id,
+        &path,
+    )
 }
 
 /// Fills in the transcript.
 pub fn set_transcript(conn: &Connection, id: i64, text: &str) -> Result<(), StoreError> {
-    update_one(conn, "UPDATE voicemails SET transcript = ?2 WHERE id = ?1", id, &text)
+    update_one(
+        conn,
+        "UPDATE voicemails SET transcript = ?2 WHERE id = ?1",
+        id,
+        &text,
+    )
 }
 
 /// Deletes the row (the caller removes the audio file).
@@ -155,7 +213,14 @@ mod tests {
     use crate::store::testing::{db, t};
 
     fn vm<'a>(did: i64, sid: &'a str) -> NewVoicemail<'a> {
-        NewVoicemail { did_id: did, recording_sid: sid, call_sid: Some("CA1"), from_number: "+15559870000", twilio_recording_url: None, duration_secs: 12 }
+        NewVoicemail {
+            did_id: did,
+            recording_sid: sid,
+            call_sid: Some("CA1"),
+            from_number: "+15559870000",
+            twilio_recording_url: None,
+            duration_secs: 12,
+        }
     }
 
     #[test]
@@ -165,21 +230,49 @@ mod tests {
         let work = dids::tests::make(&conn, "+15551230002");
         let (a, new) = insert_once(&conn, &vm(home, "RE1"), t(0)).expect("insert");
         assert!(new);
-        assert_eq!(insert_once(&conn, &vm(home, "RE1"), t(5)).expect("again"), (a, false), "a redelivered webhook adds nothing");
+        assert_eq!(
+            insert_once(&conn, &vm(home, "RE1"), t(5)).expect("again"),
+            (a, false),
+            "a redelivered webhook adds nothing"
+        );
         let (b, _) = insert_once(&conn, &vm(work, "RE2"), t(10)).expect("insert");
-        assert!(matches!(insert_once(&conn, &vm(999, "RE3"), t(0)), Err(StoreError::Conflict(_))), "mailbox must exist");
-        assert_eq!(list(&conn, Some(&[home]), Page::ALL).expect("list").total, 1);
-        assert_eq!(list(&conn, None, Page::ALL).expect("list").items[0].id, b, "newest first");
+        assert!(
+            matches!(
+                insert_once(&conn, &vm(999, "RE3"), t(0)),
+                Err(StoreError::Conflict(_))
+            ),
+            "mailbox must exist"
+        );
+        assert_eq!(
+            list(&conn, Some(&[home]), Page::ALL).expect("list").total,
+            1
+        );
+        assert_eq!(
+            list(&conn, None, Page::ALL).expect("list").items[0].id,
+            b,
+            "newest first"
+        );
         assert_eq!(unread_count(&conn, home).expect("count"), 1);
         set_read(&conn, a, true).expect("read");
         set_audio_path(&conn, a, "voicemail/RE1.wav").expect("path");
         set_transcript(&conn, a, "Hi, it's Grandma").expect("transcript");
-        let v = find_by_recording(&conn, "RE1").expect("find").expect("exists");
-        assert_eq!((v.is_read, v.audio_path.as_deref(), v.transcript.as_deref()), (true, Some("voicemail/RE1.wav"), Some("Hi, it's Grandma")));
+        let v = find_by_recording(&conn, "RE1")
+            .expect("find")
+            .expect("exists");
+        assert_eq!(
+            (v.is_read, v.audio_path.as_deref(), v.transcript.as_deref()),
+            (true, Some("voicemail/RE1.wav"), Some("Hi, it's Grandma"))
+        );
         assert_eq!(unread_count(&conn, home).expect("count"), 0);
-        assert!(matches!(set_read(&conn, 999, true), Err(StoreError::NotFound { .. })));
+        assert!(matches!(
+            set_read(&conn, 999, true),
+            Err(StoreError::NotFound { .. })
+        ));
         dids::delete(&conn, work).expect("delete did");
-        assert!(matches!(get(&conn, b), Err(StoreError::NotFound { .. })), "a mailbox's voicemail goes with its number");
+        assert!(
+            matches!(get(&conn, b), Err(StoreError::NotFound { .. })),
+            "a mailbox's voicemail goes with its number"
+        );
         delete(&conn, a).expect("delete");
     }
 }

@@ -1,0 +1,294 @@
+//! Test harness: starts the real `homeline` binary on loopback port 0 with a
+//! temporary data dir, waits for `run/ports.json`, and speaks raw HTTP/1.1.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_homeline");
+
+/// A running appliance.
+pub struct Homeline {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub http: SocketAddr,
+}
+
+/// How to start it.
+#[derive(Default)]
+pub struct Start {
+    pub env: Vec<(String, String)>,
+    pub dir: Option<tempfile::TempDir>,
+}
+
+impl Homeline {
+    pub fn start() -> Homeline {
+        Self::start_with(Start::default())
+    }
+
+    pub fn start_with(opts: Start) -> Homeline {
+        let dir = opts
+            .dir
+            .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "run",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--sip-listen",
+            "127.0.0.1:0",
+            "--log-target",
+            "stderr",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("JOURNAL_STREAM")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        for (k, v) in opts.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn homeline");
+        let ports = dir.path().join("run/ports.json");
+        let http = wait_for(Duration::from_secs(20), || {
+            let text = std::fs::read_to_string(&ports).ok()?;
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            v["http"].as_str()?.parse().ok()
+        })
+        .expect("homeline wrote run/ports.json");
+        Homeline { child, dir, http }
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        request(self.http, "GET", path, &[], b"")
+    }
+
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        request(self.http, method, path, headers, body)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        signal(self.child.id(), "TERM");
+        wait_exit(&mut self.child, within).expect("homeline exits after SIGTERM")
+    }
+
+    pub fn data(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Homeline {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+pub fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    wait_for(within, || child.try_wait().ok().flatten())
+}
+
+pub fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Asserts the plan's error format and returns the code.
+    pub fn error_code(&self) -> String {
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{self:?}"
+        );
+        let v = self.json();
+        let e = &v["error"];
+        assert!(
+            e["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "error.message: {v}"
+        );
+        assert!(e.get("details").is_some(), "error.details present: {v}");
+        e["code"].as_str().expect("error.code").to_string()
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`), read to EOF.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && *v == "chunked");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !chunked && (!body.is_empty() || method == "POST" || method == "PUT") {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).expect("write head");
+    if chunked {
+        for chunk in body.chunks(64 * 1024) {
+            let _ = s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
+            let _ = s.write_all(chunk);
+            let _ = s.write_all(b"\r\n");
+        }
+        let _ = s.write_all(b"0\r\n\r\n");
+    } else {
+        // The server may answer (413) and close before reading it all.
+        let _ = s.write_all(body);
+    }
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    parse(&raw)
+}
+
+fn parse(raw: &[u8]) -> Resp {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(pos) = b.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..pos]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[pos + 2..pos + 2 + size]);
+        b = &b[pos + 2 + size + 2..];
+    }
+    out
+}
+
+/// A fake systemd `NOTIFY_SOCKET` that records what the service sends.
+pub struct NotifySocket {
+    pub path: PathBuf,
+    sock: UnixDatagram,
+    _dir: tempfile::TempDir,
+}
+
+impl NotifySocket {
+    pub fn new() -> NotifySocket {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notify.sock");
+        let sock = UnixDatagram::bind(&path).expect("bind notify socket");
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        NotifySocket {
+            path,
+            sock,
+            _dir: dir,
+        }
+    }
+
+    /// Every message received within `window`, as `(elapsed, text)`.
+    pub fn collect(&self, window: Duration) -> Vec<(Duration, String)> {
+        let start = Instant::now();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while start.elapsed() < window {
+            if let Ok(n) = self.sock.recv(&mut buf) {
+                out.push((
+                    start.elapsed(),
+                    String::from_utf8_lossy(&buf[..n]).to_string(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Waits until a message containing `needle` arrives.
+    pub fn wait_for(&self, needle: &str, within: Duration) -> bool {
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        while start.elapsed() < within {
+            if let Ok(n) = self.sock.recv(&mut buf) {
+                if String::from_utf8_lossy(&buf[..n]).contains(needle) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
