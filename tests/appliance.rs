@@ -30,8 +30,12 @@ fn health_and_readiness() {
         v["checks"]["listeners"]["bound"]["http"],
         h.http.to_string()
     );
-    assert_eq!(v["checks"]["loops"]["http"]["ok"], true);
-    assert_eq!(v["checks"]["loops"]["db"]["ok"], true);
+    assert_eq!(v["checks"]["loops"]["ok"], true);
+    assert_eq!(v["checks"]["loops"]["beats"]["http"]["ok"], true);
+    assert_eq!(v["checks"]["loops"]["beats"]["db"]["ok"], true);
+    for (name, check) in v["checks"].as_object().expect("checks") {
+        assert!(check["ok"].is_boolean(), "every check has ok: {name}");
+    }
 
     let head = h.request("HEAD", "/health", &[], b"");
     assert_eq!((head.status, head.body.len()), (200, 0));

@@ -96,7 +96,7 @@ pub async fn ready(state: Arc<ServerState>, _req: ApiRequest) -> ApiResult {
             "checks": {
                 "database": db_check,
                 "storage": storage_check,
-                "loops": loops,
+                "loops": { "ok": loops_ok, "beats": loops },
                 "listeners": { "ok": !listeners.is_empty(), "bound": listeners },
             }
         }),

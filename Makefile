@@ -1,0 +1,71 @@
+# Homeline — the two commands a newcomer needs:
+#   make run    start the appliance on embedded defaults (./data, web UI on :8080)
+#   make test   build and run every test; installs the test peers it lacks
+#
+# Everything else is optional. Run `make help` for the list.
+
+CARGO      ?= cargo
+BIN        := homeline
+CROSS_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
+APT_GET    := DEBIAN_FRONTEND=noninteractive apt-get
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.DEFAULT_GOAL := help
+.PHONY: help run build release test test-rust test-browser test-deps ui ui-check \
+        cross cross-smoke check-deps fmt lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+run: ## start the appliance on embedded defaults (data in ./data, web UI on http://localhost:8080)
+	$(CARGO) run --release --bin $(BIN) -- run
+
+build: ## debug build
+	$(CARGO) build --locked
+
+release: ## optimised native build (target/release/homeline)
+	$(CARGO) build --release --locked
+
+test: test-rust test-browser ## all tests: unit, integration (real binary) and the UI in Chromium
+
+test-rust: ## unit and integration tests (the integration tests start the real binary)
+	$(CARGO) test --locked --features test-hooks
+
+test-browser: test-deps ## drive the web UI in Debian's Chromium against the real server
+	$(CARGO) build --locked --bin $(BIN)
+	tests/browser.sh target/debug/$(BIN) target/browser-shots
+
+test-deps: ## install what the tests need when it is missing (Chromium, node modules)
+	@if [ ! -x /usr/lib/chromium/chromium ]; then \
+	  echo "installing Debian's chromium for the browser test"; \
+	  $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+	@command -v node >/dev/null || { $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq nodejs npm >/dev/null; }
+	@[ -d ui/node_modules/playwright-core ] || (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+
+ui: ## rebuild ui-dist/ from ui/ (commit the result)
+	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+ui-check: ui ## fail if the committed ui-dist/ differs from a fresh build
+	@git diff --exit-code --stat -- ui-dist || { echo "ui-dist/ is stale: run 'make ui' and commit it"; exit 1; }
+	@test -z "$$(git status --porcelain -- ui-dist)" || { git status --short -- ui-dist; echo "ui-dist/ has files not committed"; exit 1; }
+
+cross: ## static, stripped binaries for aarch64 and armv7 (musl), UI embedded
+	@for t in $(CROSS_TARGETS); do image/cross.sh $$t || exit 1; done
+
+cross-smoke: ## run the aarch64 binary under qemu: version, /health, SIGTERM; armv7: version
+	image/smoke-qemu.sh target/aarch64-unknown-linux-musl/release/$(BIN)
+	image/smoke-qemu.sh target/armv7-unknown-linux-musleabihf/release/$(BIN) version-only
+
+check-deps: ## refuse C dependencies that do not cross-build (OpenSSL, aws-lc, libsrtp…)
+	image/check-deps.sh
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+lint: ## formatting and clippy, as CI runs them
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets --features test-hooks -- -D warnings
+
+clean: ## remove build output (keeps ./data)
+	$(CARGO) clean
