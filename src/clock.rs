@@ -32,7 +32,7 @@ impl Timestamp {
     }
 
     /// This timestamp moved forward by `d` (saturating).
-    pub fn add(self, d: Duration) -> Self {
+    pub fn plus(self, d: Duration) -> Self {
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         Self {
             unix_millis: self.unix_millis.saturating_add(ms),
