@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, Row};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{conflict_as, StoreError};
+use super::{conflict_as, one_row, StoreError};
 
 text_enum! {
     /// What triggers an automatic reply.
@@ -77,10 +77,11 @@ pub fn set_enabled(conn: &Connection, id: i64, enabled: bool) -> Result<(), Stor
 
 /// Removes a rule.
 pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    if conn.execute("DELETE FROM auto_replies WHERE id = ?1", [id])? == 0 {
-        return Err(StoreError::not_found("auto-reply", id));
-    }
-    Ok(())
+    one_row(
+        conn.execute("DELETE FROM auto_replies WHERE id = ?1", [id])?,
+        "auto-reply",
+        id,
+    )
 }
 
 #[cfg(test)]

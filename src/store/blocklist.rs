@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection, Row};
 use serde::Serialize;
 
-use super::{conflict_as, Page, Paged, StoreError};
+use super::{conflict_as, one_row, Page, Paged, StoreError};
 use crate::clock::Timestamp;
 
 text_enum! {
@@ -67,10 +67,11 @@ pub fn list(conn: &Connection, page: Page) -> Result<Paged<Entry>, StoreError> {
 
 /// Removes a pattern.
 pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    if conn.execute("DELETE FROM blocklist WHERE id = ?1", [id])? == 0 {
-        return Err(StoreError::not_found("blocklist entry", id));
-    }
-    Ok(())
+    one_row(
+        conn.execute("DELETE FROM blocklist WHERE id = ?1", [id])?,
+        "blocklist entry",
+        id,
+    )
 }
 
 #[cfg(test)]

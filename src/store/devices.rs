@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::{conflict_as, found, Page, Paged, StoreError};
+use super::{conflict_as, found, one_row, Page, Paged, StoreError};
 use crate::clock::Timestamp;
 
 text_enum! {
@@ -150,10 +150,7 @@ pub fn update(
             params![id, f.user_id, f.name, f.username, f.device_type, f.recording_enabled, now.to_string()],
         )
         .map_err(|e| conflict_as(e, "this SIP user name is taken or the owner does not exist"))?;
-    if n == 0 {
-        return Err(StoreError::not_found("device", id));
-    }
-    Ok(())
+    one_row(n, "device", id)
 }
 
 /// Replaces the sealed SIP password.
@@ -167,18 +164,16 @@ pub fn set_sealed_password(
         "UPDATE devices SET sip_password_sealed = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, sealed, now.to_string()],
     )?;
-    if n == 0 {
-        return Err(StoreError::not_found("device", id));
-    }
-    Ok(())
+    one_row(n, "device", id)
 }
 
 /// Removes a phone and its registrations.
 pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    if conn.execute("DELETE FROM devices WHERE id = ?1", [id])? == 0 {
-        return Err(StoreError::not_found("device", id));
-    }
-    Ok(())
+    one_row(
+        conn.execute("DELETE FROM devices WHERE id = ?1", [id])?,
+        "device",
+        id,
+    )
 }
 
 #[cfg(test)]

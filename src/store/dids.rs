@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::{conflict_as, found, Page, Paged, StoreError};
+use super::{conflict_as, found, one_row, Page, Paged, StoreError};
 use crate::clock::Timestamp;
 
 /// A phone number.
@@ -110,18 +110,16 @@ pub fn update(
         "UPDATE dids SET name = ?2, sms_enabled = ?3, voice_enabled = ?4 WHERE id = ?1",
         params![id, name, sms_enabled, voice_enabled],
     )?;
-    if n == 0 {
-        return Err(StoreError::not_found("number", id));
-    }
-    Ok(())
+    one_row(n, "number", id)
 }
 
 /// Removes a number with its assignments, routes, voicemail and messages.
 pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    if conn.execute("DELETE FROM dids WHERE id = ?1", [id])? == 0 {
-        return Err(StoreError::not_found("number", id));
-    }
-    Ok(())
+    one_row(
+        conn.execute("DELETE FROM dids WHERE id = ?1", [id])?,
+        "number",
+        id,
+    )
 }
 
 /// Gives `user` access to `did` (idempotent).

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, Row};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Page, Paged, StoreError};
+use super::{one_row, Page, Paged, StoreError};
 use crate::clock::Timestamp;
 
 text_enum! {
@@ -168,10 +168,7 @@ pub fn set_sid(
         "UPDATE messages SET message_sid = ?2, status = ?3, updated_at = ?4 WHERE id = ?1",
         params![id, sid, status, now.to_string()],
     )?;
-    if n == 0 {
-        return Err(StoreError::not_found("message", id));
-    }
-    Ok(())
+    one_row(n, "message", id)
 }
 
 /// Conversations of some numbers (`None`: all), most recent first.

@@ -70,10 +70,12 @@ pub fn apply(conn: &mut Connection, clock: &dyn Clock) -> Result<Vec<Applied>, S
             .optional()?;
         match recorded {
             Some(sum) if sum == checksum(m.sql) => continue,
-            Some(_) => return Err(StoreError::SchemaMismatch(format!(
+            Some(_) => {
+                return Err(StoreError::SchemaMismatch(format!(
                 "migration {:03}_{} was changed after it was applied; migrations are append-only",
                 m.version, m.name
-            ))),
+            )))
+            }
             None => {}
         }
         let fail = |source| StoreError::Migration {

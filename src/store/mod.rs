@@ -149,6 +149,18 @@ pub(crate) fn conflict_as(err: rusqlite::Error, what: &str) -> StoreError {
     }
 }
 
+/// `Ok` when an UPDATE/DELETE touched a row, `NotFound` when it touched none.
+pub(crate) fn one_row(
+    changed: usize,
+    entity: &'static str,
+    id: impl ToString,
+) -> Result<(), StoreError> {
+    if changed == 0 {
+        return Err(StoreError::not_found(entity, id));
+    }
+    Ok(())
+}
+
 /// Maps `QueryReturnedNoRows` to `NotFound`.
 pub(crate) fn found<T>(
     r: rusqlite::Result<T>,

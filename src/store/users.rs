@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::{conflict_as, found, Page, Paged, StoreError};
+use super::{conflict_as, found, one_row, Page, Paged, StoreError};
 use crate::clock::Timestamp;
 
 text_enum! {
@@ -138,10 +138,7 @@ pub fn set_password_hash(
         "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, hash, now.to_string()],
     )?;
-    if n == 0 {
-        return Err(StoreError::not_found("user", id));
-    }
-    Ok(())
+    one_row(n, "user", id)
 }
 
 /// Changes the display name and role.
@@ -156,10 +153,7 @@ pub fn update(
         "UPDATE users SET display_name = ?2, role = ?3, updated_at = ?4 WHERE id = ?1",
         params![id, display_name, role, now.to_string()],
     )?;
-    if n == 0 {
-        return Err(StoreError::not_found("user", id));
-    }
-    Ok(())
+    one_row(n, "user", id)
 }
 
 /// Records a successful login.
@@ -182,10 +176,11 @@ pub fn count_admins(conn: &Connection) -> Result<u64, StoreError> {
 
 /// Deletes an account; its devices become unowned, its DID assignments go.
 pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    if conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 0 {
-        return Err(StoreError::not_found("user", id));
-    }
-    Ok(())
+    one_row(
+        conn.execute("DELETE FROM users WHERE id = ?1", [id])?,
+        "user",
+        id,
+    )
 }
 
 #[cfg(test)]

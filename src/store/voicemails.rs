@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::{found, Page, Paged, StoreError};
+use super::{found, one_row, Page, Paged, StoreError};
 use crate::clock::Timestamp;
 
 /// A voicemail message.
@@ -162,10 +162,7 @@ fn update_one(
     id: i64,
     value: &dyn rusqlite::ToSql,
 ) -> Result<(), StoreError> {
-    if conn.execute(sql, params![id, value])? == 0 {
-        return Err(StoreError::not_found("voicemail", id));
-    }
-    Ok(())
+    one_row(conn.execute(sql, params![id, value])?, "voicemail", id)
 }
 
 /// Marks read or unread.
@@ -200,10 +197,11 @@ pub fn set_transcript(conn: &Connection, id: i64, text: &str) -> Result<(), Stor
 
 /// Deletes the row (the caller removes the audio file).
 pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    if conn.execute("DELETE FROM voicemails WHERE id = ?1", [id])? == 0 {
-        return Err(StoreError::not_found("voicemail", id));
-    }
-    Ok(())
+    one_row(
+        conn.execute("DELETE FROM voicemails WHERE id = ?1", [id])?,
+        "voicemail",
+        id,
+    )
 }
 
 #[cfg(test)]
