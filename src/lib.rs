@@ -33,6 +33,7 @@ pub mod http;
 pub mod logging;
 pub mod secrets;
 pub mod settings;
+pub mod sip;
 pub mod storage;
 pub mod store;
 pub mod watchdog;

@@ -1,0 +1,479 @@
+//! Framing and parsing (RFC 3261 §7, §18.3).
+//!
+//! Datagrams: one message per datagram; octets beyond Content-Length are
+//! ignored, a missing Content-Length means "the rest of the datagram".
+//! Streams: messages are framed by Content-Length (absent means 0); CRLF
+//! keep-alives between messages are recognised (RFC 5626 §3.5.1).
+//!
+//! Errors carry the reply they deserve: [`ParseError::status`] is `Some` for
+//! a request worth answering (400, 416, 505…) and `None` for input that must
+//! be dropped silently (garbage, malformed responses).
+
+use bytes::Bytes;
+
+use super::headers::{HeaderName, Headers};
+use super::uri::{NameAddr, Uri};
+use super::{CSeq, Message, Method, Request, Response, Via};
+
+/// Largest message accepted, in bytes (a UDP datagram's maximum).
+pub const MAX_MESSAGE_BYTES: usize = 65_535;
+/// Most header lines accepted in one message.
+pub const MAX_HEADERS: usize = 256;
+
+/// Why a message was refused, and what to answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    /// The status to answer with, or `None` to drop silently.
+    pub status: Option<u16>,
+    /// What was wrong, for the log and the reason phrase.
+    pub reason: String,
+    /// The request as far as it could be read, to build the answer from.
+    pub request: Option<Box<Request>>,
+    /// For streams: the framing is lost and the connection must close.
+    pub fatal_framing: bool,
+}
+
+impl ParseError {
+    fn drop(reason: impl Into<String>) -> Self {
+        Self {
+            status: None,
+            reason: reason.into(),
+            request: None,
+            fatal_framing: false,
+        }
+    }
+    fn reply(status: u16, reason: impl Into<String>, request: Request) -> Self {
+        Self {
+            status: Some(status),
+            reason: reason.into(),
+            request: Some(Box::new(request)),
+            fatal_framing: false,
+        }
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            Some(s) => write!(f, "{} ({s})", self.reason),
+            None => write!(f, "{} (dropped)", self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// The result of looking at the front of a stream buffer.
+#[derive(Debug)]
+pub enum Framing {
+    /// Not a whole message yet; read more.
+    Incomplete,
+    /// A CRLF keep-alive of this many octets (`\r\n\r\n` is a ping to answer
+    /// with `\r\n`, a lone `\r\n` a pong).
+    KeepAlive {
+        /// Octets consumed.
+        consumed: usize,
+        /// Whether it was a ping (double CRLF) that wants a pong.
+        ping: bool,
+    },
+    /// A message (or its error) and how many octets it took.
+    Message {
+        /// The parsed message, or why it was refused.
+        result: Result<Message, ParseError>,
+        /// Octets consumed.
+        consumed: usize,
+    },
+}
+
+/// Parses one UDP datagram.
+pub fn parse_datagram(data: &[u8]) -> Result<Message, ParseError> {
+    if data.len() > MAX_MESSAGE_BYTES {
+        return Err(ParseError::drop("datagram too large"));
+    }
+    let data = skip_leading_crlf(data);
+    // A datagram is the whole message: headers ending at its last CRLF
+    // without the empty line (baddn.dat) are still complete.
+    let (head, rest): (&[u8], &[u8]) = match find(data, b"\r\n\r\n") {
+        Some(end) => (&data[..end], &data[end + 4..]),
+        None if data.ends_with(b"\r\n") => (&data[..data.len() - 2], &[]),
+        None => return Err(ParseError::drop("no end of headers")),
+    };
+    let (start, headers) = parse_head(head)?;
+    let body = match content_length(&headers) {
+        Ok(Some(n)) if n <= rest.len() => Bytes::copy_from_slice(&rest[..n]),
+        Ok(Some(n)) => {
+            return Err(refuse(
+                start,
+                headers,
+                400,
+                format!(
+                    "Content-Length {n} exceeds the {} octets received",
+                    rest.len()
+                ),
+            ))
+        }
+        Ok(None) => Bytes::copy_from_slice(rest),
+        Err(why) => return Err(refuse(start, headers, 400, why)),
+    };
+    build(start, headers, body)
+}
+
+/// Frames and parses the first message of a stream buffer.
+pub fn parse_stream(buf: &[u8]) -> Framing {
+    if buf.starts_with(b"\r\n\r\n") {
+        return Framing::KeepAlive {
+            consumed: 4,
+            ping: true,
+        };
+    }
+    if buf.starts_with(b"\r\n") {
+        if buf.len() < 4 && b"\r\n\r\n".starts_with(buf) {
+            return Framing::Incomplete;
+        }
+        return Framing::KeepAlive {
+            consumed: 2,
+            ping: false,
+        };
+    }
+    let Some(head_end) = find(buf, b"\r\n\r\n") else {
+        if buf.len() > MAX_MESSAGE_BYTES {
+            return fatal(buf.len(), "headers longer than the message limit");
+        }
+        return Framing::Incomplete;
+    };
+    let (start, headers) = match parse_head(&buf[..head_end]) {
+        Ok(v) => v,
+        Err(mut e) => {
+            e.fatal_framing = true;
+            return Framing::Message {
+                result: Err(e),
+                consumed: buf.len(),
+            };
+        }
+    };
+    let n = match content_length(&headers) {
+        Ok(n) => n.unwrap_or(0),
+        Err(why) => {
+            let mut e = refuse(start, headers, 400, why);
+            e.fatal_framing = true;
+            return Framing::Message {
+                result: Err(e),
+                consumed: buf.len(),
+            };
+        }
+    };
+    let total = head_end + 4 + n;
+    if total > MAX_MESSAGE_BYTES {
+        let mut e = refuse(
+            start,
+            headers,
+            513,
+            "message larger than the limit".to_string(),
+        );
+        e.fatal_framing = true;
+        return Framing::Message {
+            result: Err(e),
+            consumed: buf.len(),
+        };
+    }
+    if buf.len() < total {
+        return Framing::Incomplete;
+    }
+    let body = Bytes::copy_from_slice(&buf[head_end + 4..total]);
+    Framing::Message {
+        result: build(start, headers, body),
+        consumed: total,
+    }
+}
+
+fn fatal(consumed: usize, why: &str) -> Framing {
+    let mut e = ParseError::drop(why);
+    e.fatal_framing = true;
+    Framing::Message {
+        result: Err(e),
+        consumed,
+    }
+}
+
+fn skip_leading_crlf(mut d: &[u8]) -> &[u8] {
+    while let Some(rest) = d.strip_prefix(b"\r\n") {
+        d = rest;
+    }
+    d
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The first line, classified.
+#[derive(Debug)]
+enum StartLine {
+    Request {
+        method: Method,
+        uri: String,
+        version_ok: bool,
+    },
+    BadRequestLine(String),
+    Response {
+        status: u16,
+        reason: String,
+    },
+}
+
+fn parse_head(head: &[u8]) -> Result<(StartLine, Headers), ParseError> {
+    let text =
+        std::str::from_utf8(head).map_err(|_| ParseError::drop("header section is not UTF-8"))?;
+    let mut lines = text.split("\r\n");
+    let first = lines.next().unwrap_or("");
+    let start = parse_start_line(first)?;
+    let mut headers = Headers::default();
+    let mut current: Option<(String, String)> = None;
+    for line in lines {
+        if line.starts_with(' ') || line.starts_with('\t') {
+            match current.as_mut() {
+                Some((_, v)) => {
+                    v.push(' ');
+                    v.push_str(line.trim());
+                }
+                None => return Err(ParseError::drop("continuation line before any header")),
+            }
+            continue;
+        }
+        if let Some((n, v)) = current.take() {
+            headers.push(HeaderName::parse(&n), v.trim().to_string());
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(head_error(
+                start,
+                headers,
+                format!("header line without a colon: {:.40}", line),
+            ));
+        };
+        let name = name.trim_end_matches([' ', '\t']);
+        if name.is_empty() || !name.bytes().all(super::is_token_char) {
+            return Err(head_error(
+                start,
+                headers,
+                format!("bad header name {name:.40}"),
+            ));
+        }
+        current = Some((name.to_string(), value.trim_start().to_string()));
+        if headers.len() >= MAX_HEADERS {
+            return Err(head_error(
+                start,
+                headers,
+                "too many header lines".to_string(),
+            ));
+        }
+    }
+    if let Some((n, v)) = current.take() {
+        headers.push(HeaderName::parse(&n), v.trim().to_string());
+    }
+    Ok((start, headers))
+}
+
+fn head_error(start: StartLine, headers: Headers, why: String) -> ParseError {
+    refuse(start, headers, 400, why)
+}
+
+fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
+    if let Some(rest) = line.strip_prefix("SIP/") {
+        let (version, rest) = rest
+            .split_once(' ')
+            .ok_or_else(|| ParseError::drop("bad status line"))?;
+        if version != "2.0" {
+            return Err(ParseError::drop("response with an unknown SIP version"));
+        }
+        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseError::drop("status code is not three digits"));
+        }
+        let status: u16 = code
+            .parse()
+            .map_err(|_| ParseError::drop("bad status code"))?;
+        if !(100..=699).contains(&status) {
+            return Err(ParseError::drop("status code out of range"));
+        }
+        return Ok(StartLine::Response {
+            status,
+            reason: reason.to_string(),
+        });
+    }
+    let parts: Vec<&str> = line.split(' ').collect();
+    let [method, uri, version] = parts.as_slice() else {
+        // Still worth a 400 if it looks like a request at all.
+        return match parts.first().and_then(|m| Method::parse(m)) {
+            Some(_) if parts.len() > 1 => Ok(StartLine::BadRequestLine(format!(
+                "malformed Request-Line {line:.60}"
+            ))),
+            _ => Err(ParseError::drop("not a SIP message")),
+        };
+    };
+    let Some(method) = Method::parse(method) else {
+        return Err(ParseError::drop("method is not a token"));
+    };
+    let version_ok = version.eq_ignore_ascii_case("SIP/2.0");
+    if !version_ok && !version.to_ascii_uppercase().starts_with("SIP/") {
+        return Ok(StartLine::BadRequestLine(format!(
+            "bad SIP-Version {version:.20}"
+        )));
+    }
+    Ok(StartLine::Request {
+        method,
+        uri: uri.to_string(),
+        version_ok,
+    })
+}
+
+fn content_length(headers: &Headers) -> Result<Option<usize>, String> {
+    let values: Vec<&str> = headers.values(&HeaderName::ContentLength);
+    let Some(first) = values.first() else {
+        return Ok(None);
+    };
+    let parse = |v: &str| -> Result<usize, String> {
+        if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("bad Content-Length {v:.20}"));
+        }
+        v.parse().map_err(|_| format!("bad Content-Length {v:.20}"))
+    };
+    let n = parse(first)?;
+    if values.len() > 1 {
+        return Err("more than one Content-Length".into());
+    }
+    Ok(Some(n))
+}
+
+/// Builds the error for a message that failed after its start line was read.
+fn refuse(start: StartLine, headers: Headers, status: u16, why: String) -> ParseError {
+    match start {
+        StartLine::Request { method, uri, .. } => ParseError::reply(
+            status,
+            why,
+            Request {
+                method,
+                uri,
+                headers,
+                body: Bytes::new(),
+            },
+        ),
+        StartLine::BadRequestLine(_) => ParseError::reply(
+            status,
+            why,
+            Request {
+                method: Method::Other("UNKNOWN".into()),
+                uri: String::new(),
+                headers,
+                body: Bytes::new(),
+            },
+        ),
+        StartLine::Response { .. } => ParseError::drop(why),
+    }
+}
+
+fn build(start: StartLine, headers: Headers, body: Bytes) -> Result<Message, ParseError> {
+    match start {
+        StartLine::Response { status, reason } => {
+            check_response(&headers).map_err(ParseError::drop)?;
+            Ok(Message::Response(Response {
+                status,
+                reason,
+                headers,
+                body,
+            }))
+        }
+        StartLine::BadRequestLine(why) => Err(refuse(
+            StartLine::BadRequestLine(why.clone()),
+            headers,
+            400,
+            why,
+        )),
+        StartLine::Request {
+            method,
+            uri,
+            version_ok,
+        } => {
+            let req = Request {
+                method,
+                uri,
+                headers,
+                body,
+            };
+            if !version_ok {
+                return Err(ParseError::reply(505, "SIP version not supported", req));
+            }
+            match check_request(&req) {
+                Ok(()) => Ok(Message::Request(req)),
+                Err((status, why)) => Err(ParseError::reply(status, why, req)),
+            }
+        }
+    }
+}
+
+fn single<'a>(h: &'a Headers, name: &'a HeaderName) -> Result<&'a str, String> {
+    let v = h.values(name);
+    match v.as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!("missing {name}")),
+        _ => Err(format!("more than one {name}")),
+    }
+}
+
+fn check_common(h: &Headers) -> Result<CSeq, String> {
+    single(h, &HeaderName::CallId)?;
+    for name in [HeaderName::From, HeaderName::To] {
+        NameAddr::parse(single(h, &name)?).ok_or_else(|| format!("malformed {name}"))?;
+    }
+    let cseq = CSeq::parse(single(h, &HeaderName::CSeq)?).ok_or("malformed CSeq")?;
+    let vias = h.values(&HeaderName::Via);
+    if vias.is_empty()
+        || h.lines(&HeaderName::Via)
+            .any(|l| super::split_list(l).is_empty())
+    {
+        return Err("missing or empty Via".into());
+    }
+    let top = Via::parse(vias[0]).ok_or("malformed Via")?;
+    if top.branch() == Some("z9hG4bK") {
+        return Err("Via branch is only the magic cookie".into());
+    }
+    Ok(cseq)
+}
+
+fn check_response(h: &Headers) -> Result<(), String> {
+    check_common(h).map(|_| ())
+}
+
+fn check_request(req: &Request) -> Result<(), (u16, String)> {
+    let bad = |why: String| (400, why);
+    let h = &req.headers;
+    let cseq = check_common(h).map_err(bad)?;
+    if cseq.method != req.method {
+        return Err(bad(format!(
+            "CSeq method {} does not match {}",
+            cseq.method, req.method
+        )));
+    }
+    if let Some(mf) = h.values(&HeaderName::MaxForwards).first() {
+        // Leading zeros are legal (wsinv.dat has 0068).
+        let ok = !mf.is_empty()
+            && mf.len() <= 10
+            && mf.bytes().all(|b| b.is_ascii_digit())
+            && mf.parse::<u64>().is_ok_and(|n| n <= 255);
+        if !ok || h.values(&HeaderName::MaxForwards).len() > 1 {
+            return Err(bad("bad Max-Forwards".into()));
+        }
+    }
+    for c in h.values(&HeaderName::Contact) {
+        if c != "*" && NameAddr::parse(c).is_none() {
+            return Err(bad("malformed Contact".into()));
+        }
+    }
+    let uri = Uri::parse(&req.uri).ok_or_else(|| bad("malformed Request-URI".into()))?;
+    if uri.headers.is_some() {
+        return Err(bad("headers in the Request-URI".into()));
+    }
+    if !matches!(uri.scheme.as_str(), "sip" | "sips" | "tel") {
+        return Err((416, format!("unsupported URI scheme {}", uri.scheme)));
+    }
+    Ok(())
+}

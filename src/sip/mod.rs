@@ -1,0 +1,7 @@
+//! Homeline's own SIP stack, layered like RFC 3261 (and pjsip/sofia-sip):
+//!
+//! * [`message`]: parse and print messages; typed views of headers.
+//!
+//! Lower layers never call upper ones; news travels up as values.
+
+pub mod message;
