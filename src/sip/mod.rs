@@ -5,3 +5,4 @@
 //! Lower layers never call upper ones; news travels up as values.
 
 pub mod message;
+pub mod transaction;

@@ -1,0 +1,149 @@
+//! Transactions (RFC 3261 §17, with RFC 6026's Accepted states).
+//!
+//! Each of the four machines is sans-IO: it takes an [`Input`] (a message
+//! from the wire, a message from the transaction user, a timer) and returns
+//! [`Action`]s (send these bytes, arm that timer, tell the TU this). A driver
+//! owns sockets and clocks; these types own only the rules, so every
+//! transition is testable without either.
+
+mod client;
+mod server;
+mod timers;
+
+pub use client::{ack_for_non_2xx, ClientInvite, ClientNonInvite};
+pub use server::{ServerInvite, ServerNonInvite};
+pub use timers::{Timer, TimerConfig};
+
+use std::time::Duration;
+
+use super::message::{HeaderName, Message, Method, Request, Response, Via};
+
+/// What drives a transaction forward.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A request from the wire (server transactions: a retransmission or ACK).
+    Request(Request),
+    /// A response from the wire (client transactions).
+    Response(Response),
+    /// The transaction user sends this response (server transactions).
+    Respond(Response),
+    /// A timer fired.
+    Timer(Timer),
+    /// The transport failed to deliver.
+    TransportError,
+}
+
+/// What the transaction wants done.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this message to the peer.
+    Send(Message),
+    /// Start (or restart) a timer.
+    Arm(Timer, Duration),
+    /// Tell the TU about a response (client transactions).
+    Deliver(Response),
+    /// Tell the TU about an ACK for a 2xx (RFC 6026: it belongs to the dialog).
+    DeliverAck(Request),
+    /// The transaction timed out (Timer B/F, or H for a lost ACK).
+    Timeout,
+    /// The transport failed.
+    TransportFailed,
+    /// The transaction is over; forget it.
+    Terminated,
+}
+
+/// Every state of every machine, for logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Client INVITE: request sent, nothing heard.
+    Calling,
+    /// Non-INVITE: request sent (client) or received (server), no response yet.
+    Trying,
+    /// A provisional response was received (client) or sent (server).
+    Proceeding,
+    /// A final non-2xx response was received/sent; absorbing retransmissions.
+    Completed,
+    /// RFC 6026: a 2xx to INVITE was received/sent; the dialog handles ACK.
+    Accepted,
+    /// Server INVITE: the ACK arrived.
+    Confirmed,
+    /// Over.
+    Terminated,
+}
+
+/// How a transaction is found again: RFC 3261 §17.2.3 (branch with the magic
+/// cookie, sent-by, method; ACK matches INVITE) or, for RFC 2543 peers, the
+/// request's identifying headers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TxKey {
+    /// RFC 3261 key.
+    Rfc3261 {
+        /// Via branch.
+        branch: String,
+        /// Via sent-by (`host:port`).
+        sent_by: String,
+        /// Method (ACK and CANCEL mapped per §17.2.3: ACK → INVITE).
+        method: String,
+    },
+    /// RFC 2543 fallback.
+    Rfc2543 {
+        /// Request-URI, Call-ID, From tag, CSeq number, top Via, method.
+        parts: String,
+    },
+}
+
+impl TxKey {
+    /// The server-side key of a request; `None` without a parseable Via.
+    pub fn server(req: &Request) -> Option<TxKey> {
+        let via = Via::parse(req.headers.values(&HeaderName::Via).first()?)?;
+        let method = match req.method {
+            Method::Ack => "INVITE".to_string(),
+            ref m => m.as_str().to_string(),
+        };
+        match via.branch() {
+            Some(b) if b.starts_with("z9hG4bK") => Some(TxKey::Rfc3261 {
+                branch: b.to_string(),
+                sent_by: format!(
+                    "{}:{}",
+                    via.host.to_ascii_lowercase(),
+                    via.port.unwrap_or(5060)
+                ),
+                method,
+            }),
+            _ => {
+                let h = &req.headers;
+                let from_tag = h
+                    .get(&HeaderName::From)
+                    .and_then(super::message::NameAddr::parse)
+                    .and_then(|n| n.params.get("tag").flatten().map(str::to_string))
+                    .unwrap_or_default();
+                let cseq = h
+                    .get(&HeaderName::CSeq)
+                    .and_then(super::message::CSeq::parse)
+                    .map(|c| c.seq)
+                    .unwrap_or(0);
+                Some(TxKey::Rfc2543 {
+                    parts: format!(
+                        "{}|{}|{}|{}|{}|{}",
+                        req.uri,
+                        h.get(&HeaderName::CallId).unwrap_or(""),
+                        from_tag,
+                        cseq,
+                        via.to_value(),
+                        method
+                    ),
+                })
+            }
+        }
+    }
+
+    /// The client-side key of a response: its top Via branch and CSeq method.
+    pub fn client(resp: &Response) -> Option<(String, String)> {
+        let via = Via::parse(resp.headers.values(&HeaderName::Via).first()?)?;
+        let cseq = super::message::CSeq::parse(resp.headers.get(&HeaderName::CSeq)?)?;
+        Some((via.branch()?.to_string(), cseq.method.as_str().to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests;
