@@ -4,5 +4,6 @@
 //!
 //! Lower layers never call upper ones; news travels up as values.
 
+pub mod auth;
 pub mod message;
 pub mod transaction;

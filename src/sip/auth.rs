@@ -1,0 +1,539 @@
+//! Digest authentication for the registrar and for calls (RFC 7616, RFC 8760
+//! for SIP, RFC 2617 compatibility).
+//!
+//! Nonces are stateless: `hex(timestamp ‖ salt ‖ HMAC-SHA256(key, timestamp ‖ salt)[..16])`
+//! (the random salt makes every challenge unique, so two phones challenged in
+//! the same second do not share a nonce-count),
+//! so any nonce we issued can be checked without remembering it, and an
+//! expired one is answered with `stale=true` (the phone retries at once with
+//! the new nonce instead of telling its user the password is wrong). The
+//! only state is the highest nonce-count seen per nonce in use, which stops
+//! replays and is pruned as nonces expire.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use md5::Digest as _;
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::clock::Timestamp;
+
+/// How long a nonce is good for before `stale=true`.
+pub const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+
+/// A digest hash algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// MD5 (RFC 2617; what most desk phones still use).
+    Md5,
+    /// SHA-256 (RFC 7616/8760), offered first.
+    Sha256,
+}
+
+impl Algorithm {
+    fn name(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha256 => "SHA-256",
+        }
+    }
+
+    /// Hex digest of `data`.
+    pub fn hash(self, data: &str) -> String {
+        match self {
+            Algorithm::Md5 => hex(&md5::Md5::digest(data.as_bytes())),
+            Algorithm::Sha256 => {
+                hex(ring::digest::digest(&ring::digest::SHA256, data.as_bytes()).as_ref())
+            }
+        }
+    }
+
+    /// HA1 = H(username:realm:password), what a stored credential reduces to.
+    pub fn ha1(self, username: &str, realm: &str, password: &str) -> String {
+        self.hash(&format!("{username}:{realm}:{password}"))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The parsed `Authorization`/`Proxy-Authorization: Digest …` header.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Credentials {
+    /// `username`
+    pub username: String,
+    /// `realm`
+    pub realm: String,
+    /// `nonce`
+    pub nonce: String,
+    /// `uri` (digest-uri)
+    pub uri: String,
+    /// `response`
+    pub response: String,
+    /// `algorithm` (MD5 when absent)
+    pub algorithm: Option<String>,
+    /// `cnonce`
+    pub cnonce: Option<String>,
+    /// `nc`, as sent (8 hex digits)
+    pub nc: Option<String>,
+    /// `qop`
+    pub qop: Option<String>,
+}
+
+impl Credentials {
+    /// Parses a Digest credentials header; `None` for other schemes or
+    /// missing required fields.
+    pub fn parse(value: &str) -> Option<Credentials> {
+        let v = value.trim();
+        let (scheme, rest) = v.split_once([' ', '\t'])?;
+        if !scheme.eq_ignore_ascii_case("Digest") {
+            return None;
+        }
+        let mut c = Credentials::default();
+        for (k, val) in auth_params(rest)? {
+            match k.to_ascii_lowercase().as_str() {
+                "username" => c.username = val,
+                "realm" => c.realm = val,
+                "nonce" => c.nonce = val,
+                "uri" => c.uri = val,
+                "response" => c.response = val,
+                "algorithm" => c.algorithm = Some(val),
+                "cnonce" => c.cnonce = Some(val),
+                "nc" => c.nc = Some(val),
+                "qop" => c.qop = Some(val),
+                _ => {}
+            }
+        }
+        if c.username.is_empty() || c.nonce.is_empty() || c.response.is_empty() || c.uri.is_empty()
+        {
+            return None;
+        }
+        Some(c)
+    }
+
+    /// The algorithm the client used, if we support it.
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        match self.algorithm.as_deref() {
+            None => Some(Algorithm::Md5),
+            Some(a) if a.eq_ignore_ascii_case("MD5") => Some(Algorithm::Md5),
+            Some(a) if a.eq_ignore_ascii_case("SHA-256") => Some(Algorithm::Sha256),
+            Some(_) => None,
+        }
+    }
+}
+
+/// Splits `a="x, y", b=z` into pairs, honouring quoted strings.
+fn auth_params(s: &str) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let eq = rest.find('=')?;
+        let key = rest[..eq].trim().trim_start_matches(',').trim().to_string();
+        rest = rest[eq + 1..].trim_start();
+        let value;
+        if let Some(q) = rest.strip_prefix('"') {
+            let mut end = None;
+            let mut esc = false;
+            for (i, c) in q.char_indices() {
+                if esc {
+                    esc = false;
+                } else if c == '\\' {
+                    esc = true;
+                } else if c == '"' {
+                    end = Some(i);
+                    break;
+                }
+            }
+            let end = end?;
+            value = q[..end].replace("\\\"", "\"");
+            rest = q[end + 1..].trim_start();
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            value = rest[..end].trim().to_string();
+            rest = &rest[end..];
+        }
+        rest = rest.trim_start().trim_start_matches(',').trim_start();
+        if key.is_empty() {
+            return None;
+        }
+        out.push((key, value));
+    }
+    Some(out)
+}
+
+/// What a nonce check says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceState {
+    /// Ours and fresh.
+    Fresh,
+    /// Ours but expired: challenge again with `stale=true`.
+    Stale,
+    /// Not ours.
+    Invalid,
+}
+
+/// The outcome of checking credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The password is right and the request is fresh.
+    Ok,
+    /// Right password, expired nonce: challenge with `stale=true`.
+    Stale,
+    /// Wrong password, unknown nonce, replayed nonce-count, bad algorithm…
+    Rejected,
+}
+
+/// Issues and checks nonces, and remembers nonce-counts.
+pub struct DigestAuth {
+    realm: String,
+    key: hmac::Key,
+    rng: SystemRandom,
+    counts: HashMap<String, (u32, Timestamp)>,
+}
+
+impl std::fmt::Debug for DigestAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "DigestAuth {{ realm: {:?}, nonces_in_use: {} }}",
+            self.realm,
+            self.counts.len()
+        )
+    }
+}
+
+impl DigestAuth {
+    /// A verifier for `realm` with a fresh random nonce key.
+    pub fn new(realm: &str) -> Self {
+        let mut key = [0u8; 32];
+        // A failing system RNG leaves a zero key: nonces stay unforgeable
+        // only by obscurity then, so log it loudly.
+        if SystemRandom::new().fill(&mut key).is_err() {
+            tracing::error!("system random generator failed; digest nonces are weak");
+        }
+        Self {
+            realm: realm.to_string(),
+            key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+            rng: SystemRandom::new(),
+            counts: HashMap::new(),
+        }
+    }
+
+    /// The realm challenged with.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// A new nonce for `now`.
+    pub fn nonce(&self, now: Timestamp) -> String {
+        let mut head = [0u8; 16];
+        head[..8].copy_from_slice(&now.unix_secs().to_be_bytes());
+        if self.rng.fill(&mut head[8..]).is_err() {
+            tracing::error!("system random generator failed; nonces are not unique");
+        }
+        let tag = hmac::sign(&self.key, &head);
+        format!("{}{}", hex(&head), hex(&tag.as_ref()[..16]))
+    }
+
+    /// Whether `nonce` is one of ours, and fresh.
+    pub fn check_nonce(&self, nonce: &str, now: Timestamp) -> NonceState {
+        let Some(bytes) = unhex(nonce).filter(|b| b.len() == 32) else {
+            return NonceState::Invalid;
+        };
+        let expected = hmac::sign(&self.key, &bytes[..16]);
+        if !constant_time_eq(&expected.as_ref()[..16], &bytes[16..]) {
+            return NonceState::Invalid;
+        }
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&bytes[..8]);
+        let issued = i64::from_be_bytes(ts);
+        let age = now.unix_secs() - issued;
+        if age < -5 {
+            NonceState::Invalid
+        } else if age as u64 > NONCE_LIFETIME.as_secs() {
+            NonceState::Stale
+        } else {
+            NonceState::Fresh
+        }
+    }
+
+    /// `WWW-Authenticate`/`Proxy-Authenticate` values: SHA-256 first, then MD5.
+    pub fn challenges(&self, now: Timestamp, stale: bool) -> Vec<String> {
+        let nonce = self.nonce(now);
+        [Algorithm::Sha256, Algorithm::Md5]
+            .iter()
+            .map(|a| {
+                let mut v = format!(
+                    "Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"",
+                    self.realm,
+                    a.name()
+                );
+                if stale {
+                    v.push_str(", stale=true");
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// Checks `c` for `method` given the stored HA1 for its algorithm.
+    /// `ha1` is looked up by the caller from `c.username` and the algorithm.
+    pub fn verify(&mut self, c: &Credentials, method: &str, ha1: &str, now: Timestamp) -> Verdict {
+        let Some(alg) = c.algorithm() else {
+            return Verdict::Rejected;
+        };
+        if c.realm != self.realm {
+            return Verdict::Rejected;
+        }
+        let nonce_state = self.check_nonce(&c.nonce, now);
+        if nonce_state == NonceState::Invalid {
+            return Verdict::Rejected;
+        }
+        let ha2 = alg.hash(&format!("{method}:{}", c.uri));
+        let expected = match c.qop.as_deref() {
+            Some("auth") => {
+                let (Some(nc), Some(cnonce)) = (c.nc.as_deref(), c.cnonce.as_deref()) else {
+                    return Verdict::Rejected;
+                };
+                alg.hash(&format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", c.nonce))
+            }
+            Some(_) => return Verdict::Rejected,
+            None => alg.hash(&format!("{ha1}:{}:{ha2}", c.nonce)),
+        };
+        if !constant_time_eq(
+            expected.as_bytes(),
+            c.response.to_ascii_lowercase().as_bytes(),
+        ) {
+            return Verdict::Rejected;
+        }
+        if nonce_state == NonceState::Stale {
+            return Verdict::Stale;
+        }
+        if let Some(nc) = c.nc.as_deref() {
+            let Ok(n) = u32::from_str_radix(nc, 16) else {
+                return Verdict::Rejected;
+            };
+            self.prune(now);
+            let entry = self.counts.entry(c.nonce.clone()).or_insert((0, now));
+            if n <= entry.0 {
+                return Verdict::Rejected;
+            }
+            entry.0 = n;
+        }
+        Verdict::Ok
+    }
+
+    fn prune(&mut self, now: Timestamp) {
+        if self.counts.len() > 64 {
+            let horizon = NONCE_LIFETIME * 2;
+            self.counts
+                .retain(|_, (_, first)| now.since(*first) < horizon);
+        }
+    }
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_unix_millis(1_795_255_200_000 + secs * 1000)
+    }
+
+    /// A client computing its answer the way phones do.
+    fn answer(
+        auth: &DigestAuth,
+        alg: Algorithm,
+        nonce: &str,
+        nc: u32,
+        password: &str,
+    ) -> Credentials {
+        let ha1 = alg.ha1("kitchen", auth.realm(), password);
+        let ha2 = alg.hash("REGISTER:sip:homeline.local");
+        let nc = format!("{nc:08x}");
+        Credentials {
+            username: "kitchen".into(),
+            realm: auth.realm().into(),
+            nonce: nonce.into(),
+            uri: "sip:homeline.local".into(),
+            response: alg.hash(&format!("{ha1}:{nonce}:{nc}:0a4f113b:auth:{ha2}")),
+            algorithm: Some(alg.name().into()),
+            cnonce: Some("0a4f113b".into()),
+            nc: Some(nc),
+            qop: Some("auth".into()),
+        }
+    }
+
+    #[test]
+    fn rfc2617_md5_example_response() {
+        // RFC 2617 §3.5: Mufasa / Circle Of Life.
+        let ha1 = Algorithm::Md5.ha1("Mufasa", "testrealm@host.com", "Circle Of Life");
+        let ha2 = Algorithm::Md5.hash("GET:/dir/index.html");
+        let resp = Algorithm::Md5.hash(&format!(
+            "{ha1}:dcd98b7102dd2f0e8b11d0f600bfb0c093:00000001:0a4f113b:auth:{ha2}"
+        ));
+        assert_eq!(resp, "6629fae49393a05397450978507c4ef1");
+    }
+
+    #[test]
+    fn rfc7616_sha256_example_response() {
+        // RFC 7616 §3.9.1.
+        let alg = Algorithm::Sha256;
+        let ha1 = alg.ha1("Mufasa", "http-auth@example.org", "Circle of Life");
+        let ha2 = alg.hash("GET:/dir/index.html");
+        let resp = alg.hash(&format!(
+            "{ha1}:7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v:00000001:f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ:auth:{ha2}"
+        ));
+        assert_eq!(
+            resp,
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+        );
+    }
+
+    #[test]
+    fn accepts_right_password_rejects_wrong_and_replays() {
+        let mut auth = DigestAuth::new("homeline");
+        let nonce = auth.nonce(t(0));
+        for alg in [Algorithm::Sha256, Algorithm::Md5] {
+            let ha1 = alg.ha1("kitchen", "homeline", "s3cret");
+            let nonce = auth.nonce(t(1));
+            assert_eq!(
+                auth.verify(
+                    &answer(&auth, alg, &nonce, 1, "s3cret"),
+                    "REGISTER",
+                    &ha1,
+                    t(2)
+                ),
+                Verdict::Ok
+            );
+            assert_eq!(
+                auth.verify(
+                    &answer(&auth, alg, &nonce, 1, "s3cret"),
+                    "REGISTER",
+                    &ha1,
+                    t(3)
+                ),
+                Verdict::Rejected,
+                "nc replay"
+            );
+            assert_eq!(
+                auth.verify(
+                    &answer(&auth, alg, &nonce, 2, "s3cret"),
+                    "REGISTER",
+                    &ha1,
+                    t(4)
+                ),
+                Verdict::Ok,
+                "nc moves on"
+            );
+            assert_eq!(
+                auth.verify(
+                    &answer(&auth, alg, &nonce, 3, "wrong"),
+                    "REGISTER",
+                    &ha1,
+                    t(5)
+                ),
+                Verdict::Rejected
+            );
+            assert_eq!(
+                auth.verify(
+                    &answer(&auth, alg, &nonce, 4, "s3cret"),
+                    "INVITE",
+                    &ha1,
+                    t(5)
+                ),
+                Verdict::Rejected,
+                "method is bound"
+            );
+        }
+        let ha1 = Algorithm::Md5.ha1("kitchen", "homeline", "s3cret");
+        let other = DigestAuth::new("homeline");
+        let forged = other.nonce(t(0));
+        assert_eq!(
+            auth.verify(
+                &answer(&auth, Algorithm::Md5, &forged, 1, "s3cret"),
+                "REGISTER",
+                &ha1,
+                t(1)
+            ),
+            Verdict::Rejected
+        );
+        assert_eq!(auth.check_nonce(&nonce, t(10)), NonceState::Fresh);
+        assert_eq!(auth.check_nonce("zz", t(10)), NonceState::Invalid);
+        assert_ne!(auth.nonce(t(0)), auth.nonce(t(0)), "unique within a second");
+    }
+
+    #[test]
+    fn expired_nonce_is_stale_not_rejected() {
+        let mut auth = DigestAuth::new("homeline");
+        let nonce = auth.nonce(t(0));
+        let ha1 = Algorithm::Md5.ha1("kitchen", "homeline", "s3cret");
+        let late = t(NONCE_LIFETIME.as_secs() as i64 + 1);
+        assert_eq!(
+            auth.verify(
+                &answer(&auth, Algorithm::Md5, &nonce, 1, "s3cret"),
+                "REGISTER",
+                &ha1,
+                late
+            ),
+            Verdict::Stale
+        );
+        assert_eq!(
+            auth.verify(
+                &answer(&auth, Algorithm::Md5, &nonce, 2, "wrong"),
+                "REGISTER",
+                &ha1,
+                late
+            ),
+            Verdict::Rejected
+        );
+        assert!(auth
+            .challenges(late, true)
+            .iter()
+            .all(|c| c.ends_with("stale=true")));
+    }
+
+    #[test]
+    fn parses_authorization_headers() {
+        let c = Credentials::parse(
+            r#"Digest username="kitchen", realm="homeline",nonce="abc", uri="sip:h", response="d41d", algorithm=MD5, cnonce="x,y", nc=00000001, qop=auth"#,
+        )
+        .expect("parse");
+        assert_eq!(
+            (
+                c.username.as_str(),
+                c.cnonce.as_deref(),
+                c.nc.as_deref(),
+                c.algorithm()
+            ),
+            (
+                "kitchen",
+                Some("x,y"),
+                Some("00000001"),
+                Some(Algorithm::Md5)
+            )
+        );
+        assert!(
+            Credentials::parse("NoOneKnowsThisScheme opaque-data=here").is_none(),
+            "regaut01"
+        );
+        assert!(Credentials::parse("Digest username=\"a\"").is_none());
+        assert!(Credentials::parse("Digest username=\"a, realm=x").is_none());
+    }
+}
