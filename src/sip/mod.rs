@@ -7,3 +7,4 @@
 pub mod auth;
 pub mod message;
 pub mod transaction;
+pub mod transport;

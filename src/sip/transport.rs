@@ -1,0 +1,536 @@
+//! Transports: UDP and TCP on one address (RFC 3261 §18), the only SIP code
+//! that touches sockets.
+//!
+//! Incoming bytes are framed and parsed here and handed up once as
+//! [`Received`]. Requests get `received`/`rport` stamped into their top Via
+//! (RFC 3581) so responses find NATed phones. TCP connections are kept in a
+//! table by peer address and reused for responses and for requests to that
+//! peer; a CRLF-CRLF ping is answered with CRLF (RFC 5626 §3.5.1).
+//!
+//! Back-pressure: the queue to the upper layer is bounded; when it is full a
+//! UDP datagram is dropped (a flood never blocks the socket reader) and a TCP
+//! reader waits (slowing only that peer).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch};
+
+use super::message::{
+    parse_datagram, parse_stream, Framing, HeaderName, Message, ParseError, Request, Via,
+    MAX_MESSAGE_BYTES,
+};
+
+/// Which transport a message used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+impl Protocol {
+    /// The Via transport token.
+    pub fn via_token(self) -> &'static str {
+        match self {
+            Protocol::Udp => "UDP",
+            Protocol::Tcp => "TCP",
+        }
+    }
+
+    /// Whether the transport retransmits for us.
+    pub fn reliable(self) -> bool {
+        matches!(self, Protocol::Tcp)
+    }
+}
+
+/// A message (or why it could not be read) and where it came from.
+#[derive(Debug)]
+pub struct Received {
+    /// The parsed message, or the parse error with the reply it deserves.
+    pub message: Result<Message, ParseError>,
+    /// The peer's address (the packet's source, not what the Via claims).
+    pub source: SocketAddr,
+    /// The transport it arrived on.
+    pub protocol: Protocol,
+}
+
+/// Idle TCP connections are closed after this.
+pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// At most this many TCP connections at once.
+pub const MAX_TCP_CONNECTIONS: usize = 512;
+
+/// The bound sockets and the table of live TCP connections.
+#[derive(Debug)]
+pub struct Transport {
+    udp: Arc<UdpSocket>,
+    udp_addr: SocketAddr,
+    tcp_addr: SocketAddr,
+    conns: Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>,
+    up: mpsc::Sender<Received>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Transport {
+    /// Binds UDP and TCP on `addr` (with port 0, TCP takes the port UDP got)
+    /// and starts the readers. Received messages go to `up`.
+    pub async fn bind(
+        addr: SocketAddr,
+        up: mpsc::Sender<Received>,
+        stop: watch::Receiver<bool>,
+    ) -> io::Result<Arc<Transport>> {
+        let (udp, tcp) = bind_pair(addr).await?;
+        let transport = Arc::new(Transport {
+            udp_addr: udp.local_addr()?,
+            tcp_addr: tcp.local_addr()?,
+            udp: Arc::new(udp),
+            conns: Mutex::new(HashMap::new()),
+            up,
+            stop,
+        });
+        tokio::spawn(transport.clone().udp_loop());
+        tokio::spawn(transport.clone().accept_loop(tcp));
+        Ok(transport)
+    }
+
+    /// The bound UDP address.
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp_addr
+    }
+
+    /// The bound TCP address.
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp_addr
+    }
+
+    /// Sends bytes to `dest`; over TCP an open connection is reused, else one
+    /// is opened.
+    pub async fn send(
+        self: &Arc<Self>,
+        protocol: Protocol,
+        dest: SocketAddr,
+        bytes: Bytes,
+    ) -> io::Result<()> {
+        match protocol {
+            Protocol::Udp => self.udp.send_to(&bytes, dest).await.map(|_| ()),
+            Protocol::Tcp => {
+                let existing = self
+                    .conns
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&dest)
+                    .cloned();
+                let tx = match existing {
+                    Some(tx) => tx,
+                    None => self.connect(dest).await?,
+                };
+                tx.try_send(bytes)
+                    .map_err(|e| io::Error::other(format!("TCP connection to {dest}: {e}")))
+            }
+        }
+    }
+
+    async fn connect(self: &Arc<Self>, dest: SocketAddr) -> io::Result<mpsc::Sender<Bytes>> {
+        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(dest))
+            .await
+            .map_err(|_| {
+                io::Error::new(io::ErrorKind::TimedOut, format!("connecting to {dest}"))
+            })??;
+        let _ = stream.set_nodelay(true);
+        Ok(self.adopt(stream, dest))
+    }
+
+    fn forget(&self, peer: SocketAddr) {
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&peer);
+    }
+
+    /// Number of open TCP connections.
+    pub fn tcp_connections(&self) -> usize {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    async fn udp_loop(self: Arc<Self>) {
+        let mut buf = vec![0u8; MAX_MESSAGE_BYTES + 1];
+        let stop = stopped(self.stop.clone());
+        tokio::pin!(stop);
+        loop {
+            let (n, source) = tokio::select! {
+                _ = &mut stop => return,
+                r = self.udp.recv_from(&mut buf) => match r {
+                    Ok(v) => v,
+                    Err(e) => {
+                        // ICMP port unreachable surfaces here on Linux; keep going.
+                        tracing::debug!(error = %e, "UDP receive error");
+                        continue;
+                    }
+                },
+            };
+            let data = &buf[..n];
+            if data.iter().all(|b| *b == b'\r' || *b == b'\n') {
+                continue; // keep-alive
+            }
+            let message = parse_datagram(data).map(|m| stamp(m, source));
+            if self
+                .up
+                .try_send(Received {
+                    message,
+                    source,
+                    protocol: Protocol::Udp,
+                })
+                .is_err()
+            {
+                tracing::warn!(%source, "SIP input queue full; UDP datagram dropped");
+            }
+        }
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+        let stop = stopped(self.stop.clone());
+        tokio::pin!(stop);
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = &mut stop => return,
+                r = listener.accept() => match r {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TCP accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            if self.tcp_connections() >= MAX_TCP_CONNECTIONS {
+                tracing::warn!(%peer, "too many SIP TCP connections; refusing");
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            drop(self.adopt(stream, peer));
+        }
+    }
+
+    /// Registers a connection (accepted or opened by us) and starts its
+    /// reader and writer; the table entry goes when the reader ends.
+    fn adopt(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr) -> mpsc::Sender<Bytes> {
+        let (tx, rx) = mpsc::channel::<Bytes>(64);
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer, tx.clone());
+        let (reader, writer) = stream.into_split();
+        tokio::spawn(write_loop(writer, rx));
+        let me = self.clone();
+        let up = self.up.clone();
+        let stop = self.stop.clone();
+        let pong = tx.clone();
+        tokio::spawn(async move {
+            read_stream(reader, peer, pong, up, stop).await;
+            me.forget(peer);
+        });
+        tx
+    }
+}
+
+async fn write_loop(mut writer: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
+    while let Some(bytes) = rx.recv().await {
+        if let Err(e) = writer.write_all(&bytes).await {
+            tracing::debug!(error = %e, "TCP write failed");
+            return;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+async fn read_stream(
+    mut reader: tokio::net::tcp::OwnedReadHalf,
+    peer: SocketAddr,
+    pong: mpsc::Sender<Bytes>,
+    up: mpsc::Sender<Received>,
+    stop: watch::Receiver<bool>,
+) {
+    let stop = stopped(stop);
+    tokio::pin!(stop);
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        // Drain every complete message in the buffer.
+        loop {
+            match parse_stream(&buf) {
+                Framing::Incomplete => break,
+                Framing::KeepAlive { consumed, ping } => {
+                    buf.drain(..consumed);
+                    if ping {
+                        let _ = pong.try_send(Bytes::from_static(b"\r\n"));
+                    }
+                }
+                Framing::Message { result, consumed } => {
+                    buf.drain(..consumed.min(buf.len()));
+                    let fatal = result.as_ref().err().is_some_and(|e| e.fatal_framing);
+                    let message = result.map(|m| stamp(m, peer));
+                    if up
+                        .send(Received {
+                            message,
+                            source: peer,
+                            protocol: Protocol::Tcp,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    if fatal {
+                        // Framing is lost; give the error reply a moment, then close.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        return;
+                    }
+                }
+            }
+        }
+        let n = tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(TCP_IDLE_TIMEOUT) => return,
+            r = reader.read(&mut chunk) => match r {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > MAX_MESSAGE_BYTES * 2 {
+            return;
+        }
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Binds UDP then TCP on the same port; with port 0 the pair is retried
+/// until both get the same free port.
+async fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    for _ in 0..16 {
+        let udp = UdpSocket::bind(addr).await?;
+        let mut tcp_addr = addr;
+        tcp_addr.set_port(udp.local_addr()?.port());
+        match TcpListener::bind(tcp_addr).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!("no free port for both UDP and TCP on {}", addr.ip()),
+    ))
+}
+
+/// RFC 3581 / RFC 3261 §18.2.1: write `received` (and `rport`) into the top
+/// Via of a request so the response can follow the packet's real path.
+pub fn stamp(msg: Message, source: SocketAddr) -> Message {
+    match msg {
+        Message::Request(mut req) => {
+            stamp_via(&mut req, source);
+            Message::Request(req)
+        }
+        other => other,
+    }
+}
+
+fn stamp_via(req: &mut Request, source: SocketAddr) {
+    for (name, line) in req.headers.iter_mut() {
+        if *name != HeaderName::Via {
+            continue;
+        }
+        let values = super::message::split_list(line);
+        let Some(mut top) = values.first().and_then(|v| Via::parse(v)) else {
+            return;
+        };
+        let ip = match source.ip() {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        };
+        let wants_rport = top.params.get("rport").is_some();
+        if wants_rport {
+            top.params.set("rport", Some(source.port().to_string()));
+        }
+        if wants_rport || !top.host.eq_ignore_ascii_case(&ip) {
+            top.params.set(
+                "received",
+                Some(ip.trim_start_matches('[').trim_end_matches(']').to_string()),
+            );
+        }
+        let mut rebuilt = top.to_value();
+        for rest in &values[1..] {
+            rebuilt.push_str(", ");
+            rebuilt.push_str(rest);
+        }
+        *line = rebuilt;
+        return;
+    }
+}
+
+/// Where a response to a request goes (RFC 3261 §18.2.2 with RFC 3581):
+/// over a reliable transport, back to the connection's peer; over UDP, to the
+/// `received` address and the `rport` (or Via port, default 5060). Never to a
+/// name: `received` is always an address, so no DNS is needed.
+pub fn response_destination(top_via: &str, source: SocketAddr, protocol: Protocol) -> SocketAddr {
+    if protocol.reliable() {
+        return source;
+    }
+    let Some(via) = Via::parse(top_via) else {
+        return source;
+    };
+    let ip = via
+        .params
+        .get("received")
+        .flatten()
+        .and_then(|r| r.trim_start_matches('[').trim_end_matches(']').parse().ok())
+        .or_else(|| {
+            via.host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .ok()
+        })
+        .unwrap_or(source.ip());
+    let port = match via
+        .params
+        .get("rport")
+        .flatten()
+        .and_then(|p| p.parse().ok())
+    {
+        Some(p) => p,
+        None => via.port.unwrap_or(5060),
+    };
+    SocketAddr::new(ip, port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(via: &str) -> Request {
+        let raw = format!(
+            "OPTIONS sip:h SIP/2.0\r\nVia: {via}\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:h>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        match parse_datagram(raw.as_bytes()) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rfc3581_rport_and_received() {
+        let src: SocketAddr = "198.51.100.7:40123".parse().expect("addr");
+        let Message::Request(r) = stamp(
+            Message::Request(options(
+                "SIP/2.0/UDP 10.0.0.5:5060;rport;branch=z9hG4bK1, SIP/2.0/UDP p",
+            )),
+            src,
+        ) else {
+            panic!()
+        };
+        let top = r.headers.values(&HeaderName::Via)[0].to_string();
+        assert_eq!(
+            top,
+            "SIP/2.0/UDP 10.0.0.5:5060;rport=40123;branch=z9hG4bK1;received=198.51.100.7"
+        );
+        assert_eq!(
+            r.headers.values(&HeaderName::Via).len(),
+            2,
+            "other Via values kept"
+        );
+        assert_eq!(
+            response_destination(&top, src, Protocol::Udp),
+            src,
+            "NATed phone: back to the packet's source"
+        );
+
+        let Message::Request(r) = stamp(
+            Message::Request(options("SIP/2.0/UDP 10.0.0.5:5070;branch=z9hG4bK1")),
+            src,
+        ) else {
+            panic!()
+        };
+        let top = r.headers.values(&HeaderName::Via)[0].to_string();
+        assert!(top.ends_with(";received=198.51.100.7"), "{top}");
+        assert_eq!(
+            response_destination(&top, src, Protocol::Udp),
+            "198.51.100.7:5070".parse().expect("addr"),
+            "no rport: the Via port"
+        );
+
+        let same: SocketAddr = "10.0.0.5:5060".parse().expect("addr");
+        let Message::Request(r) = stamp(
+            Message::Request(options("SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK1")),
+            same,
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            r.headers.values(&HeaderName::Via)[0],
+            "SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK1",
+            "no received when it matches"
+        );
+        assert_eq!(
+            response_destination(r.headers.values(&HeaderName::Via)[0], same, Protocol::Udp),
+            same
+        );
+        assert_eq!(response_destination("garbage", src, Protocol::Tcp), src);
+    }
+
+    #[tokio::test]
+    async fn udp_and_tcp_share_a_port_and_tcp_answers_pings() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let (_stop_tx, stop) = watch::channel(false);
+        let t = Transport::bind("127.0.0.1:0".parse().expect("addr"), tx, stop)
+            .await
+            .expect("bind");
+        assert_eq!(t.udp_addr().port(), t.tcp_addr().port());
+        let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let msg = options("SIP/2.0/UDP 127.0.0.1;rport;branch=z9hG4bK9").to_bytes();
+        client.send_to(&msg, t.udp_addr()).await.expect("send");
+        let got = rx.recv().await.expect("received");
+        assert_eq!(
+            (got.protocol, got.source),
+            (Protocol::Udp, client.local_addr().expect("addr"))
+        );
+        assert!(got.message.is_ok());
+
+        let mut tcp = TcpStream::connect(t.tcp_addr()).await.expect("connect");
+        tcp.write_all(b"\r\n\r\n").await.expect("ping");
+        let mut pong = [0u8; 2];
+        tcp.read_exact(&mut pong).await.expect("pong");
+        assert_eq!(&pong, b"\r\n");
+        let mut two = msg.clone();
+        two.extend_from_slice(&msg);
+        tcp.write_all(&two).await.expect("pipelined");
+        for _ in 0..2 {
+            let got = rx.recv().await.expect("received");
+            assert_eq!(got.protocol, Protocol::Tcp);
+            let peer = got.source;
+            t.send(
+                Protocol::Tcp,
+                peer,
+                Bytes::from_static(b"SIP/2.0 200 OK\r\n\r\n"),
+            )
+            .await
+            .expect("reuse connection");
+        }
+        let mut back = [0u8; 18];
+        tcp.read_exact(&mut back)
+            .await
+            .expect("response on the same connection");
+        assert_eq!(&back, b"SIP/2.0 200 OK\r\n\r\n");
+    }
+}
