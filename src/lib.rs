@@ -31,6 +31,7 @@ pub mod clock;
 pub mod constants;
 pub mod http;
 pub mod logging;
+pub mod registrar;
 pub mod secrets;
 pub mod settings;
 pub mod sip;

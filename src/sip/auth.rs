@@ -181,7 +181,11 @@ pub enum Verdict {
     Ok,
     /// Right password, expired nonce: challenge with `stale=true`.
     Stale,
-    /// Wrong password, unknown nonce, replayed nonce-count, bad algorithm…
+    /// Not an answer to a live challenge of ours (a nonce from before a
+    /// restart, a replayed nonce-count, an unsupported algorithm): challenge
+    /// afresh; this says nothing about the password.
+    Rechallenge,
+    /// An answer to our challenge with the wrong password: 403.
     Rejected,
 }
 

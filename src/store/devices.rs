@@ -116,6 +116,17 @@ pub fn credentials(
         .optional()?)
 }
 
+/// Every phone's id, SIP user name and sealed password, for the registrar's
+/// in-memory credential table.
+pub fn all_credentials(conn: &Connection) -> Result<Vec<(i64, String, Vec<u8>)>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, username, sip_password_sealed FROM devices ORDER BY id")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Phones, optionally only those of one owner, ordered by name.
 pub fn list(
     conn: &Connection,
@@ -206,6 +217,7 @@ pub(crate) mod tests {
             .expect("creds")
             .expect("exists");
         assert_eq!((d.id, sealed.as_slice()), (a, &b"sealed"[..]));
+        assert_eq!(all_credentials(&conn).expect("all").len(), 2);
         let f = DeviceFields {
             user_id: Some(kid),
             name: "Kitchen",
