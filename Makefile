@@ -26,20 +26,24 @@ build: ## debug build
 release: ## optimised native build (target/release/homeline)
 	$(CARGO) build --release --locked
 
-test: test-rust test-browser ## all tests: unit, integration (real binary) and the UI in Chromium
+test: test-rust test-browser ## all tests: unit, integration (real binary, sipp, RFC 4475) and the UI in Chromium
 
-test-rust: ## unit and integration tests (the integration tests start the real binary)
+test-rust: test-deps ## unit and integration tests (they start the real binary and real SIP peers)
 	$(CARGO) test --locked --features test-hooks
 
 test-browser: test-deps ## drive the web UI in Debian's Chromium against the real server
 	$(CARGO) build --locked --bin $(BIN)
 	tests/browser.sh target/debug/$(BIN) target/browser-shots
 
-test-deps: ## install what the tests need when it is missing (Chromium, node modules)
-	@if [ ! -x /usr/lib/chromium/chromium ]; then \
-	  echo "installing Debian's chromium for the browser test"; \
-	  $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq --no-install-recommends chromium >/dev/null; \
-	fi
+test-deps: ## install what the tests need when it is missing (sipp, Chromium, node modules)
+	@missing=""; \
+	 command -v sipp >/dev/null || missing="$$missing sip-tester"; \
+	 [ -x /usr/lib/chromium/chromium ] || missing="$$missing chromium"; \
+	 command -v ip >/dev/null || missing="$$missing iproute2"; \
+	 if [ -n "$$missing" ]; then \
+	   echo "installing test peers:$$missing"; \
+	   $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq --no-install-recommends $$missing >/dev/null; \
+	 fi
 	@command -v node >/dev/null || { $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq nodejs npm >/dev/null; }
 	@[ -d ui/node_modules/playwright-core ] || (cd ui && npm ci --no-audit --no-fund --loglevel=error)
 
@@ -53,9 +57,11 @@ ui-check: ui ## fail if the committed ui-dist/ differs from a fresh build
 cross: ## static, stripped binaries for aarch64 and armv7 (musl), UI embedded
 	@for t in $(CROSS_TARGETS); do image/cross.sh $$t || exit 1; done
 
-cross-smoke: ## run the aarch64 binary under qemu: version, /health, SIGTERM; armv7: version
-	image/smoke-qemu.sh target/aarch64-unknown-linux-musl/release/$(BIN)
-	image/smoke-qemu.sh target/armv7-unknown-linux-musleabihf/release/$(BIN) version-only
+CROSS_OUT ?= $(or $(CARGO_TARGET_DIR),target)
+
+cross-smoke: ## both Pi binaries under qemu: version, /health, SIP OPTIONS, SIGTERM
+	image/smoke-qemu.sh $(CROSS_OUT)/aarch64-unknown-linux-musl/release/$(BIN)
+	image/smoke-qemu.sh $(CROSS_OUT)/armv7-unknown-linux-musleabihf/release/$(BIN)
 
 check-deps: ## refuse C dependencies that do not cross-build (OpenSSL, aws-lc, libsrtp…)
 	image/check-deps.sh

@@ -16,10 +16,13 @@ use tokio::sync::watch;
 
 use crate::clock::SharedClock;
 use crate::constants::{HEARTBEAT_INTERVAL, HEARTBEAT_STALE_AFTER, STORAGE_SAMPLE_INTERVAL};
+use crate::endpoint::{self, DeviceCredential, EndpointSetup};
 use crate::http::{self, router::Router, ServerState};
 use crate::logging::LogHandle;
+use crate::registrar::Persist;
 use crate::secrets::SecretBox;
 use crate::settings::RawInputs;
+use crate::sip::guard::GuardConfig;
 use crate::storage::{self, StorageState};
 use crate::store::{self, migrate, Db};
 use crate::watchdog::{self, Heartbeats, Notice, Notifier};
@@ -76,7 +79,9 @@ async fn run_with_db(
 ) -> anyhow::Result<()> {
     let data_dir = inputs.data_dir();
     let secret_dir = data_dir.clone();
-    tokio::task::spawn_blocking(move || SecretBox::load_or_create(&secret_dir)).await??;
+    let secrets = Arc::new(
+        tokio::task::spawn_blocking(move || SecretBox::load_or_create(&secret_dir)).await??,
+    );
     let table = db.call(|c| store::config::all(c)).await?;
     let settings = inputs.resolve(&table)?;
     log.set_level(&settings.log_level);
@@ -89,13 +94,36 @@ async fn run_with_db(
         .with_context(|| format!("binding HTTP on {}", settings.http_listen))?;
     let http_addr = http_listener.local_addr()?;
     tracing::info!(addr = %http_addr, "HTTP listening");
-    tracing::info!(
-        addr = %settings.sip_listen,
-        "SIP listener not started: the SIP core is not part of this build yet"
-    );
-
     let heartbeats = Heartbeats::new();
-    let listeners = vec![("http", http_addr)];
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let devices = load_device_credentials(&db, &secrets).await?;
+    let stored_bindings = db.call(|c| store::registrations::all(c)).await?;
+    let (persist_tx, persist_rx) = tokio::sync::mpsc::unbounded_channel();
+    let persist_task = tokio::spawn(persist_bindings(db.clone(), clock.clone(), persist_rx));
+    let setup = EndpointSetup {
+        listen: settings.sip_listen,
+        clock: clock.clone(),
+        devices,
+        stored_bindings,
+        persist: persist_tx,
+        guard: GuardConfig {
+            max_auth_failures: settings.sip_guard.max_auth_failures,
+            max_garbage: settings.sip_guard.max_garbage,
+            max_requests: settings.sip_guard.max_requests,
+            ban: std::time::Duration::from_secs(settings.sip_guard.ban_secs),
+        },
+        heartbeat: heartbeats.register("sip"),
+    };
+    let (sip, sip_task) = endpoint::start(setup, stop_rx.clone())
+        .await
+        .with_context(|| format!("binding SIP on {}", settings.sip_listen))?;
+    tracing::info!(udp = %sip.udp_addr, tcp = %sip.tcp_addr, "SIP listening");
+    let listeners = vec![
+        ("http", http_addr),
+        ("sip_udp", sip.udp_addr),
+        ("sip_tcp", sip.tcp_addr),
+    ];
     let state = Arc::new(ServerState {
         settings: settings.clone(),
         db: db.clone(),
@@ -104,11 +132,11 @@ async fn run_with_db(
         listeners: listeners.clone(),
         started_at: clock.now(),
         router: Router::new(http::routes())?,
+        sip: sip.clone(),
         #[cfg(feature = "test-hooks")]
         stall_http_ms: Default::default(),
     });
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
         async move {
@@ -154,7 +182,10 @@ async fn run_with_db(
     let ports_file = settings.run_dir().join("ports.json");
     write_ports_file(&ports_file, &listeners).await?;
     notifier.notify(Notice::Ready);
-    notifier.notify(Notice::Status(format!("ready: web UI on {http_addr}")));
+    notifier.notify(Notice::Status(format!(
+        "ready: web UI on {http_addr}, SIP on {}",
+        sip.udp_addr
+    )));
     tracing::info!(version = crate::VERSION, "ready");
 
     shutdown.await;
@@ -163,6 +194,11 @@ async fn run_with_db(
     notifier.notify(Notice::Status("stopping".into()));
     let _ = stop_tx.send(true);
     let _ = http_task.await;
+    let _ = sip_task.await;
+    drop(sip);
+    // The endpoint is gone, so the registrar's sender is too: the writer
+    // drains what is queued and ends.
+    let _ = persist_task.await;
     let _ = db_probe.await;
     let _ = storage_task.await;
     if let Some(t) = watchdog_task {
@@ -172,6 +208,54 @@ async fn run_with_db(
         tracing::warn!(error = %e, "could not remove {}", ports_file.display());
     }
     Ok(())
+}
+
+/// Reads every phone's credentials and unseals their SIP passwords into
+/// HA1s; a phone whose password cannot be opened is skipped with an error
+/// (it cannot register until its password is set again).
+pub async fn load_device_credentials(
+    db: &Db,
+    secrets: &Arc<SecretBox>,
+) -> anyhow::Result<Vec<DeviceCredential>> {
+    let rows = db.call(|c| store::devices::all_credentials(c)).await?;
+    let secrets = secrets.clone();
+    let creds = tokio::task::spawn_blocking(move || {
+        rows.into_iter()
+            .filter_map(|(id, username, sealed)| match secrets.open(store::devices::SIP_PASSWORD_CONTEXT, &sealed) {
+                Ok(pw) => Some(DeviceCredential::new(id, &username, &String::from_utf8_lossy(&pw))),
+                Err(e) => {
+                    tracing::error!(device_id = id, %username, error = %e, "cannot open the SIP password of a phone");
+                    None
+                }
+            })
+            .collect::<Vec<_>>()
+    })
+    .await?;
+    Ok(creds)
+}
+
+/// Writes binding changes to SQLite in the order they happened.
+async fn persist_bindings(
+    db: Db,
+    clock: SharedClock,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Persist>,
+) {
+    while let Some(op) = rx.recv().await {
+        let result = match op {
+            Persist::Upsert(b) => {
+                let now = clock.now();
+                db.call(move |c| store::registrations::upsert(c, &b, now))
+                    .await
+            }
+            Persist::Remove { device_id, contact } => {
+                db.call(move |c| store::registrations::remove(c, device_id, &contact).map(|_| ()))
+                    .await
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not store a registration change");
+        }
+    }
 }
 
 /// Proves the database thread is responsive, for the watchdog.

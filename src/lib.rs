@@ -29,6 +29,7 @@ pub mod accounts;
 pub mod app;
 pub mod clock;
 pub mod constants;
+pub mod endpoint;
 pub mod http;
 pub mod logging;
 pub mod registrar;

@@ -53,6 +53,34 @@ pub const SPECS: &[Spec] = &[
         doc: "Address of the SIP UDP/TCP listeners (port 0 picks a free port).",
     },
     Spec {
+        key: "sip.guard.max_auth_failures",
+        env: "HOMELINE_SIP_GUARD_MAX_AUTH_FAILURES",
+        default: "10",
+        in_db: true,
+        doc: "Failed SIP authentications per source IP per minute before the source is banned.",
+    },
+    Spec {
+        key: "sip.guard.max_garbage",
+        env: "HOMELINE_SIP_GUARD_MAX_GARBAGE",
+        default: "30",
+        in_db: true,
+        doc: "Malformed SIP messages per source IP per minute before the source is banned.",
+    },
+    Spec {
+        key: "sip.guard.max_requests",
+        env: "HOMELINE_SIP_GUARD_MAX_REQUESTS",
+        default: "600",
+        in_db: true,
+        doc: "SIP requests per minute accepted from a source with no registered phone (registered sources are not limited).",
+    },
+    Spec {
+        key: "sip.guard.ban_secs",
+        env: "HOMELINE_SIP_GUARD_BAN_SECS",
+        default: "600",
+        in_db: true,
+        doc: "How long a banned SIP source is ignored, in seconds.",
+    },
+    Spec {
         key: "log.level",
         env: "HOMELINE_LOG_LEVEL",
         default: "info",
@@ -125,8 +153,24 @@ pub struct Settings {
     pub log_target: LogTarget,
     /// See [`SPECS`] `storage.min_free_mib`.
     pub storage_min_free_mib: u64,
+    /// See [`SPECS`] `sip.guard.*`: auth failures, malformed messages and
+    /// requests per minute, and the ban length in seconds.
+    pub sip_guard: SipGuardSettings,
     /// Where each value came from, by key.
     pub sources: BTreeMap<&'static str, Source>,
+}
+
+/// Thresholds of the SIP flood guard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipGuardSettings {
+    /// `sip.guard.max_auth_failures`
+    pub max_auth_failures: u32,
+    /// `sip.guard.max_garbage`
+    pub max_garbage: u32,
+    /// `sip.guard.max_requests`
+    pub max_requests: u32,
+    /// `sip.guard.ban_secs`
+    pub ban_secs: u64,
 }
 
 /// A setting had a value that does not parse.
@@ -238,6 +282,19 @@ impl RawInputs {
             spec("storage.min_free_mib").default,
             DEFAULT_STORAGE_MIN_FREE_MIB.to_string()
         );
+        let mut number = |key: &'static str| -> Result<u64, SettingsError> {
+            let (key, value, source) = get(key);
+            value
+                .parse::<u32>()
+                .map(u64::from)
+                .map_err(|e| invalid(key, value.clone(), source, e))
+        };
+        let sip_guard = SipGuardSettings {
+            max_auth_failures: number("sip.guard.max_auth_failures")? as u32,
+            max_garbage: number("sip.guard.max_garbage")? as u32,
+            max_requests: number("sip.guard.max_requests")? as u32,
+            ban_secs: number("sip.guard.ban_secs")?,
+        };
         Ok(Settings {
             data_dir,
             http_listen,
@@ -245,6 +302,7 @@ impl RawInputs {
             log_level,
             log_target,
             storage_min_free_mib,
+            sip_guard,
             sources,
         })
     }

@@ -58,6 +58,8 @@ pub struct ServerState {
     pub started_at: Timestamp,
     /// The route table.
     pub router: Router,
+    /// The SIP endpoint (registrations, bans).
+    pub sip: crate::endpoint::SipHandle,
     /// Test builds only: milliseconds the accept loop must block once.
     #[cfg(feature = "test-hooks")]
     pub stall_http_ms: AtomicU64,

@@ -27,7 +27,7 @@ pub const NONCE_LIFETIME: Duration = Duration::from_secs(300);
 pub enum Algorithm {
     /// MD5 (RFC 2617; what most desk phones still use).
     Md5,
-    /// SHA-256 (RFC 7616/8760), offered first.
+    /// SHA-256 (RFC 7616/8760), offered second (see [`DigestAuth::challenges`]).
     Sha256,
 }
 
@@ -263,10 +263,15 @@ impl DigestAuth {
         }
     }
 
-    /// `WWW-Authenticate`/`Proxy-Authenticate` values: SHA-256 first, then MD5.
+    /// `WWW-Authenticate`/`Proxy-Authenticate` values: MD5 first, then
+    /// SHA-256. RFC 8760 lets a UAS order challenges by preference, but
+    /// clients that predate it read only the first one and give up on an
+    /// algorithm they lack (sipp 3.6.1 does exactly that: "authentication must
+    /// use MD5"); putting MD5 first keeps every phone working, and clients
+    /// that prefer SHA-256 may still answer the second challenge.
     pub fn challenges(&self, now: Timestamp, stale: bool) -> Vec<String> {
         let nonce = self.nonce(now);
-        [Algorithm::Sha256, Algorithm::Md5]
+        [Algorithm::Md5, Algorithm::Sha256]
             .iter()
             .map(|a| {
                 let mut v = format!(

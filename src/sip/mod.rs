@@ -5,6 +5,7 @@
 //! Lower layers never call upper ones; news travels up as values.
 
 pub mod auth;
+pub mod guard;
 pub mod message;
 pub mod transaction;
 pub mod transport;

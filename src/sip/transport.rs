@@ -381,8 +381,10 @@ fn stamp_via(req: &mut Request, source: SocketAddr) {
 
 /// Where a response to a request goes (RFC 3261 §18.2.2 with RFC 3581):
 /// over a reliable transport, back to the connection's peer; over UDP, to the
-/// `received` address and the `rport` (or Via port, default 5060). Never to a
-/// name: `received` is always an address, so no DNS is needed.
+/// packet's source address (which is what `received` records) at the
+/// `rport`, else the Via port, else 5060. The IP never comes from the
+/// message, so a forged or malformed Via cannot aim an answer anywhere else
+/// and no name is ever resolved.
 pub fn response_destination(top_via: &str, source: SocketAddr, protocol: Protocol) -> SocketAddr {
     if protocol.reliable() {
         return source;
@@ -390,29 +392,12 @@ pub fn response_destination(top_via: &str, source: SocketAddr, protocol: Protoco
     let Some(via) = Via::parse(top_via) else {
         return source;
     };
-    let ip = via
-        .params
-        .get("received")
-        .flatten()
-        .and_then(|r| r.trim_start_matches('[').trim_end_matches(']').parse().ok())
-        .or_else(|| {
-            via.host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse()
-                .ok()
-        })
-        .unwrap_or(source.ip());
-    let port = match via
-        .params
-        .get("rport")
-        .flatten()
-        .and_then(|p| p.parse().ok())
-    {
-        Some(p) => p,
+    let port = match via.params.get("rport") {
+        Some(Some(p)) => p.parse().unwrap_or(source.port()),
+        Some(None) => source.port(),
         None => via.port.unwrap_or(5060),
     };
-    SocketAddr::new(ip, port)
+    SocketAddr::new(source.ip(), port)
 }
 
 #[cfg(test)]
@@ -487,6 +472,15 @@ mod tests {
             same
         );
         assert_eq!(response_destination("garbage", src, Protocol::Tcp), src);
+        assert_eq!(
+            response_destination(
+                "SIP/2.0/UDP 192.0.2.53:5062;branch=z9hG4bK1",
+                src,
+                Protocol::Udp
+            ),
+            "198.51.100.7:5062".parse().expect("addr"),
+            "a Via naming another host never redirects the answer"
+        );
     }
 
     #[tokio::test]

@@ -9,6 +9,9 @@ use serde::Serialize;
 use super::{conflict_as, found, one_row, Page, Paged, StoreError};
 use crate::clock::Timestamp;
 
+/// Associated data binding a sealed SIP password to this column (see `secrets`).
+pub const SIP_PASSWORD_CONTEXT: &str = "device.sip_password";
+
 text_enum! {
     /// The kind of phone, which decides its provisioning template.
     pub enum DeviceType {

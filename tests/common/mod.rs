@@ -292,3 +292,101 @@ impl NotifySocket {
         false
     }
 }
+
+/// Creates phones (SIP user name, password) in a data dir before start,
+/// sealing the passwords exactly as the application does.
+pub fn provision_devices(dir: &Path, devices: &[(&str, &str)]) {
+    use homeline::store::devices::{self, DeviceFields, DeviceType, SIP_PASSWORD_CONTEXT};
+    let clock: homeline::clock::SharedClock = std::sync::Arc::new(homeline::clock::SystemClock);
+    let conn = homeline::app::open_database(dir, &clock).expect("open database");
+    let secrets = homeline::secrets::SecretBox::load_or_create(dir).expect("secret key");
+    for (username, password) in devices {
+        let sealed = secrets
+            .seal(SIP_PASSWORD_CONTEXT, password.as_bytes())
+            .expect("seal");
+        let f = DeviceFields {
+            user_id: None,
+            name: username,
+            username,
+            device_type: DeviceType::Softphone,
+            recording_enabled: false,
+        };
+        devices::insert(&conn, &f, &sealed, clock.now()).expect("insert device");
+    }
+}
+
+impl Homeline {
+    /// The SIP address from ports.json (`sip_udp`; TCP shares the port).
+    pub fn sip(&self) -> SocketAddr {
+        let text = std::fs::read_to_string(self.data().join("run/ports.json")).expect("ports.json");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        v["sip_udp"]
+            .as_str()
+            .expect("sip_udp")
+            .parse()
+            .expect("addr")
+    }
+}
+
+/// Runs Debian's sipp (package sip-tester) with a scenario from tests/sipp,
+/// in a scratch directory; returns the exit code and its output.
+pub fn sipp(target: SocketAddr, scenario: &str, args: &[&str]) -> (i32, String) {
+    let which = Command::new("sh")
+        .args(["-c", "command -v sipp"])
+        .output()
+        .expect("sh");
+    assert!(
+        which.status.success(),
+        "sipp is not installed: run `make test-deps` (Debian package sip-tester)"
+    );
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let sf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(scenario);
+    // Tests run in parallel: never let two sipps default to port 5060.
+    let free_port;
+    let mut extra: Vec<&str> = Vec::new();
+    if !args.contains(&"-p") {
+        free_port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("free port")
+            .port()
+            .to_string();
+        extra.extend(["-p", free_port.as_str()]);
+    }
+    let out = Command::new("timeout")
+        .arg("30")
+        .arg("sipp")
+        .arg(target.to_string())
+        .arg("-sf")
+        .arg(&sf)
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-m",
+            "1",
+            "-timeout",
+            "15s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_err",
+        ])
+        .args(args)
+        .args(&extra)
+        .current_dir(scratch.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sipp");
+    let mut text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    for entry in std::fs::read_dir(scratch.path())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().ends_with("errors.log") {
+            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    (out.status.code().unwrap_or(-1), text)
+}

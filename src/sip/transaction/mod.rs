@@ -74,6 +74,11 @@ pub enum State {
 /// How a transaction is found again: RFC 3261 §17.2.3 (branch with the magic
 /// cookie, sent-by, method; ACK matches INVITE) or, for RFC 2543 peers, the
 /// request's identifying headers.
+///
+/// The RFC 3261 key also carries the Call-ID and CSeq number: a genuine
+/// retransmission always repeats them, so this changes nothing for correct
+/// clients, while a client that reuses a branch for a new request (the RFC
+/// 4475 messages do) gets that request processed instead of absorbed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TxKey {
     /// RFC 3261 key.
@@ -84,6 +89,8 @@ pub enum TxKey {
         sent_by: String,
         /// Method (ACK and CANCEL mapped per §17.2.3: ACK → INVITE).
         method: String,
+        /// Call-ID and CSeq number, which every retransmission repeats.
+        call: String,
     },
     /// RFC 2543 fallback.
     Rfc2543 {
@@ -109,6 +116,15 @@ impl TxKey {
                     via.port.unwrap_or(5060)
                 ),
                 method,
+                call: format!(
+                    "{}|{}",
+                    req.headers.get(&HeaderName::CallId).unwrap_or(""),
+                    req.headers
+                        .get(&HeaderName::CSeq)
+                        .and_then(super::message::CSeq::parse)
+                        .map(|c| c.seq)
+                        .unwrap_or(0)
+                ),
             }),
             _ => {
                 let h = &req.headers;

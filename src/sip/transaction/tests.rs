@@ -336,4 +336,11 @@ fn rfc3261_17_2_3_keys_match_ack_to_invite_and_fall_back_for_rfc2543() {
         r
     };
     assert!(matches!(TxKey::server(&old), Some(TxKey::Rfc2543 { .. })));
+    let mut reused = request("OPTIONS");
+    reused.headers.set(HeaderName::CallId, "another-call");
+    assert_ne!(
+        TxKey::server(&reused),
+        TxKey::server(&request("OPTIONS")),
+        "a reused branch on a new call is a new transaction"
+    );
 }

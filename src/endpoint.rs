@@ -1,0 +1,647 @@
+//! The SIP endpoint of the appliance: one task that owns the server
+//! transactions and their timers, digest authentication, the registrar and
+//! the flood guard, and answers requests.
+//!
+//! Requests come up from the transport as values; the endpoint matches them
+//! to transactions (retransmissions are absorbed there, never re-processed),
+//! hands new ones to the method's handler, and pushes the answer back down
+//! through the transaction. The loop beats the `sip` heartbeat, so a wedged
+//! endpoint stops the systemd watchdog.
+//!
+//! Methods: REGISTER (registrar), OPTIONS (keep-alive pings), ACK/CANCEL per
+//! RFC 3261; other known methods are answered 405 and unknown ones 501, both
+//! with `Allow`, until the call layer exists.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ring::rand::{SecureRandom, SystemRandom};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::clock::SharedClock;
+use crate::constants::HEARTBEAT_INTERVAL;
+use crate::registrar::{
+    Binding, Persist, RegisterError, Registrar, RegistrationEvent, MIN_EXPIRES,
+};
+use crate::sip::auth::{Algorithm, Credentials, DigestAuth, Verdict};
+use crate::sip::guard::{Ban, Guard, GuardConfig};
+use crate::sip::message::{
+    default_reason, HeaderName, Message, Method, NameAddr, Request, Response,
+};
+use crate::sip::transaction::{
+    Action, Input, ServerInvite, ServerNonInvite, Timer, TimerConfig, TxKey,
+};
+use crate::sip::transport::{response_destination, Protocol, Received, Transport};
+use crate::store::registrations::Binding as StoredBinding;
+use crate::watchdog::Heartbeat;
+
+/// What the endpoint answers to in `Allow`.
+pub const ALLOW: &str = "REGISTER, OPTIONS, ACK, CANCEL";
+
+/// The digest realm phones are challenged with.
+pub const REALM: &str = "homeline";
+
+/// A phone's credentials, reduced to what digest checks need.
+#[derive(Clone)]
+pub struct DeviceCredential {
+    /// The phone's row id.
+    pub device_id: i64,
+    /// Its SIP user name.
+    pub username: String,
+    ha1_md5: String,
+    ha1_sha256: String,
+}
+
+impl std::fmt::Debug for DeviceCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "DeviceCredential {{ device_id: {}, username: {:?} }}",
+            self.device_id, self.username
+        )
+    }
+}
+
+impl DeviceCredential {
+    /// Computes the HA1s for [`REALM`]; the password itself is not kept.
+    pub fn new(device_id: i64, username: &str, password: &str) -> Self {
+        Self {
+            device_id,
+            username: username.to_string(),
+            ha1_md5: Algorithm::Md5.ha1(username, REALM, password),
+            ha1_sha256: Algorithm::Sha256.ha1(username, REALM, password),
+        }
+    }
+
+    fn ha1(&self, alg: Algorithm) -> &str {
+        match alg {
+            Algorithm::Md5 => &self.ha1_md5,
+            Algorithm::Sha256 => &self.ha1_sha256,
+        }
+    }
+}
+
+/// One phone's live registrations, for the API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceRegistrations {
+    /// The phone.
+    pub device_id: i64,
+    /// Its contacts.
+    pub contacts: Vec<ContactInfo>,
+}
+
+/// One contact, for the API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ContactInfo {
+    /// Contact URI.
+    pub contact: String,
+    /// Expiry (RFC 3339).
+    pub expires_at: String,
+    /// Source address.
+    pub source: String,
+    /// `udp` or `tcp`.
+    pub transport: &'static str,
+    /// User-Agent.
+    pub user_agent: Option<String>,
+}
+
+enum Command {
+    ReloadDevices(Vec<DeviceCredential>),
+    Registrations(oneshot::Sender<Vec<DeviceRegistrations>>),
+    Bans(oneshot::Sender<Vec<Ban>>),
+    Subscribe(oneshot::Sender<tokio::sync::broadcast::Receiver<RegistrationEvent>>),
+}
+
+/// A handle for the rest of the application.
+#[derive(Clone, Debug)]
+pub struct SipHandle {
+    cmds: mpsc::Sender<Command>,
+    /// The bound UDP address.
+    pub udp_addr: SocketAddr,
+    /// The bound TCP address.
+    pub tcp_addr: SocketAddr,
+}
+
+impl SipHandle {
+    /// Replaces the table of phone credentials (after the devices API changed one).
+    pub async fn reload_devices(&self, creds: Vec<DeviceCredential>) {
+        let _ = self.cmds.send(Command::ReloadDevices(creds)).await;
+    }
+
+    /// Live registrations of every phone.
+    pub async fn registrations(&self) -> Vec<DeviceRegistrations> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.cmds.send(Command::Registrations(tx)).await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// Sources currently banned by the guard.
+    pub async fn bans(&self) -> Vec<Ban> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.cmds.send(Command::Bans(tx)).await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// Registration changes as they happen.
+    pub async fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<RegistrationEvent>> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds.send(Command::Subscribe(tx)).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// A server transaction's key plus the transport it arrived on (the same
+/// branch over UDP and over TCP is not the same transaction).
+type Key = (TxKey, Protocol);
+
+enum Machine {
+    NonInvite(ServerNonInvite),
+    Invite(ServerInvite),
+}
+
+struct Tx {
+    machine: Machine,
+    protocol: Protocol,
+    dest: SocketAddr,
+}
+
+/// What the endpoint needs to start.
+pub struct EndpointSetup {
+    /// Where to listen (UDP and TCP).
+    pub listen: SocketAddr,
+    /// The one clock.
+    pub clock: SharedClock,
+    /// Phone credentials.
+    pub devices: Vec<DeviceCredential>,
+    /// Bindings stored before the restart.
+    pub stored_bindings: Vec<StoredBinding>,
+    /// Where binding changes go (a task writes them to SQLite in order).
+    pub persist: mpsc::UnboundedSender<Persist>,
+    /// Flood-guard thresholds.
+    pub guard: GuardConfig,
+    /// The endpoint's watchdog heartbeat.
+    pub heartbeat: Heartbeat,
+}
+
+/// Binds the transports and starts the endpoint task; it runs until `stop`.
+pub async fn start(
+    setup: EndpointSetup,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<(SipHandle, tokio::task::JoinHandle<()>)> {
+    let (up_tx, up_rx) = mpsc::channel(1024);
+    let transport = Transport::bind(setup.listen, up_tx, stop.clone()).await?;
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let mut registrar = Registrar::new(setup.persist);
+    registrar.load(setup.stored_bindings, setup.clock.now());
+    let endpoint = Endpoint {
+        transport: transport.clone(),
+        auth: DigestAuth::new(REALM),
+        registrar,
+        guard: Guard::new(setup.guard),
+        clock: setup.clock,
+        devices: setup
+            .devices
+            .into_iter()
+            .map(|d| (d.username.clone(), d))
+            .collect(),
+        txs: HashMap::new(),
+        timers: BTreeMap::new(),
+        armed: HashMap::new(),
+        seq: 0,
+        rng: SystemRandom::new(),
+    };
+    let handle = SipHandle {
+        cmds: cmd_tx,
+        udp_addr: transport.udp_addr(),
+        tcp_addr: transport.tcp_addr(),
+    };
+    let task = tokio::spawn(endpoint.run(up_rx, cmd_rx, setup.heartbeat, stop));
+    Ok((handle, task))
+}
+
+struct Endpoint {
+    transport: Arc<Transport>,
+    auth: DigestAuth,
+    registrar: Registrar,
+    guard: Guard,
+    clock: SharedClock,
+    devices: HashMap<String, DeviceCredential>,
+    txs: HashMap<Key, Tx>,
+    timers: BTreeMap<(Instant, u64), (Key, Timer)>,
+    armed: HashMap<(Key, Timer), u64>,
+    seq: u64,
+    rng: SystemRandom,
+}
+
+impl Endpoint {
+    async fn run(
+        mut self,
+        mut up: mpsc::Receiver<Received>,
+        mut cmds: mpsc::Receiver<Command>,
+        heartbeat: Heartbeat,
+        stop: watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+        let stopped = async move {
+            let mut stop = stop;
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tokio::pin!(stopped);
+        loop {
+            let next_timer = self.timers.keys().next().map(|(at, _)| *at);
+            tokio::select! {
+                _ = &mut stopped => return,
+                Some(r) = up.recv() => self.on_received(r).await,
+                Some(c) = cmds.recv() => self.on_command(c),
+                _ = sleep_until(next_timer), if next_timer.is_some() => self.fire_timers().await,
+                _ = tick.tick() => {
+                    heartbeat.beat();
+                    let now = self.clock.now();
+                    let swept = self.registrar.sweep(now);
+                    if swept > 0 {
+                        tracing::info!(count = swept, "registrations expired");
+                    }
+                    self.guard.prune(now);
+                }
+            }
+        }
+    }
+
+    fn on_command(&mut self, c: Command) {
+        match c {
+            Command::ReloadDevices(creds) => {
+                let known: std::collections::HashSet<i64> =
+                    creds.iter().map(|d| d.device_id).collect();
+                let gone: Vec<i64> = self
+                    .devices
+                    .values()
+                    .map(|d| d.device_id)
+                    .filter(|id| !known.contains(id))
+                    .collect();
+                for id in gone {
+                    self.registrar.forget_device(id);
+                }
+                self.devices = creds.into_iter().map(|d| (d.username.clone(), d)).collect();
+            }
+            Command::Registrations(reply) => {
+                let mut v: Vec<DeviceRegistrations> = self
+                    .registrar
+                    .all()
+                    .map(|(device_id, b)| DeviceRegistrations {
+                        device_id,
+                        contacts: b.iter().map(contact_info).collect(),
+                    })
+                    .collect();
+                v.sort_by_key(|d| d.device_id);
+                let _ = reply.send(v);
+            }
+            Command::Bans(reply) => {
+                let _ = reply.send(self.guard.bans(self.clock.now()));
+            }
+            Command::Subscribe(reply) => {
+                let _ = reply.send(self.registrar.subscribe());
+            }
+        }
+    }
+
+    async fn on_received(&mut self, r: Received) {
+        let now = self.clock.now();
+        let ip = r.source.ip();
+        if self.guard.is_banned(ip, now) {
+            return;
+        }
+        match r.message {
+            Err(e) => {
+                self.guard.garbage(ip, now);
+                tracing::debug!(source = %r.source, error = %e, "unreadable SIP message");
+                // Without any Via no response can be built (and answering would
+                // only reflect traffic at a scanner): drop. A Via that exists but
+                // does not parse is copied as it is and answered at the source.
+                let Some(via) = e
+                    .request
+                    .as_ref()
+                    .and_then(|r| r.headers.lines(&HeaderName::Via).next().map(str::to_string))
+                else {
+                    return;
+                };
+                if let (Some(status), Some(req)) = (e.status, e.request) {
+                    // Stateless answer: there is no trustworthy transaction key.
+                    let mut resp = Response::to(&req, status, default_reason(status), &self.tag());
+                    resp.headers.push(HeaderName::Server, server_header());
+                    if status == 505 || status == 400 {
+                        resp.headers.push(
+                            HeaderName::Other("Warning".into()),
+                            format!("399 homeline \"{}\"", e.reason.replace('"', "'")),
+                        );
+                    }
+                    let dest = response_destination(&via, r.source, r.protocol);
+                    self.send(r.protocol, dest, &Message::Response(resp)).await;
+                }
+            }
+            Ok(Message::Response(resp)) => {
+                // No client transactions yet: stray responses are dropped (never
+                // forwarded, so a Via naming a broadcast address goes nowhere).
+                tracing::debug!(source = %r.source, status = resp.status, "response without a transaction dropped");
+            }
+            Ok(Message::Request(req)) => {
+                let registered = self.registrar.has_binding_from(ip);
+                if !self.guard.allow_request(ip, registered, now) {
+                    return;
+                }
+                self.on_request(req, r.source, r.protocol).await;
+            }
+        }
+    }
+
+    async fn on_request(&mut self, req: Request, source: SocketAddr, protocol: Protocol) {
+        let Some(key) = TxKey::server(&req).map(|k| (k, protocol)) else {
+            return;
+        };
+        if let Some(tx) = self.txs.get_mut(&key) {
+            // A retransmission, or the ACK of a non-2xx answer. Over TCP it may
+            // come on a new connection: answer where it came from now.
+            if let Some(via) = req.headers.values(&HeaderName::Via).first() {
+                tx.dest = response_destination(via, source, protocol);
+            }
+            let actions = self.feed(&key, Input::Request(req));
+            self.apply(&key, actions).await;
+            return;
+        }
+        if req.method == Method::Ack {
+            return; // ACK for a transaction long gone, or for a 2xx we never sent
+        }
+        let cfg = if protocol.reliable() {
+            TimerConfig::RELIABLE
+        } else {
+            TimerConfig::UDP
+        };
+        let dest = req
+            .headers
+            .values(&HeaderName::Via)
+            .first()
+            .map(|v| response_destination(v, source, protocol))
+            .unwrap_or(source);
+        let machine = if req.method == Method::Invite {
+            Machine::Invite(ServerInvite::new(cfg))
+        } else {
+            Machine::NonInvite(ServerNonInvite::new(cfg))
+        };
+        self.txs.insert(
+            key.clone(),
+            Tx {
+                machine,
+                protocol,
+                dest,
+            },
+        );
+        let resp = self.answer(&req, source, protocol);
+        let actions = self.feed(&key, Input::Respond(resp));
+        self.apply(&key, actions).await;
+    }
+
+    fn feed(&mut self, key: &Key, input: Input) -> Vec<Action> {
+        match self.txs.get_mut(key) {
+            Some(Tx {
+                machine: Machine::NonInvite(m),
+                ..
+            }) => m.handle(input),
+            Some(Tx {
+                machine: Machine::Invite(m),
+                ..
+            }) => m.handle(input),
+            None => Vec::new(),
+        }
+    }
+
+    async fn apply(&mut self, key: &Key, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Send(msg) => {
+                    if let Some(tx) = self.txs.get(key) {
+                        let (p, d) = (tx.protocol, tx.dest);
+                        self.send(p, d, &msg).await;
+                    }
+                }
+                Action::Arm(timer, after) => {
+                    self.seq += 1;
+                    self.timers
+                        .insert((Instant::now() + after, self.seq), (key.clone(), timer));
+                    self.armed.insert((key.clone(), timer), self.seq);
+                }
+                Action::Terminated => {
+                    self.txs.remove(key);
+                    self.armed.retain(|(k, _), _| k != key);
+                }
+                Action::Timeout => tracing::debug!(?key, "server transaction timed out (no ACK)"),
+                Action::TransportFailed => {
+                    tracing::debug!(?key, "transport failed for a server transaction")
+                }
+                Action::Deliver(_) | Action::DeliverAck(_) => {}
+            }
+        }
+    }
+
+    async fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let ((_, seq), (key, timer)) = entry.remove_entry();
+            // A re-armed timer leaves its old entry behind; only the latest counts.
+            if self.armed.get(&(key.clone(), timer)) != Some(&seq) {
+                continue;
+            }
+            self.armed.remove(&(key.clone(), timer));
+            let actions = self.feed(&key, Input::Timer(timer));
+            self.apply(&key, actions).await;
+        }
+    }
+
+    async fn send(&self, protocol: Protocol, dest: SocketAddr, msg: &Message) {
+        if let Err(e) = self
+            .transport
+            .send(protocol, dest, Bytes::from(msg.to_bytes()))
+            .await
+        {
+            tracing::debug!(%dest, error = %e, "SIP send failed");
+        }
+    }
+
+    fn tag(&self) -> String {
+        let mut b = [0u8; 6];
+        let _ = self.rng.fill(&mut b);
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// The transaction user: decides the answer to a new request.
+    fn answer(&mut self, req: &Request, source: SocketAddr, protocol: Protocol) -> Response {
+        let tag = self.tag();
+        let mut resp = self.answer_inner(req, source, protocol, &tag);
+        resp.headers.push(HeaderName::Server, server_header());
+        resp
+    }
+
+    fn answer_inner(
+        &mut self,
+        req: &Request,
+        source: SocketAddr,
+        protocol: Protocol,
+        tag: &str,
+    ) -> Response {
+        let reply = |status: u16| Response::to(req, status, default_reason(status), tag);
+        if req.method != Method::Cancel {
+            let required: Vec<&str> = req.headers.values(&HeaderName::Require);
+            if !required.is_empty() {
+                let mut r = reply(420);
+                r.headers.push(HeaderName::Unsupported, required.join(", "));
+                return r;
+            }
+        }
+        let in_dialog = req
+            .headers
+            .get(&HeaderName::To)
+            .and_then(NameAddr::parse)
+            .is_some_and(|to| to.params.get("tag").is_some());
+        match req.method {
+            Method::Options => {
+                let mut r = reply(200);
+                r.headers.push(HeaderName::Allow, ALLOW);
+                r.headers.push(HeaderName::Accept, "application/sdp");
+                r
+            }
+            Method::Register => self.register(req, source, protocol, tag),
+            Method::Cancel => reply(481), // no INVITE is ever left pending yet
+            Method::Other(_) => {
+                let mut r = reply(501);
+                r.headers.push(HeaderName::Allow, ALLOW);
+                r
+            }
+            _ if in_dialog => reply(481),
+            _ => {
+                let mut r = reply(405);
+                r.headers.push(HeaderName::Allow, ALLOW);
+                r
+            }
+        }
+    }
+
+    fn register(
+        &mut self,
+        req: &Request,
+        source: SocketAddr,
+        protocol: Protocol,
+        tag: &str,
+    ) -> Response {
+        let now = self.clock.now();
+        let reply = |status: u16| Response::to(req, status, default_reason(status), tag);
+        let Some(to) = req.headers.get(&HeaderName::To).and_then(NameAddr::parse) else {
+            return reply(400);
+        };
+        if !to.uri.is_sip() {
+            let mut r = reply(400);
+            r.reason = "To Must Be a SIP or SIPS URI".into();
+            return r;
+        }
+        let creds = req
+            .headers
+            .lines(&HeaderName::Authorization)
+            .filter_map(Credentials::parse)
+            .find(|c| c.realm == REALM);
+        let challenge = |auth: &DigestAuth, stale: bool| {
+            let mut r = reply(401);
+            for c in auth.challenges(now, stale) {
+                r.headers.push(HeaderName::WwwAuthenticate, c);
+            }
+            r
+        };
+        let Some(creds) = creds else {
+            return challenge(&self.auth, false);
+        };
+        let Some(alg) = creds.algorithm() else {
+            return challenge(&self.auth, false);
+        };
+        let device = self.devices.get(&creds.username).cloned();
+        // Unknown users are checked against a dummy HA1 so they cost (and
+        // answer) the same as a wrong password.
+        let ha1 = device
+            .as_ref()
+            .map(|d| d.ha1(alg).to_string())
+            .unwrap_or_else(|| alg.hash("no such user"));
+        match self.auth.verify(&creds, "REGISTER", &ha1, now) {
+            Verdict::Ok if device.is_some() => {}
+            Verdict::Stale => return challenge(&self.auth, true),
+            Verdict::Rechallenge => return challenge(&self.auth, false),
+            Verdict::Ok | Verdict::Rejected => {
+                tracing::info!(%source, username = %creds.username, "SIP authentication failed");
+                self.guard.auth_failed(source.ip(), now);
+                return reply(403);
+            }
+        }
+        let Some(device) = device else {
+            return reply(403);
+        };
+        if to.uri.user_unescaped().as_deref() != Some(device.username.as_str()) {
+            let mut r = reply(403);
+            r.reason = "Credentials Do Not Match the AOR".into();
+            return r;
+        }
+        match self
+            .registrar
+            .register(device.device_id, req, source, protocol, now)
+        {
+            Ok(bindings) => {
+                let mut r = reply(200);
+                for b in &bindings {
+                    let left = b.expires_at.since(now).as_secs();
+                    r.headers.push(
+                        HeaderName::Contact,
+                        format!("<{}>;expires={left}", b.contact),
+                    );
+                }
+                r
+            }
+            Err(RegisterError::IntervalTooBrief) => {
+                let mut r = reply(423);
+                r.headers
+                    .push(HeaderName::MinExpires, MIN_EXPIRES.to_string());
+                r
+            }
+            Err(RegisterError::BadRequest(why)) => {
+                let mut r = reply(400);
+                r.headers.push(
+                    HeaderName::Other("Warning".into()),
+                    format!("399 homeline \"{why}\""),
+                );
+                r
+            }
+        }
+    }
+}
+
+fn contact_info(b: &Binding) -> ContactInfo {
+    ContactInfo {
+        contact: b.contact.clone(),
+        expires_at: b.expires_at.to_string(),
+        source: b.source.to_string(),
+        transport: match b.protocol {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+        },
+        user_agent: b.user_agent.clone(),
+    }
+}
+
+fn server_header() -> String {
+    format!("Homeline/{}", crate::VERSION)
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
