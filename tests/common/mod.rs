@@ -35,6 +35,10 @@ impl Homeline {
         let dir = opts
             .dir
             .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+        // The server's log lands in <data>/server.log, for failure messages.
+        let log = std::fs::File::create(dir.path().join("server.log"))
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null());
         let mut cmd = Command::new(BIN);
         cmd.args([
             "run",
@@ -50,8 +54,9 @@ impl Homeline {
         .env_remove("NOTIFY_SOCKET")
         .env_remove("WATCHDOG_USEC")
         .env_remove("JOURNAL_STREAM")
+        .env("HOMELINE_LOG_LEVEL", "info,homeline::endpoint=debug")
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(log);
         for (k, v) in opts.env {
             cmd.env(k, v);
         }
