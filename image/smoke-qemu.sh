@@ -9,7 +9,7 @@
 #
 # Steps:
 #   1. `BINARY version` exits 0 and prints a line starting with "homeline ".
-#   2. `BINARY run --data-dir $TMP --http-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0`
+#   2. `BINARY run --data-dir $TMP --http-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 --sip-tls-listen 127.0.0.1:0`
 #      in the background (under `timeout 120`); wait up to 60 s for
 #      $TMP/run/ports.json ({"http": "127.0.0.1:P", "sip_udp": ..., ...}).
 #   3. GET http://$http/health must return JSON with "status": "ok".
@@ -112,7 +112,7 @@ if [ "$STEPS" = version ]; then
 fi
 
 # ---------------------------------------------------------------- 2. run + ports.json
-timeout 120 "$@" "$BIN" run --data-dir "$DATA" --http-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 >"$LOG" 2>&1 &
+timeout 120 "$@" "$BIN" run --data-dir "$DATA" --http-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 --sip-tls-listen 127.0.0.1:0 >"$LOG" 2>&1 &
 PID=$!
 PORTS=$DATA/run/ports.json
 read_ports() {

@@ -101,8 +101,27 @@ async fn run_with_db(
     let stored_bindings = db.call(|c| store::registrations::all(c)).await?;
     let (persist_tx, persist_rx) = tokio::sync::mpsc::unbounded_channel();
     let persist_task = tokio::spawn(persist_bindings(db.clone(), clock.clone(), persist_rx));
+    let tls = match settings.sip_tls_listen {
+        Some(addr) => {
+            let (dir, files) = (settings.data_dir.clone(), settings.sip_tls_files.clone());
+            let config = tokio::task::spawn_blocking(move || {
+                let (cert, key) = match &files {
+                    Some((c, k)) => (Some(c.as_path()), Some(k.as_path())),
+                    None => (None, None),
+                };
+                crate::sip::tls::server_config(&dir, cert, key)
+            })
+            .await??;
+            Some((addr, config))
+        }
+        None => None,
+    };
+    let listen = crate::sip::transport::Listen {
+        plain: (!settings.sip_tls_only).then_some(settings.sip_listen),
+        tls,
+    };
     let setup = EndpointSetup {
-        listen: settings.sip_listen,
+        listen,
         clock: clock.clone(),
         devices,
         stored_bindings,
@@ -114,16 +133,27 @@ async fn run_with_db(
             ban: std::time::Duration::from_secs(settings.sip_guard.ban_secs),
         },
         heartbeat: heartbeats.register("sip"),
+        offer_sha256: settings.sip_digest_sha256,
     };
     let (sip, sip_task) = endpoint::start(setup, stop_rx.clone())
         .await
-        .with_context(|| format!("binding SIP on {}", settings.sip_listen))?;
-    tracing::info!(udp = %sip.udp_addr, tcp = %sip.tcp_addr, "SIP listening");
-    let listeners = vec![
-        ("http", http_addr),
+        .with_context(|| {
+            format!(
+                "binding SIP on {} (TLS {:?})",
+                settings.sip_listen, settings.sip_tls_listen
+            )
+        })?;
+    tracing::info!(udp = ?sip.udp_addr, tcp = ?sip.tcp_addr, tls = ?sip.tls_addr, "SIP listening");
+    let mut listeners = vec![("http", http_addr)];
+    for (name, addr) in [
         ("sip_udp", sip.udp_addr),
         ("sip_tcp", sip.tcp_addr),
-    ];
+        ("sip_tls", sip.tls_addr),
+    ] {
+        if let Some(addr) = addr {
+            listeners.push((name, addr));
+        }
+    }
     let state = Arc::new(ServerState {
         settings: settings.clone(),
         db: db.clone(),
@@ -182,10 +212,7 @@ async fn run_with_db(
     let ports_file = settings.run_dir().join("ports.json");
     write_ports_file(&ports_file, &listeners).await?;
     notifier.notify(Notice::Ready);
-    notifier.notify(Notice::Status(format!(
-        "ready: web UI on {http_addr}, SIP on {}",
-        sip.udp_addr
-    )));
+    notifier.notify(Notice::Status(format!("ready: web UI on {http_addr}")));
     tracing::info!(version = crate::VERSION, "ready");
 
     shutdown.await;

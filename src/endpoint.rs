@@ -34,7 +34,7 @@ use crate::sip::message::{
 use crate::sip::transaction::{
     Action, Input, ServerInvite, ServerNonInvite, Timer, TimerConfig, TxKey,
 };
-use crate::sip::transport::{response_destination, Protocol, Received, Transport};
+use crate::sip::transport::{response_destination, Listen, Protocol, Received, Transport};
 use crate::store::registrations::Binding as StoredBinding;
 use crate::watchdog::Heartbeat;
 
@@ -102,7 +102,7 @@ pub struct ContactInfo {
     pub expires_at: String,
     /// Source address.
     pub source: String,
-    /// `udp` or `tcp`.
+    /// `udp`, `tcp` or `tls`.
     pub transport: &'static str,
     /// User-Agent.
     pub user_agent: Option<String>,
@@ -119,10 +119,12 @@ enum Command {
 #[derive(Clone, Debug)]
 pub struct SipHandle {
     cmds: mpsc::Sender<Command>,
-    /// The bound UDP address.
-    pub udp_addr: SocketAddr,
-    /// The bound TCP address.
-    pub tcp_addr: SocketAddr,
+    /// The bound UDP address (none in TLS-only mode).
+    pub udp_addr: Option<SocketAddr>,
+    /// The bound TCP address (none in TLS-only mode).
+    pub tcp_addr: Option<SocketAddr>,
+    /// The bound TLS address, if TLS is on.
+    pub tls_addr: Option<SocketAddr>,
 }
 
 impl SipHandle {
@@ -170,8 +172,8 @@ struct Tx {
 
 /// What the endpoint needs to start.
 pub struct EndpointSetup {
-    /// Where to listen (UDP and TCP).
-    pub listen: SocketAddr,
+    /// Where to listen.
+    pub listen: Listen,
     /// The one clock.
     pub clock: SharedClock,
     /// Phone credentials.
@@ -184,6 +186,8 @@ pub struct EndpointSetup {
     pub guard: GuardConfig,
     /// The endpoint's watchdog heartbeat.
     pub heartbeat: Heartbeat,
+    /// Also challenge with SHA-256 (`sip.digest_sha256`).
+    pub offer_sha256: bool,
 }
 
 /// Binds the transports and starts the endpoint task; it runs until `stop`.
@@ -198,7 +202,7 @@ pub async fn start(
     registrar.load(setup.stored_bindings, setup.clock.now());
     let endpoint = Endpoint {
         transport: transport.clone(),
-        auth: DigestAuth::new(REALM),
+        auth: DigestAuth::new(REALM, setup.offer_sha256),
         registrar,
         guard: Guard::new(setup.guard),
         clock: setup.clock,
@@ -216,6 +220,7 @@ pub async fn start(
     let handle = SipHandle {
         cmds: cmd_tx,
         udp_addr: transport.udp_addr(),
+        tls_addr: transport.tls_addr(),
         tcp_addr: transport.tcp_addr(),
     };
     let task = tokio::spawn(endpoint.run(up_rx, cmd_rx, setup.heartbeat, stop));
@@ -630,6 +635,7 @@ fn contact_info(b: &Binding) -> ContactInfo {
         transport: match b.protocol {
             Protocol::Udp => "udp",
             Protocol::Tcp => "tcp",
+            Protocol::Tls => "tls",
         },
         user_agent: b.user_agent.clone(),
     }

@@ -47,6 +47,9 @@ struct RunArgs {
     /// SIP listen address [env: HOMELINE_SIP_LISTEN] [default: 0.0.0.0:5060]
     #[arg(long, value_name = "ADDR")]
     sip_listen: Option<String>,
+    /// SIP over TLS listen address, empty for none [env: HOMELINE_SIP_TLS_LISTEN] [default: 0.0.0.0:5061]
+    #[arg(long, value_name = "ADDR")]
+    sip_tls_listen: Option<String>,
     /// Log filter [env: HOMELINE_LOG_LEVEL] [default: info]
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
@@ -126,6 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for (key, value) in [
                 ("http.listen", args.http_listen),
                 ("sip.listen", args.sip_listen),
+                ("sip.tls_listen", args.sip_tls_listen),
                 ("log.level", args.log_level),
                 ("log.target", args.log_target),
             ] {

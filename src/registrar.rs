@@ -352,6 +352,7 @@ fn stored(device_id: i64, b: &Binding) -> StoredBinding {
         transport: match b.protocol {
             Protocol::Udp => Transport::Udp,
             Protocol::Tcp => Transport::Tcp,
+            Protocol::Tls => Transport::Tls,
         },
     }
 }

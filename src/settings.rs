@@ -53,6 +53,41 @@ pub const SPECS: &[Spec] = &[
         doc: "Address of the SIP UDP/TCP listeners (port 0 picks a free port).",
     },
     Spec {
+        key: "sip.tls_listen",
+        env: "HOMELINE_SIP_TLS_LISTEN",
+        default: "0.0.0.0:5061",
+        in_db: true,
+        doc: "Address of SIP over TLS (port 0 picks a free port; empty turns TLS off).",
+    },
+    Spec {
+        key: "sip.tls_cert",
+        env: "HOMELINE_SIP_TLS_CERT",
+        default: "",
+        in_db: true,
+        doc: "PEM certificate chain for SIP over TLS; empty uses a self-signed one generated in <data>/tls/.",
+    },
+    Spec {
+        key: "sip.tls_key",
+        env: "HOMELINE_SIP_TLS_KEY",
+        default: "",
+        in_db: true,
+        doc: "PEM private key matching sip.tls_cert.",
+    },
+    Spec {
+        key: "sip.tls_only",
+        env: "HOMELINE_SIP_TLS_ONLY",
+        default: "false",
+        in_db: true,
+        doc: "`true` turns plain SIP (UDP and TCP) off, leaving only TLS.",
+    },
+    Spec {
+        key: "sip.digest_sha256",
+        env: "HOMELINE_SIP_DIGEST_SHA256",
+        default: "false",
+        in_db: true,
+        doc: "`true` also challenges phones with SHA-256 digest (after MD5); some older clients fail on it.",
+    },
+    Spec {
         key: "sip.guard.max_auth_failures",
         env: "HOMELINE_SIP_GUARD_MAX_AUTH_FAILURES",
         default: "10",
@@ -147,6 +182,14 @@ pub struct Settings {
     pub http_listen: SocketAddr,
     /// See [`SPECS`] `sip.listen`.
     pub sip_listen: SocketAddr,
+    /// See [`SPECS`] `sip.tls_listen`; `None` when TLS is off.
+    pub sip_tls_listen: Option<SocketAddr>,
+    /// See [`SPECS`] `sip.tls_cert` and `sip.tls_key` (both or neither).
+    pub sip_tls_files: Option<(PathBuf, PathBuf)>,
+    /// See [`SPECS`] `sip.tls_only`.
+    pub sip_tls_only: bool,
+    /// See [`SPECS`] `sip.digest_sha256`.
+    pub sip_digest_sha256: bool,
     /// See [`SPECS`] `log.level`.
     pub log_level: String,
     /// See [`SPECS`] `log.target`.
@@ -282,6 +325,48 @@ impl RawInputs {
             spec("storage.min_free_mib").default,
             DEFAULT_STORAGE_MIN_FREE_MIB.to_string()
         );
+        let sip_tls_listen = {
+            let (key, value, source) = get("sip.tls_listen");
+            if value.trim().is_empty() {
+                None
+            } else {
+                Some(parse_addr((key, value, source))?)
+            }
+        };
+        let sip_tls_files = {
+            let (ck, cert, cs) = get("sip.tls_cert");
+            let (_, key, _) = get("sip.tls_key");
+            match (cert.trim().is_empty(), key.trim().is_empty()) {
+                (true, true) => None,
+                (false, false) => Some((PathBuf::from(cert), PathBuf::from(key))),
+                _ => {
+                    return Err(invalid(
+                        ck,
+                        cert,
+                        cs,
+                        "sip.tls_cert and sip.tls_key must be set together",
+                    ))
+                }
+            }
+        };
+        let mut flag = |key: &'static str| -> Result<bool, SettingsError> {
+            let (key, value, source) = get(key);
+            match value.as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(invalid(key, value, source, "expected true or false")),
+            }
+        };
+        let sip_tls_only = flag("sip.tls_only")?;
+        let sip_digest_sha256 = flag("sip.digest_sha256")?;
+        if sip_tls_only && sip_tls_listen.is_none() {
+            return Err(invalid(
+                "sip.tls_only",
+                "true".into(),
+                sources["sip.tls_only"],
+                "TLS-only mode needs sip.tls_listen",
+            ));
+        }
         let mut number = |key: &'static str| -> Result<u64, SettingsError> {
             let (key, value, source) = get(key);
             value
@@ -299,6 +384,10 @@ impl RawInputs {
             data_dir,
             http_listen,
             sip_listen,
+            sip_tls_listen,
+            sip_tls_files,
+            sip_tls_only,
+            sip_digest_sha256,
             log_level,
             log_target,
             storage_min_free_mib,
@@ -442,6 +531,33 @@ mod tests {
             ("debug", Source::Database)
         );
         assert_eq!(s.sources["log.target"], Source::Default);
+    }
+
+    #[test]
+    fn tls_settings_come_together() {
+        let s = inputs(&[], &[("HOMELINE_SIP_TLS_ONLY", "true")])
+            .resolve(&BTreeMap::new())
+            .expect("valid");
+        assert!(s.sip_tls_only && s.sip_tls_listen.is_some() && s.sip_tls_files.is_none());
+        let err = inputs(&[], &[("HOMELINE_SIP_TLS_CERT", "/x.pem")])
+            .resolve(&BTreeMap::new())
+            .unwrap_err();
+        assert_eq!(err.key, "sip.tls_cert");
+        let err = inputs(
+            &[],
+            &[
+                ("HOMELINE_SIP_TLS_ONLY", "true"),
+                ("HOMELINE_SIP_TLS_LISTEN", ""),
+            ],
+        )
+        .resolve(&BTreeMap::new())
+        .unwrap_err();
+        assert_eq!(err.key, "sip.tls_only");
+        assert!(inputs(&[], &[("HOMELINE_SIP_TLS_LISTEN", "")])
+            .resolve(&BTreeMap::new())
+            .expect("off")
+            .sip_tls_listen
+            .is_none());
     }
 
     #[test]

@@ -24,7 +24,7 @@ inner() {
   local addr
   DATA=$(mktemp -d)
   trap cleanup EXIT
-  timeout 120 "$BIN" run --data-dir "$DATA" --http-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 \
+  timeout 120 "$BIN" run --data-dir "$DATA" --http-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 --sip-tls-listen 127.0.0.1:0 \
     --log-target stderr 2>"$SHOTS/server.log" &
   PID=$!
   for _ in $(seq 1 200); do

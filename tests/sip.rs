@@ -171,3 +171,115 @@ fn registration_refreshes_do_not_write_to_the_database() {
         "five refreshes appended nothing to the WAL: no SD-card writes"
     );
 }
+
+/// A free loopback port with its neighbour free too (baresip also binds
+/// SIP/TLS on port + 1).
+fn free_port_pair() -> u16 {
+    loop {
+        let a = UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("port")
+            .port();
+        if a < 65000
+            && std::net::TcpListener::bind(("127.0.0.1", a + 1)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", a)).is_ok()
+        {
+            return a;
+        }
+    }
+}
+
+/// A headless baresip profile (Debian's baresip 1.0), made by the verified
+/// generator in tests/baresip, registering `user` through `registrar`
+/// (`host:port`, optionally `;transport=tcp|tls`).
+fn baresip_profile(dir: &std::path::Path, user: &str, pass: &str, registrar: &str, port: u16) {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/baresip/make_profile.sh");
+    let out = std::process::Command::new("sh")
+        .arg(script)
+        .arg(dir)
+        .args([
+            user,
+            pass,
+            &port.to_string(),
+            "30000-30099",
+            "sine:440",
+            "",
+            registrar,
+            &(port + 1000).to_string(),
+        ])
+        .output()
+        .expect("make_profile.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn baresip_registers_over_udp_tcp_and_tls() {
+    let which = std::process::Command::new("sh")
+        .args(["-c", "command -v baresip"])
+        .output()
+        .expect("sh");
+    assert!(
+        which.status.success(),
+        "baresip is not installed: run `make test-deps`"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    provision_devices(
+        dir.path(),
+        &[("alice", "alicepw"), ("bob", "bobpw"), ("carol", "carolpw")],
+    );
+    let h = Homeline::start_with(Start {
+        dir: Some(dir),
+        ..Start::default()
+    });
+    let ports: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(h.data().join("run/ports.json")).expect("ports"),
+    )
+    .expect("json");
+    let udp = ports["sip_udp"].as_str().expect("udp").to_string();
+    let tls = ports["sip_tls"].as_str().expect("tls").to_string();
+    let db = h.data().join("homeline.db");
+    let transport_of = |user: &str| -> Option<String> {
+        let conn = homeline::store::open_connection(&db).ok()?;
+        conn.query_row(
+            "SELECT r.transport FROM registrations r JOIN devices d ON d.id = r.device_id WHERE d.username = ?1",
+            [user],
+            |r| r.get(0),
+        )
+        .ok()
+    };
+    for (user, pass, outbound, want) in [
+        ("alice", "alicepw", udp.clone(), "udp"),
+        ("bob", "bobpw", format!("{udp};transport=tcp"), "tcp"),
+        ("carol", "carolpw", format!("{tls};transport=tls"), "tls"),
+    ] {
+        let profile = tempfile::tempdir().expect("tempdir");
+        baresip_profile(profile.path(), user, pass, &outbound, free_port_pair());
+        let mut child = std::process::Command::new("timeout")
+            .args(["20", "baresip", "-4", "-f"])
+            .arg(profile.path())
+            .args(["-t", "15"])
+            .stdin(std::process::Stdio::null())
+            .stdout(
+                std::fs::File::create(profile.path().join("out.log"))
+                    .map(std::process::Stdio::from)
+                    .expect("log"),
+            )
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("baresip");
+        let got = common::wait_for(Duration::from_secs(10), || transport_of(user));
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = std::fs::read_to_string(profile.path().join("out.log")).unwrap_or_default();
+        assert_eq!(
+            got.as_deref(),
+            Some(want),
+            "baresip {user} over {want}:\n{log}"
+        );
+    }
+}

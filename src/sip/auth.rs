@@ -27,7 +27,7 @@ pub const NONCE_LIFETIME: Duration = Duration::from_secs(300);
 pub enum Algorithm {
     /// MD5 (RFC 2617; what most desk phones still use).
     Md5,
-    /// SHA-256 (RFC 7616/8760), offered second (see [`DigestAuth::challenges`]).
+    /// SHA-256 (RFC 7616/8760), offered when enabled (see [`DigestAuth::challenges`]).
     Sha256,
 }
 
@@ -192,6 +192,7 @@ pub enum Verdict {
 /// Issues and checks nonces, and remembers nonce-counts.
 pub struct DigestAuth {
     realm: String,
+    offer_sha256: bool,
     key: hmac::Key,
     rng: SystemRandom,
     counts: HashMap<String, (u32, Timestamp)>,
@@ -209,8 +210,9 @@ impl std::fmt::Debug for DigestAuth {
 }
 
 impl DigestAuth {
-    /// A verifier for `realm` with a fresh random nonce key.
-    pub fn new(realm: &str) -> Self {
+    /// A verifier for `realm` with a fresh random nonce key; challenges
+    /// offer SHA-256 too only when `offer_sha256` (see [`DigestAuth::challenges`]).
+    pub fn new(realm: &str, offer_sha256: bool) -> Self {
         let mut key = [0u8; 32];
         // A failing system RNG leaves a zero key: nonces stay unforgeable
         // only by obscurity then, so log it loudly.
@@ -219,6 +221,7 @@ impl DigestAuth {
         }
         Self {
             realm: realm.to_string(),
+            offer_sha256,
             key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             rng: SystemRandom::new(),
             counts: HashMap::new(),
@@ -263,15 +266,23 @@ impl DigestAuth {
         }
     }
 
-    /// `WWW-Authenticate`/`Proxy-Authenticate` values: MD5 first, then
-    /// SHA-256. RFC 8760 lets a UAS order challenges by preference, but
-    /// clients that predate it read only the first one and give up on an
-    /// algorithm they lack (sipp 3.6.1 does exactly that: "authentication must
-    /// use MD5"); putting MD5 first keeps every phone working, and clients
-    /// that prefer SHA-256 may still answer the second challenge.
+    /// `WWW-Authenticate`/`Proxy-Authenticate` values: MD5, and SHA-256
+    /// after it when enabled.
+    ///
+    /// Why MD5 only by default: clients that predate RFC 8760 break on a
+    /// SHA-256 challenge even when an MD5 one is present. Measured here:
+    /// sipp 3.6.1 reads only the first challenge and refuses SHA-256
+    /// ("authentication must use MD5"); baresip 1.0 (libre 1.1) walks every
+    /// challenge and aborts the registration with ENOSYS on the SHA-256 one.
+    /// SHA-256 answers are verified whenever they are offered.
     pub fn challenges(&self, now: Timestamp, stale: bool) -> Vec<String> {
         let nonce = self.nonce(now);
-        [Algorithm::Md5, Algorithm::Sha256]
+        let algorithms: &[Algorithm] = if self.offer_sha256 {
+            &[Algorithm::Md5, Algorithm::Sha256]
+        } else {
+            &[Algorithm::Md5]
+        };
+        algorithms
             .iter()
             .map(|a| {
                 let mut v = format!(
@@ -344,7 +355,7 @@ impl DigestAuth {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -417,7 +428,7 @@ mod tests {
 
     #[test]
     fn accepts_right_password_rejects_wrong_and_replays() {
-        let mut auth = DigestAuth::new("homeline");
+        let mut auth = DigestAuth::new("homeline", true);
         let nonce = auth.nonce(t(0));
         for alg in [Algorithm::Sha256, Algorithm::Md5] {
             let ha1 = alg.ha1("kitchen", "homeline", "s3cret");
@@ -472,7 +483,7 @@ mod tests {
             );
         }
         let ha1 = Algorithm::Md5.ha1("kitchen", "homeline", "s3cret");
-        let other = DigestAuth::new("homeline");
+        let other = DigestAuth::new("homeline", true);
         let forged = other.nonce(t(0));
         assert_eq!(
             auth.verify(
@@ -490,7 +501,7 @@ mod tests {
 
     #[test]
     fn expired_nonce_is_stale_not_rejected() {
-        let mut auth = DigestAuth::new("homeline");
+        let mut auth = DigestAuth::new("homeline", true);
         let nonce = auth.nonce(t(0));
         let ha1 = Algorithm::Md5.ha1("kitchen", "homeline", "s3cret");
         let late = t(NONCE_LIFETIME.as_secs() as i64 + 1);

@@ -164,7 +164,7 @@ impl Guard {
                 })
             })
             .collect();
-        v.sort_by(|a, b| a.ip.cmp(&b.ip));
+        v.sort_by_key(|b| b.ip);
         v
     }
 

@@ -7,5 +7,6 @@
 pub mod auth;
 pub mod guard;
 pub mod message;
+pub mod tls;
 pub mod transaction;
 pub mod transport;

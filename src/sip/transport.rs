@@ -34,6 +34,8 @@ pub enum Protocol {
     Udp,
     /// TCP.
     Tcp,
+    /// TLS over TCP.
+    Tls,
 }
 
 impl Protocol {
@@ -42,12 +44,13 @@ impl Protocol {
         match self {
             Protocol::Udp => "UDP",
             Protocol::Tcp => "TCP",
+            Protocol::Tls => "TLS",
         }
     }
 
     /// Whether the transport retransmits for us.
     pub fn reliable(self) -> bool {
-        matches!(self, Protocol::Tcp)
+        !matches!(self, Protocol::Udp)
     }
 }
 
@@ -64,54 +67,94 @@ pub struct Received {
 
 /// Idle TCP connections are closed after this.
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-/// At most this many TCP connections at once.
+/// At most this many TCP/TLS connections at once.
 pub const MAX_TCP_CONNECTIONS: usize = 512;
+/// A TLS client must finish its handshake within this.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The bound sockets and the table of live TCP connections.
+/// What to listen on.
+#[derive(Clone)]
+pub struct Listen {
+    /// UDP and TCP on one address; `None` in TLS-only mode.
+    pub plain: Option<SocketAddr>,
+    /// TLS, with its server configuration.
+    pub tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
+}
+
+/// The bound sockets and the table of live stream connections.
 #[derive(Debug)]
 pub struct Transport {
-    udp: Arc<UdpSocket>,
-    udp_addr: SocketAddr,
-    tcp_addr: SocketAddr,
-    conns: Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>,
+    udp: Option<Arc<UdpSocket>>,
+    udp_addr: Option<SocketAddr>,
+    tcp_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
+    conns: Mutex<HashMap<SocketAddr, (Protocol, mpsc::Sender<Bytes>)>>,
     up: mpsc::Sender<Received>,
     stop: watch::Receiver<bool>,
 }
 
 impl Transport {
-    /// Binds UDP and TCP on `addr` (with port 0, TCP takes the port UDP got)
-    /// and starts the readers. Received messages go to `up`.
+    /// Binds what `listen` asks for (UDP and TCP share a port; with port 0,
+    /// TCP takes the port UDP got) and starts the readers. Received messages
+    /// go to `up`.
     pub async fn bind(
-        addr: SocketAddr,
+        listen: Listen,
         up: mpsc::Sender<Received>,
         stop: watch::Receiver<bool>,
     ) -> io::Result<Arc<Transport>> {
-        let (udp, tcp) = bind_pair(addr).await?;
+        let (udp, tcp) = match listen.plain {
+            Some(addr) => {
+                let (u, t) = bind_pair(addr).await?;
+                (Some(u), Some(t))
+            }
+            None => (None, None),
+        };
+        let tls = match &listen.tls {
+            Some((addr, config)) => Some((
+                TcpListener::bind(addr).await?,
+                tokio_rustls::TlsAcceptor::from(config.clone()),
+            )),
+            None => None,
+        };
         let transport = Arc::new(Transport {
-            udp_addr: udp.local_addr()?,
-            tcp_addr: tcp.local_addr()?,
-            udp: Arc::new(udp),
+            udp_addr: udp.as_ref().map(UdpSocket::local_addr).transpose()?,
+            tcp_addr: tcp.as_ref().map(TcpListener::local_addr).transpose()?,
+            tls_addr: tls.as_ref().map(|(l, _)| l.local_addr()).transpose()?,
+            udp: udp.map(Arc::new),
             conns: Mutex::new(HashMap::new()),
             up,
             stop,
         });
-        tokio::spawn(transport.clone().udp_loop());
-        tokio::spawn(transport.clone().accept_loop(tcp));
+        if transport.udp.is_some() {
+            tokio::spawn(transport.clone().udp_loop());
+        }
+        if let Some(tcp) = tcp {
+            tokio::spawn(transport.clone().accept_loop(tcp, None));
+        }
+        if let Some((listener, acceptor)) = tls {
+            tokio::spawn(transport.clone().accept_loop(listener, Some(acceptor)));
+        }
         Ok(transport)
     }
 
-    /// The bound UDP address.
-    pub fn udp_addr(&self) -> SocketAddr {
+    /// The bound UDP address (none in TLS-only mode).
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
         self.udp_addr
     }
 
-    /// The bound TCP address.
-    pub fn tcp_addr(&self) -> SocketAddr {
+    /// The bound TCP address (none in TLS-only mode).
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
         self.tcp_addr
     }
 
-    /// Sends bytes to `dest`; over TCP an open connection is reused, else one
-    /// is opened.
+    /// The bound TLS address, if TLS is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// Sends bytes to `dest`. Over TCP an open connection is reused, else one
+    /// is opened; over TLS only an open connection can be used (phones
+    /// connect to us).
     pub async fn send(
         self: &Arc<Self>,
         protocol: Protocol,
@@ -119,20 +162,29 @@ impl Transport {
         bytes: Bytes,
     ) -> io::Result<()> {
         match protocol {
-            Protocol::Udp => self.udp.send_to(&bytes, dest).await.map(|_| ()),
-            Protocol::Tcp => {
+            Protocol::Udp => match &self.udp {
+                Some(udp) => udp.send_to(&bytes, dest).await.map(|_| ()),
+                None => Err(io::Error::other("UDP is off (TLS-only mode)")),
+            },
+            Protocol::Tcp | Protocol::Tls => {
                 let existing = self
                     .conns
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .get(&dest)
-                    .cloned();
-                let tx = match existing {
-                    Some(tx) => tx,
-                    None => self.connect(dest).await?,
+                    .map(|(_, tx)| tx.clone());
+                let tx = match (existing, protocol) {
+                    (Some(tx), _) => tx,
+                    (None, Protocol::Tcp) if self.tcp_addr.is_some() => self.connect(dest).await?,
+                    (None, _) => {
+                        return Err(io::Error::other(format!(
+                            "no open {} connection to {dest}",
+                            protocol.via_token()
+                        )))
+                    }
                 };
                 tx.try_send(bytes)
-                    .map_err(|e| io::Error::other(format!("TCP connection to {dest}: {e}")))
+                    .map_err(|e| io::Error::other(format!("connection to {dest}: {e}")))
             }
         }
     }
@@ -144,7 +196,7 @@ impl Transport {
                 io::Error::new(io::ErrorKind::TimedOut, format!("connecting to {dest}"))
             })??;
         let _ = stream.set_nodelay(true);
-        Ok(self.adopt(stream, dest))
+        Ok(self.adopt(stream, dest, Protocol::Tcp))
     }
 
     fn forget(&self, peer: SocketAddr) {
@@ -154,19 +206,20 @@ impl Transport {
             .remove(&peer);
     }
 
-    /// Number of open TCP connections.
-    pub fn tcp_connections(&self) -> usize {
+    /// Number of open TCP and TLS connections.
+    pub fn stream_connections(&self) -> usize {
         self.conns.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     async fn udp_loop(self: Arc<Self>) {
+        let Some(udp) = self.udp.clone() else { return };
         let mut buf = vec![0u8; MAX_MESSAGE_BYTES + 1];
         let stop = stopped(self.stop.clone());
         tokio::pin!(stop);
         loop {
             let (n, source) = tokio::select! {
                 _ = &mut stop => return,
-                r = self.udp.recv_from(&mut buf) => match r {
+                r = udp.recv_from(&mut buf) => match r {
                     Ok(v) => v,
                     Err(e) => {
                         // ICMP port unreachable surfaces here on Linux; keep going.
@@ -194,7 +247,11 @@ impl Transport {
         }
     }
 
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+    async fn accept_loop(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) {
         let stop = stopped(self.stop.clone());
         tokio::pin!(stop);
         loop {
@@ -203,44 +260,73 @@ impl Transport {
                 r = listener.accept() => match r {
                     Ok(v) => v,
                     Err(e) => {
-                        tracing::warn!(error = %e, "TCP accept failed");
+                        tracing::warn!(error = %e, "SIP stream accept failed");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 },
             };
-            if self.tcp_connections() >= MAX_TCP_CONNECTIONS {
-                tracing::warn!(%peer, "too many SIP TCP connections; refusing");
+            if self.stream_connections() >= MAX_TCP_CONNECTIONS {
+                tracing::warn!(%peer, "too many SIP stream connections; refusing");
                 continue;
             }
             let _ = stream.set_nodelay(true);
-            drop(self.adopt(stream, peer));
+            match &tls {
+                None => drop(self.adopt(stream, peer, Protocol::Tcp)),
+                Some(acceptor) => {
+                    // The handshake runs in its own task so a slow client
+                    // cannot hold up the accept loop.
+                    let (me, acceptor) = (self.clone(), acceptor.clone());
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(tls_stream)) => drop(me.adopt(tls_stream, peer, Protocol::Tls)),
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                            }
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
+                    });
+                }
+            }
         }
     }
 
-    /// Registers a connection (accepted or opened by us) and starts its
-    /// reader and writer; the table entry goes when the reader ends.
-    fn adopt(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr) -> mpsc::Sender<Bytes> {
+    /// Registers a connection (accepted or opened by us, plain or TLS) and
+    /// starts its reader and writer; the table entry goes when the reader ends.
+    fn adopt<S>(
+        self: &Arc<Self>,
+        stream: S,
+        peer: SocketAddr,
+        protocol: Protocol,
+    ) -> mpsc::Sender<Bytes>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel::<Bytes>(64);
         self.conns
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(peer, tx.clone());
-        let (reader, writer) = stream.into_split();
+            .insert(peer, (protocol, tx.clone()));
+        let (reader, writer) = tokio::io::split(stream);
         tokio::spawn(write_loop(writer, rx));
         let me = self.clone();
         let up = self.up.clone();
         let stop = self.stop.clone();
         let pong = tx.clone();
         tokio::spawn(async move {
-            read_stream(reader, peer, pong, up, stop).await;
+            read_stream(reader, peer, protocol, pong, up, stop).await;
             me.forget(peer);
         });
         tx
     }
 }
 
-async fn write_loop(mut writer: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
+async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
+    mut writer: W,
+    mut rx: mpsc::Receiver<Bytes>,
+) {
     while let Some(bytes) = rx.recv().await {
         if let Err(e) = writer.write_all(&bytes).await {
             tracing::debug!(error = %e, "TCP write failed");
@@ -250,9 +336,10 @@ async fn write_loop(mut writer: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::R
     let _ = writer.shutdown().await;
 }
 
-async fn read_stream(
-    mut reader: tokio::net::tcp::OwnedReadHalf,
+async fn read_stream<R: tokio::io::AsyncRead + Unpin>(
+    mut reader: R,
     peer: SocketAddr,
+    protocol: Protocol,
     pong: mpsc::Sender<Bytes>,
     up: mpsc::Sender<Received>,
     stop: watch::Receiver<bool>,
@@ -280,7 +367,7 @@ async fn read_stream(
                         .send(Received {
                             message,
                             source: peer,
-                            protocol: Protocol::Tcp,
+                            protocol,
                         })
                         .await
                         .is_err()
@@ -487,13 +574,16 @@ mod tests {
     async fn udp_and_tcp_share_a_port_and_tcp_answers_pings() {
         let (tx, mut rx) = mpsc::channel(8);
         let (_stop_tx, stop) = watch::channel(false);
-        let t = Transport::bind("127.0.0.1:0".parse().expect("addr"), tx, stop)
-            .await
-            .expect("bind");
-        assert_eq!(t.udp_addr().port(), t.tcp_addr().port());
+        let listen = Listen {
+            plain: Some("127.0.0.1:0".parse().expect("addr")),
+            tls: None,
+        };
+        let t = Transport::bind(listen, tx, stop).await.expect("bind");
+        let (udp_addr, tcp_addr) = (t.udp_addr().expect("udp"), t.tcp_addr().expect("tcp"));
+        assert_eq!(udp_addr.port(), tcp_addr.port());
         let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let msg = options("SIP/2.0/UDP 127.0.0.1;rport;branch=z9hG4bK9").to_bytes();
-        client.send_to(&msg, t.udp_addr()).await.expect("send");
+        client.send_to(&msg, udp_addr).await.expect("send");
         let got = rx.recv().await.expect("received");
         assert_eq!(
             (got.protocol, got.source),
@@ -501,7 +591,7 @@ mod tests {
         );
         assert!(got.message.is_ok());
 
-        let mut tcp = TcpStream::connect(t.tcp_addr()).await.expect("connect");
+        let mut tcp = TcpStream::connect(tcp_addr).await.expect("connect");
         tcp.write_all(b"\r\n\r\n").await.expect("ping");
         let mut pong = [0u8; 2];
         tcp.read_exact(&mut pong).await.expect("pong");

@@ -46,6 +46,8 @@ impl Homeline {
             "127.0.0.1:0",
             "--sip-listen",
             "127.0.0.1:0",
+            "--sip-tls-listen",
+            "127.0.0.1:0",
             "--log-target",
             "stderr",
         ])
