@@ -15,6 +15,8 @@
 //! * [`store`] is SQLite: one connection on its own thread, embedded
 //!   migrations, one repository module per table.
 //! * [`http`] is the hyper server: router, JSON errors, embedded UI, health.
+//! * [`sip`] is our SIP stack (message → transport → transaction → dialog);
+//!   [`endpoint`] runs it and dispatches requests to the [`registrar`].
 //! * [`watchdog`] turns core-loop heartbeats into systemd watchdog pings.
 //! * [`storage`] watches free space on the SD card without writing to it.
 //! * [`secrets`] seals secrets at rest with a key kept in the data dir.
