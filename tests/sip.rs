@@ -126,6 +126,30 @@ fn methods_are_answered_as_rfc3261_says() {
 }
 
 #[test]
+fn ipv6_requests_are_answered_with_received_stamped() {
+    let h = Homeline::start_with(Start {
+        sip_listen: Some("[::1]:0".into()),
+        ..Start::default()
+    });
+    let sip = h.sip();
+    assert!(sip.is_ipv6(), "{sip}");
+    let sock = UdpSocket::bind("[::1]:0").expect("bind ::1");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let port = sock.local_addr().expect("addr").port();
+    let msg = format!(
+        "OPTIONS sip:homeline SIP/2.0\r\nVia: SIP/2.0/UDP [::1]:{port};rport;branch=z9hG4bKv6\r\nMax-Forwards: 70\r\n\
+         From: <sip:a@[::1]>;tag=1\r\nTo: <sip:homeline>\r\nCall-ID: v6@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    let r = exchange(&sock, sip, &msg);
+    assert!(r.starts_with("SIP/2.0 200 OK\r\n"), "{r}");
+    assert!(
+        r.contains(&format!("rport={port}")) && r.contains("received=::1"),
+        "{r}"
+    );
+}
+
+#[test]
 fn registration_refreshes_do_not_write_to_the_database() {
     let h = start_with_phones();
     let db = h.data().join("homeline.db");

@@ -210,6 +210,7 @@ fn run() {
     let h = Homeline::start_with(Start {
         dir: Some(dir),
         env,
+        ..Start::default()
     });
     let sip = h.sip();
     let mut failures = Vec::new();
@@ -243,6 +244,7 @@ fn a_source_sending_garbage_is_banned_and_a_registered_phone_is_not() {
     let h = Homeline::start_with(Start {
         dir: Some(dir),
         env,
+        ..Start::default()
     });
     let sip = h.sip();
     let scanner = UdpSocket::bind("127.0.0.2:0").expect("bind 127.0.0.2");

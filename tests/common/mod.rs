@@ -24,6 +24,8 @@ pub struct Homeline {
 pub struct Start {
     pub env: Vec<(String, String)>,
     pub dir: Option<tempfile::TempDir>,
+    /// SIP listen address (default 127.0.0.1:0).
+    pub sip_listen: Option<String>,
 }
 
 impl Homeline {
@@ -44,13 +46,13 @@ impl Homeline {
             "run",
             "--http-listen",
             "127.0.0.1:0",
-            "--sip-listen",
-            "127.0.0.1:0",
             "--sip-tls-listen",
             "127.0.0.1:0",
             "--log-target",
             "stderr",
         ])
+        .arg("--sip-listen")
+        .arg(opts.sip_listen.as_deref().unwrap_or("127.0.0.1:0"))
         .arg("--data-dir")
         .arg(dir.path())
         .env_remove("NOTIFY_SOCKET")
