@@ -307,3 +307,64 @@ fn baresip_registers_over_udp_tcp_and_tls() {
         );
     }
 }
+
+/// Bytes the process has caused to be written to storage (`/proc/PID/io`).
+fn write_bytes(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("/proc/PID/io");
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("write_bytes")
+}
+
+#[test]
+fn five_phones_refreshing_cause_no_storage_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let phones: Vec<(String, String)> = (1..=5)
+        .map(|i| (format!("phone{i}"), format!("secret-{i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = phones
+        .iter()
+        .map(|(u, p)| (u.as_str(), p.as_str()))
+        .collect();
+    provision_devices(dir.path(), &refs);
+    // Quiet logging: log lines to the harness's file would count as writes.
+    let env = vec![("HOMELINE_LOG_LEVEL".to_string(), "warn".to_string())];
+    let h = Homeline::start_with(Start {
+        dir: Some(dir),
+        env,
+        ..Start::default()
+    });
+    let ports: Vec<String> = (0..5)
+        .map(|_| {
+            UdpSocket::bind("127.0.0.1:0")
+                .and_then(|s| s.local_addr())
+                .expect("port")
+                .port()
+                .to_string()
+        })
+        .collect();
+    let round = || {
+        for ((user, pass), port) in phones.iter().zip(&ports) {
+            let (code, out) = sipp(
+                h.sip(),
+                "register_auth.xml",
+                &["-s", user, "-au", user, "-ap", pass, "-p", port],
+            );
+            assert_eq!(code, 0, "{out}");
+        }
+    };
+    round(); // five new bindings: written once
+    std::thread::sleep(Duration::from_millis(500));
+    let before = write_bytes(h.child.id());
+    for _ in 0..4 {
+        round(); // twenty refreshes
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let after = write_bytes(h.child.id());
+    eprintln!(
+        "storage writes for 20 registration refreshes: {} bytes",
+        after - before
+    );
+    assert_eq!(after, before, "refreshes must not touch the SD card");
+}
