@@ -18,7 +18,8 @@
 //! * [`watchdog`] turns core-loop heartbeats into systemd watchdog pings.
 //! * [`storage`] watches free space on the SD card without writing to it.
 //! * [`secrets`] seals secrets at rest with a key kept in the data dir.
-//! * [`accounts`] holds web-login password hashing and policy.
+//! * [`accounts`] holds web accounts: password hashing and policy, sessions,
+//!   login lockout, and the ownership [`accounts::scope::Scope`].
 //!
 //! Lower modules never import upper ones: `store` knows nothing of `http`.
 
