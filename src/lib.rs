@@ -20,6 +20,7 @@
 //! * [`secrets`] seals secrets at rest with a key kept in the data dir.
 //! * [`accounts`] holds web accounts: password hashing and policy, sessions,
 //!   login lockout, and the ownership [`accounts::scope::Scope`].
+//! * [`twilio`] is the Twilio REST client.
 //!
 //! Lower modules never import upper ones: `store` knows nothing of `http`.
 
@@ -36,6 +37,7 @@ pub mod secrets;
 pub mod settings;
 pub mod storage;
 pub mod store;
+pub mod twilio;
 pub mod watchdog;
 
 /// The version printed by `homeline version` and served by `/health`.
