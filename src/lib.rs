@@ -20,6 +20,8 @@
 //! * [`secrets`] seals secrets at rest with a key kept in the data dir.
 //! * [`accounts`] holds web accounts: password hashing and policy, sessions,
 //!   login lockout, and the ownership [`accounts::scope::Scope`].
+//! * [`sysconfig`] is the configuration edited from the web UI (Twilio, SMTP,
+//!   notifications, time zone), with its secrets sealed.
 //! * [`twilio`] is the Twilio REST client.
 //!
 //! Lower modules never import upper ones: `store` knows nothing of `http`.
@@ -37,6 +39,7 @@ pub mod secrets;
 pub mod settings;
 pub mod storage;
 pub mod store;
+pub mod sysconfig;
 pub mod twilio;
 pub mod watchdog;
 
