@@ -66,6 +66,57 @@ pub async fn sweep_loop(db: Db, clock: SharedClock, stopped: impl Future<Output 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{Clock, ManualClock, Timestamp};
+    use crate::constants::SESSION_DURATION;
+    use crate::store::users::{self, Role};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn the_sweep_deletes_expired_sessions_only() {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(
+            1_795_255_200_000,
+        )));
+        let (db, _thread) = Db::start(crate::store::open_in_memory().expect("db"));
+        let now = clock.now();
+        db.call(move |c| {
+            let kid = users::tests::make(c, "kid@x.org", Role::User);
+            session::open(c, &[1; 32], kid, None, None, now)?;
+            session::open(
+                c,
+                &[2; 32],
+                kid,
+                None,
+                None,
+                now.plus(Duration::from_secs(3600)),
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("seed");
+        clock.advance(SESSION_DURATION + Duration::from_secs(1));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(sweep_loop(db.clone(), clock.clone(), async move {
+            let _ = stopped.await;
+        }));
+        // The first sweep runs at once.
+        let mut left = 2;
+        for _ in 0..200 {
+            left = db
+                .call(|c| {
+                    Ok(c.query_row("SELECT count(*) FROM sessions", [], |r| r.get::<_, i64>(0))?)
+                })
+                .await
+                .expect("count");
+            if left == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(left, 1, "the expired one went, the live one stayed");
+        let _ = stop.send(());
+        task.await.expect("sweep loop ends when stopped");
+    }
 
     #[test]
     fn email_shapes() {

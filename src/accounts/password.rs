@@ -11,7 +11,7 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
 use ring::rand::{SecureRandom, SystemRandom};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::constants::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 
@@ -117,13 +117,21 @@ const DUMMY_HASH: &str =
 ///
 /// Why: a hash takes one core and 19 MiB for tens of milliseconds (more on a
 /// Pi). On the reactor it would stall every other request; unbounded, a login
-/// flood would queue hundreds of 19 MiB jobs at once. With the semaphore the
-/// flood waits in line and memory stays at `max × 19 MiB`. A job keeps its
-/// permit until argon2 returns, even if the request was abandoned, because the
-/// blocking thread cannot be cancelled.
+/// flood would run hundreds of 19 MiB jobs at once. With the semaphore the
+/// flood waits in line and memory stays at `max × 19 MiB`.
 #[derive(Debug, Clone)]
 pub struct HashPool {
     permits: Arc<Semaphore>,
+}
+
+/// One place in the [`HashPool`]. A caller may hold it across several steps
+/// (the login handler holds it from the lockout check to recording the
+/// failure, so parallel guesses cannot all pass the check before any failure
+/// is counted). A job that is running keeps the place until argon2 returns,
+/// even if the slot is dropped, because a blocking thread cannot be stopped.
+#[derive(Debug)]
+pub struct HashSlot {
+    permit: Arc<OwnedSemaphorePermit>,
 }
 
 impl HashPool {
@@ -134,16 +142,31 @@ impl HashPool {
         }
     }
 
-    async fn run<R: Send + 'static>(
-        &self,
-        job: impl FnOnce() -> R + Send + 'static,
-    ) -> Result<R, HashError> {
+    /// Waits for a free place.
+    pub async fn slot(&self) -> Result<HashSlot, HashError> {
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| HashError("the hashing pool is closed".into()))?;
+        Ok(HashSlot {
+            permit: Arc::new(permit),
+        })
+    }
+
+    /// [`hash`] in a place of its own.
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        self.slot().await?.hash(password).await
+    }
+}
+
+impl HashSlot {
+    async fn run<R: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, HashError> {
+        let permit = self.permit.clone();
         tokio::task::spawn_blocking(move || {
             let r = job();
             drop(permit);
@@ -159,7 +182,7 @@ impl HashPool {
     }
 
     /// [`verify`] against `phc`, or against a dummy hash when the account does
-    /// not exist (`None`), which never matches but costs the same time.
+    /// not exist (`None`): that never matches but costs the same time.
     pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, HashError> {
         self.run(move || match phc {
             Some(phc) => verify(&password, &phc),
@@ -233,18 +256,28 @@ mod tests {
             .hash("blue kettle on the hob".into())
             .await
             .expect("hash");
-        assert!(pool
+        let slot = pool.slot().await.expect("slot");
+        assert!(slot
             .verify("blue kettle on the hob".into(), Some(phc.clone()))
             .await
             .expect("verify"));
-        assert!(!pool
+        assert!(!slot
             .verify("blue kettle on the pot".into(), Some(phc))
             .await
             .expect("verify"));
-        assert!(!pool
+        assert!(!slot
             .verify("blue kettle on the hob".into(), None)
             .await
             .expect("unknown account never matches"));
+        // The only place is taken while the slot is held.
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), pool.slot())
+                .await
+                .is_err(),
+            "a second caller waits"
+        );
+        drop(slot);
+        assert!(pool.slot().await.is_ok());
     }
 
     /// The cost of one hash in this build; run in release to measure:

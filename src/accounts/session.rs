@@ -15,7 +15,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 
 use crate::clock::Timestamp;
-use crate::constants::{SESSION_DURATION, SESSION_REFRESH_INTERVAL};
+use crate::constants::{SESSION_DURATION, SESSION_REFRESH_INTERVAL, SESSION_REFRESH_ON_ACTIVITY};
 use crate::store::sessions::{self, ActiveSession, NewSession};
 use crate::store::users::Role;
 use crate::store::StoreError;
@@ -147,7 +147,7 @@ pub fn authenticate(
     else {
         return Ok(None);
     };
-    let refreshed = due_for_refresh(last_seen_at, now);
+    let refreshed = SESSION_REFRESH_ON_ACTIVITY && due_for_refresh(last_seen_at, now);
     if refreshed {
         sessions::extend(conn, id, now, expiry(now))?;
     }
