@@ -18,6 +18,8 @@ pub mod health;
 pub mod login;
 pub mod request;
 pub mod router;
+pub mod setup;
+pub mod system;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
 #[cfg(test)]
@@ -97,6 +99,8 @@ pub fn routes() -> Vec<Route> {
     ];
     routes.extend(login::routes());
     routes.extend(users::routes());
+    routes.extend(setup::routes());
+    routes.extend(system::routes());
     routes.extend(dids::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());
