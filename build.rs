@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::{env, fs};
 
 fn main() {
-    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     embed_ui(&root.join("ui-dist"), &out.join("assets.rs"));
     embed_migrations(&root.join("migrations"), &out.join("migrations.rs"));
@@ -25,10 +26,16 @@ fn embed_ui(dir: &Path, out: &Path) {
     if !files.iter().any(|f| f.ends_with("index.html")) {
         println!("cargo:warning=ui-dist/index.html is missing: the web UI will answer 404");
     }
-    let mut code = String::from("/// Files of the built web UI, sorted by path.\npub static ASSETS: &[Asset] = &[\n");
+    let mut code = String::from(
+        "/// Files of the built web UI, sorted by path.\npub static ASSETS: &[Asset] = &[\n",
+    );
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
-        let rel = file.strip_prefix(dir).expect("walked below dir").to_string_lossy().replace('\\', "/");
+        let rel = file
+            .strip_prefix(dir)
+            .expect("walked below dir")
+            .to_string_lossy()
+            .replace('\\', "/");
         let bytes = fs::read(file).expect("read ui-dist file");
         let immutable = rel.starts_with("assets/") && has_content_hash(&rel);
         writeln!(
@@ -61,7 +68,9 @@ fn has_content_hash(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     let stem = name.split('.').next().unwrap_or(name);
     match stem.rsplit_once('-') {
-        Some((_, hash)) => hash.len() >= 8 && hash.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        Some((_, hash)) => {
+            hash.len() >= 8 && hash.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }
         None => false,
     }
 }
@@ -85,7 +94,9 @@ fn content_type(rel: &str) -> &'static str {
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn embed_migrations(dir: &Path, out: &Path) {
@@ -93,20 +104,34 @@ fn embed_migrations(dir: &Path, out: &Path) {
     let mut entries: Vec<(u32, String, PathBuf)> = Vec::new();
     for entry in fs::read_dir(dir).expect("read migrations/") {
         let path = entry.expect("dir entry").path();
-        let file = path.file_name().expect("file name").to_string_lossy().into_owned();
-        let Some(stem) = file.strip_suffix(".sql") else { continue };
+        let file = path
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
+        let Some(stem) = file.strip_suffix(".sql") else {
+            continue;
+        };
         let (num, name) = stem
             .split_once('_')
             .unwrap_or_else(|| panic!("migration {file} must be named NNN_name.sql"));
-        let version: u32 = num.parse().unwrap_or_else(|_| panic!("migration {file}: NNN must be a number"));
+        let version: u32 = num
+            .parse()
+            .unwrap_or_else(|_| panic!("migration {file}: NNN must be a number"));
         assert!(num.len() == 3, "migration {file}: use three digits");
         entries.push((version, name.to_string(), path));
     }
     entries.sort();
     for (i, (version, name, _)) in entries.iter().enumerate() {
-        assert_eq!(*version as usize, i + 1, "migration {name}: versions must run 1, 2, 3… without gaps");
+        assert_eq!(
+            *version as usize,
+            i + 1,
+            "migration {name}: versions must run 1, 2, 3… without gaps"
+        );
     }
-    let mut code = String::from("/// Embedded migrations, in order.\npub static MIGRATIONS: &[Migration] = &[\n");
+    let mut code = String::from(
+        "/// Embedded migrations, in order.\npub static MIGRATIONS: &[Migration] = &[\n",
+    );
     for (version, name, path) in &entries {
         println!("cargo:rerun-if-changed={}", path.display());
         writeln!(
@@ -121,7 +146,10 @@ fn embed_migrations(dir: &Path, out: &Path) {
 }
 
 fn git_rev(root: &Path) -> String {
-    println!("cargo:rerun-if-changed={}", root.join(".git/HEAD").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join(".git/HEAD").display()
+    );
     std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .current_dir(root)

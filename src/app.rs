@@ -1,7 +1,9 @@
 //! Wires the services together and runs them until shutdown.
 //!
 //! Startup order: data dir → database (migrated) → secret key → settings from
-//! the `config` table → listeners → `run/ports.json` → `READY=1`. Shutdown
+//! the `config` table → listeners → `run/ports.json` → `READY=1`. Besides the
+//! HTTP server, the background tasks are the database probe, the storage
+//! watch and the sweep of expired sessions. Shutdown
 //! (SIGTERM): `STOPPING=1` → stop accepting → drain in-flight requests within
 //! the grace period → checkpoint and close the database → remove ports.json.
 
@@ -14,8 +16,12 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::accounts::{self, password::HashPool};
 use crate::clock::SharedClock;
-use crate::constants::{HEARTBEAT_INTERVAL, HEARTBEAT_STALE_AFTER, STORAGE_SAMPLE_INTERVAL};
+use crate::constants::{
+    HEARTBEAT_INTERVAL, HEARTBEAT_STALE_AFTER, MAX_CONCURRENT_PASSWORD_HASHES,
+    STORAGE_SAMPLE_INTERVAL,
+};
 use crate::endpoint::{self, DeviceCredential, EndpointSetup};
 use crate::http::{self, router::Router, ServerState};
 use crate::logging::LogHandle;
@@ -162,7 +168,10 @@ async fn run_with_db(
         listeners: listeners.clone(),
         started_at: clock.now(),
         router: Router::new(http::routes())?,
-        sip: sip.clone(),
+        sip: Some(sip.clone()),
+        secrets: secrets.clone(),
+        hashes: HashPool::new(MAX_CONCURRENT_PASSWORD_HASHES),
+        setup_lock: tokio::sync::Mutex::new(()),
         #[cfg(feature = "test-hooks")]
         stall_http_ms: Default::default(),
     });
@@ -185,6 +194,7 @@ async fn run_with_db(
         heartbeats.register("db"),
         stopped(),
     ));
+    let sweep_task = tokio::spawn(accounts::sweep_loop(db.clone(), clock.clone(), stopped()));
     let storage_task = tokio::spawn(watch_storage(
         settings.data_dir.clone(),
         settings.storage_min_free_mib,
@@ -228,6 +238,7 @@ async fn run_with_db(
     let _ = persist_task.await;
     let _ = db_probe.await;
     let _ = storage_task.await;
+    let _ = sweep_task.await;
     if let Some(t) = watchdog_task {
         let _ = t.await;
     }

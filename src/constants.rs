@@ -38,6 +38,28 @@ pub const SPAM_SCORE_THRESHOLD: f64 = 0.7;
 pub const MIN_PASSWORD_LEN: usize = 10;
 /// Longest accepted password (bounds argon2 input and request size).
 pub const MAX_PASSWORD_LEN: usize = 256;
+/// Failed logins count towards a lockout only within this window from the
+/// first failure (the same length as the lockout, so "5 failures in 15
+/// minutes" is the rule, and slow typos spread over a day never lock anyone).
+pub const LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// A session's expiry slides forward at most once per this interval: an
+/// active browser costs one small write every 5 minutes, not one per request
+/// (SD-card wear). The session therefore lives between 24 h and 24 h 5 min
+/// after the last request.
+pub const SESSION_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// How often expired sessions and stale login-failure counters are deleted.
+pub const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Argon2 hashes computed at once (each takes 19 MiB and one core for about
+/// 50 ms on an x86 server core, an estimated 0.15–0.25 s on a Pi 4 core): a
+/// login flood queues instead of exhausting RAM, and the other cores stay free
+/// for calls.
+pub const MAX_CONCURRENT_PASSWORD_HASHES: usize = 2;
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "homeline_session";
+/// Twilio REST: time to establish a connection.
+pub const TWILIO_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Twilio REST: time for a whole request, connection included.
+pub const TWILIO_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ---- Voicemail ----
 

@@ -20,7 +20,11 @@
 //! * [`watchdog`] turns core-loop heartbeats into systemd watchdog pings.
 //! * [`storage`] watches free space on the SD card without writing to it.
 //! * [`secrets`] seals secrets at rest with a key kept in the data dir.
-//! * [`accounts`] holds web-login password hashing and policy.
+//! * [`accounts`] holds web accounts: password hashing and policy, sessions,
+//!   login lockout, and the ownership [`accounts::scope::Scope`].
+//! * [`sysconfig`] is the configuration edited from the web UI (Twilio, SMTP,
+//!   notifications, time zone), with its secrets sealed.
+//! * [`twilio`] is the Twilio REST client.
 //!
 //! Lower modules never import upper ones: `store` knows nothing of `http`.
 
@@ -40,6 +44,8 @@ pub mod settings;
 pub mod sip;
 pub mod storage;
 pub mod store;
+pub mod sysconfig;
+pub mod twilio;
 pub mod watchdog;
 
 /// The version printed by `homeline version` and served by `/health`.

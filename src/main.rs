@@ -8,10 +8,11 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 
+use homeline::accounts::{lockout, password};
 use homeline::clock::{SharedClock, SystemClock};
 use homeline::settings::RawInputs;
 use homeline::store::{self, users, Db};
-use homeline::{accounts::password, app, logging, watchdog};
+use homeline::{app, logging, watchdog};
 
 /// Homeline: a home phone system bridging SIP phones to Twilio.
 #[derive(Parser)]
@@ -199,6 +200,8 @@ fn reset_password(
             return Ok(None);
         };
         users::set_password_hash(c, user.id, &hash, now)?;
+        // The console is the way back in: lift the account's login lockout too.
+        lockout::clear_account(c, &user.email)?;
         Ok(Some(user))
     });
     thread.close(&db);

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::constants::DEFAULT_STORAGE_MIN_FREE_MIB;
@@ -44,6 +44,13 @@ pub const SPECS: &[Spec] = &[
         default: "0.0.0.0:8080",
         in_db: true,
         doc: "Address of the web UI, REST API and Twilio webhooks (port 0 picks a free port).",
+    },
+    Spec {
+        key: "http.trusted_proxy",
+        env: "HOMELINE_HTTP_TRUSTED_PROXY",
+        default: "",
+        in_db: true,
+        doc: "IP address of a reverse proxy in front of the web UI; only requests from it may set the client address (last `X-Forwarded-For` hop) and HTTPS (`X-Forwarded-Proto`). Empty: no proxy is trusted.",
     },
     Spec {
         key: "sip.listen",
@@ -130,6 +137,13 @@ pub const SPECS: &[Spec] = &[
         doc: "Where logs go: `journald`, `stderr`, or `auto` (journald when started by systemd).",
     },
     Spec {
+        key: "twilio.api_base",
+        env: "HOMELINE_TWILIO_API_BASE",
+        default: "https://api.twilio.com",
+        in_db: true,
+        doc: "Base URL of Twilio's REST API (tests point it at a local stand-in).",
+    },
+    Spec {
         key: "storage.min_free_mib",
         env: "HOMELINE_STORAGE_MIN_FREE_MIB",
         default: "256",
@@ -180,6 +194,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// See [`SPECS`] `http.listen`.
     pub http_listen: SocketAddr,
+    /// See [`SPECS`] `http.trusted_proxy`.
+    pub http_trusted_proxy: Option<IpAddr>,
     /// See [`SPECS`] `sip.listen`.
     pub sip_listen: SocketAddr,
     /// See [`SPECS`] `sip.tls_listen`; `None` when TLS is off.
@@ -199,6 +215,8 @@ pub struct Settings {
     /// See [`SPECS`] `sip.guard.*`: auth failures, malformed messages and
     /// requests per minute, and the ban length in seconds.
     pub sip_guard: SipGuardSettings,
+    /// See [`SPECS`] `twilio.api_base`; without a trailing slash.
+    pub twilio_api_base: String,
     /// Where each value came from, by key.
     pub sources: BTreeMap<&'static str, Source>,
 }
@@ -292,6 +310,20 @@ impl RawInputs {
             PathBuf::from(value)
         };
         let http_listen = parse_addr(get("http.listen"))?;
+        let http_trusted_proxy = {
+            let (key, value, source) = get("http.trusted_proxy");
+            match value.trim() {
+                "" => None,
+                v => Some(v.parse::<IpAddr>().map_err(|_| {
+                    invalid(
+                        key,
+                        value.clone(),
+                        source,
+                        "expected an IP address (no port), e.g. 192.168.1.2, or empty",
+                    )
+                })?),
+            }
+        };
         let sip_listen = parse_addr(get("sip.listen"))?;
         let log_level = {
             let (key, value, source) = get("log.level");
@@ -320,6 +352,11 @@ impl RawInputs {
             value
                 .parse::<u64>()
                 .map_err(|e| invalid(key, value.clone(), source, e))?
+        };
+        let twilio_api_base = {
+            let (key, value, source) = get("twilio.api_base");
+            check_http_url(&value).map_err(|reason| invalid(key, value.clone(), source, reason))?;
+            value.trim_end_matches('/').to_string()
         };
         debug_assert_eq!(
             spec("storage.min_free_mib").default,
@@ -383,6 +420,7 @@ impl RawInputs {
         Ok(Settings {
             data_dir,
             http_listen,
+            http_trusted_proxy,
             sip_listen,
             sip_tls_listen,
             sip_tls_files,
@@ -392,6 +430,7 @@ impl RawInputs {
             log_target,
             storage_min_free_mib,
             sip_guard,
+            twilio_api_base,
             sources,
         })
     }
@@ -424,6 +463,26 @@ fn check_log_filter(value: &str) -> Result<(), String> {
     tracing_subscriber::EnvFilter::try_new(value)
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Accepts an absolute `http://` or `https://` URL with a host and no query,
+/// fragment or credentials (they would end up in logs).
+pub fn check_http_url(value: &str) -> Result<(), String> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or("expected an absolute http:// or https:// URL")?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') {
+        return Err("the URL has no host".into());
+    }
+    if host.contains('@') {
+        return Err("the URL must not contain credentials".into());
+    }
+    if value.contains(['?', '#']) || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the URL must not contain a query, a fragment or spaces".into());
+    }
+    Ok(())
 }
 
 fn spec(key: &str) -> &'static Spec {
@@ -593,6 +652,40 @@ mod tests {
             .resolve(&BTreeMap::new())
             .unwrap_err();
         assert_eq!(err.key, "log.target");
+    }
+
+    #[test]
+    fn trusted_proxy_and_twilio_base() {
+        let s = inputs(&[], &[])
+            .resolve(&BTreeMap::new())
+            .expect("defaults");
+        assert_eq!(s.http_trusted_proxy, None, "no proxy is trusted by default");
+        assert_eq!(s.twilio_api_base, "https://api.twilio.com");
+        let s = inputs(
+            &[],
+            &[
+                ("HOMELINE_HTTP_TRUSTED_PROXY", "192.168.1.2"),
+                ("HOMELINE_TWILIO_API_BASE", "http://127.0.0.1:9/"),
+            ],
+        )
+        .resolve(&BTreeMap::new())
+        .expect("valid");
+        assert_eq!(s.http_trusted_proxy, "192.168.1.2".parse().ok());
+        assert_eq!(s.twilio_api_base, "http://127.0.0.1:9");
+        for (var, bad) in [
+            ("HOMELINE_HTTP_TRUSTED_PROXY", "192.168.1.2:80"),
+            ("HOMELINE_HTTP_TRUSTED_PROXY", "proxy.lan"),
+            ("HOMELINE_TWILIO_API_BASE", "api.twilio.com"),
+            ("HOMELINE_TWILIO_API_BASE", "https://user:pw@api.twilio.com"),
+            ("HOMELINE_TWILIO_API_BASE", "https://"),
+        ] {
+            assert!(
+                inputs(&[], &[(var, bad)])
+                    .resolve(&BTreeMap::new())
+                    .is_err(),
+                "{var}={bad}"
+            );
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn health_and_readiness() {
     assert_eq!(r.status, 200, "{v}");
     assert_eq!(v["ready"], true);
     assert_eq!(v["checks"]["database"]["ok"], true);
-    assert_eq!(v["checks"]["database"]["schema_version"], 2);
+    assert_eq!(v["checks"]["database"]["schema_version"], 3);
     assert_eq!(v["checks"]["storage"]["data_dir_writable"], true);
     assert_eq!(
         v["checks"]["listeners"]["bound"]["http"],
@@ -173,7 +173,9 @@ fn migrations_apply_once_and_change_nothing_the_second_time() {
     };
     let first = migrate();
     assert!(
-        first.contains("applied 001_initial_schema") && first.contains("applied 002_indexes"),
+        first.contains("applied 001_initial_schema")
+            && first.contains("applied 002_indexes")
+            && first.contains("applied 003_accounts_security"),
         "{first}"
     );
     let before = schema();
@@ -182,7 +184,7 @@ fn migrations_apply_once_and_change_nothing_the_second_time() {
         !second.contains("applied"),
         "nothing applied twice: {second}"
     );
-    assert!(second.contains("at migration 002"), "{second}");
+    assert!(second.contains("at migration 003"), "{second}");
     assert_eq!(schema(), before, "schema and migration records unchanged");
 }
 

@@ -37,7 +37,10 @@ fn stall_stops_pings(which: &str) {
     let r = h.request(
         "POST",
         "/api/test/stall",
-        &[("Content-Type", "application/json")],
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Requested-With", "homeline"),
+        ],
         body.as_bytes(),
     );
     assert_eq!(r.status, 202, "{:?}", String::from_utf8_lossy(&r.body));
@@ -95,7 +98,11 @@ fn a_panicking_handler_answers_500_and_the_server_lives_on() {
 #[test]
 fn bad_json_and_wrong_content_type_are_validation_errors() {
     let h = Homeline::start();
-    let json = [("Content-Type", "application/json")];
+    // Public POSTs are CSRF-checked too: send the header the web UI sends.
+    let json = [
+        ("Content-Type", "application/json"),
+        ("X-Requested-With", "homeline"),
+    ];
     let r = h.request("POST", "/api/test/stall", &json, b"{\"loop\": ");
     assert_eq!(
         (r.status, r.error_code().as_str()),
@@ -115,7 +122,10 @@ fn bad_json_and_wrong_content_type_are_validation_errors() {
     let r = h.request(
         "POST",
         "/api/test/stall",
-        &[("Content-Type", "text/plain")],
+        &[
+            ("Content-Type", "text/plain"),
+            ("X-Requested-With", "homeline"),
+        ],
         b"{}",
     );
     assert_eq!(

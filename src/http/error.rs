@@ -26,7 +26,7 @@ pub enum ErrorCode {
     NotFound,
     /// Too many attempts (429).
     RateLimited,
-    /// Our fault (500).
+    /// Our fault (500), or a service we depend on failed (502).
     InternalError,
 }
 
@@ -172,6 +172,18 @@ impl ApiError {
             ErrorCode::InternalError,
             format!("internal error; the log has details under request id {request_id}"),
         )
+    }
+
+    /// 502: a service we depend on (Twilio) did not answer usefully. Not the
+    /// client's input, so not a validation error; the plan has no separate
+    /// code for it, so it is `INTERNAL_ERROR` with `details.upstream` naming
+    /// the service and a message saying what happened (no request id hiding
+    /// it: nothing internal leaks).
+    #[cold]
+    pub fn bad_gateway(upstream: &str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::BAD_GATEWAY, ErrorCode::InternalError, message);
+        e.details = json!({ "upstream": upstream });
+        e
     }
 
     /// The JSON body.

@@ -4,14 +4,27 @@
 //! read timeout, bodies capped before they are read, panics caught per
 //! request, an access log line and an `X-Request-Id` on every response, and
 //! errors always in the one JSON format ([`error::ApiError`]).
+//!
+//! Security is applied once per request, before the handler runs, from the
+//! route's declared [`router::Access`] (see [`auth`]): handlers receive the
+//! authenticated principal and never check sessions, roles or CSRF
+//! themselves; what a user may see is narrowed by `accounts::scope`.
 
 pub mod assets;
+pub mod auth;
+pub mod dids;
 pub mod error;
 pub mod health;
+pub mod login;
 pub mod request;
 pub mod router;
+pub mod setup;
+pub mod system;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
+#[cfg(test)]
+pub(crate) mod testing;
+pub mod users;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,7 +35,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_LENGTH};
+use hyper::header::{HeaderValue, CONTENT_LENGTH, SET_COOKIE};
 use hyper::server::conn::http1;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -32,11 +45,13 @@ use tokio::sync::Semaphore;
 use self::error::ApiError;
 use self::request::ApiRequest;
 use self::router::{Access, Lookup, Route, Router};
+use crate::accounts::password::HashPool;
 use crate::clock::{SharedClock, Timestamp};
 use crate::constants::{
     HEARTBEAT_INTERVAL, HTTP_HEADER_READ_TIMEOUT, MAX_HTTP_CONNECTIONS, MAX_JSON_BODY_BYTES,
     SHUTDOWN_GRACE,
 };
+use crate::secrets::SecretBox;
 use crate::settings::Settings;
 use crate::store::Db;
 use crate::watchdog::{Heartbeat, Heartbeats};
@@ -58,16 +73,24 @@ pub struct ServerState {
     pub started_at: Timestamp,
     /// The route table.
     pub router: Router,
-    /// The SIP endpoint (registrations, bans).
-    pub sip: crate::endpoint::SipHandle,
+    /// The SIP endpoint (registrations, bans); absent in HTTP-only tests.
+    pub sip: Option<crate::endpoint::SipHandle>,
+    /// Seals and opens the secrets of the system configuration (shared with
+    /// the SIP credential loader).
+    pub secrets: std::sync::Arc<SecretBox>,
+    /// Where password hashes are computed (bounded, off the reactor).
+    pub hashes: HashPool,
+    /// Serialises setup-wizard completions (the first one wins, the others
+    /// find setup completed).
+    pub setup_lock: tokio::sync::Mutex<()>,
     /// Test builds only: milliseconds the accept loop must block once.
     #[cfg(feature = "test-hooks")]
     pub stall_http_ms: AtomicU64,
 }
 
-/// The route table of the appliance.
+/// The route table of the appliance. Every route declares its [`Access`];
+/// the access-matrix test walks this table.
 pub fn routes() -> Vec<Route> {
-    #[allow(unused_mut)]
     let mut routes = vec![
         Route::new(Method::GET, "/health", Access::Public, health::live),
         Route::new(
@@ -77,6 +100,11 @@ pub fn routes() -> Vec<Route> {
             health::ready,
         ),
     ];
+    routes.extend(login::routes());
+    routes.extend(users::routes());
+    routes.extend(setup::routes());
+    routes.extend(system::routes());
+    routes.extend(dids::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());
     routes
@@ -223,6 +251,25 @@ async fn dispatch(
         }
     };
     let (parts, body) = req.into_parts();
+    // Who is calling and whether they may: decided here, once, for every
+    // route, before the body is read (so anonymous clients cannot make us
+    // buffer a megabyte on a protected route).
+    let trusted = state.settings.http_trusted_proxy;
+    let client_ip = auth::client_ip(trusted, peer, &parts.headers);
+    let https = auth::is_https(trusted, peer, &parts.headers);
+    let gate = match auth::check(
+        &state,
+        route.access,
+        &parts.method,
+        &parts.headers,
+        https,
+        id,
+    )
+    .await
+    {
+        Ok(gate) => gate,
+        Err(e) => return e.into_response(),
+    };
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)
@@ -252,6 +299,9 @@ async fn dispatch(
         body,
         params,
         peer,
+        client_ip,
+        https,
+        principal: gate.principal,
         request_id: id.to_string(),
     };
     // The handler runs as its own task so a panic is contained to this request.
@@ -264,6 +314,13 @@ async fn dispatch(
         }
         Err(join) => ApiError::internal(id, &join).into_response(),
     };
+    // A slid session re-sends its cookie so the browser's Max-Age slides
+    // too, unless the handler set the cookie itself (login, logout).
+    if let Some(cookie) = gate.refresh_cookie {
+        if !resp.headers().contains_key(SET_COOKIE) {
+            resp.headers_mut().insert(SET_COOKIE, cookie);
+        }
+    }
     if is_head {
         *resp.body_mut() = Full::new(Bytes::new());
     }

@@ -1,7 +1,7 @@
 //! What a handler gets: the request with its body read (bounded), the path
 //! parameters, and helpers that turn bad input into [`ApiError`]s.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::error::{ApiError, FieldError};
+use crate::accounts::session::Principal;
 use crate::constants::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::store::{Page, Paged};
 
@@ -30,11 +31,27 @@ pub struct ApiRequest {
     pub params: Vec<(String, String)>,
     /// The TCP peer (not a forwarded header).
     pub peer: SocketAddr,
+    /// The client's address: the peer, or the last `X-Forwarded-For` hop
+    /// when the peer is the configured trusted proxy.
+    pub client_ip: IpAddr,
+    /// Whether the client reached us over HTTPS (only a trusted proxy can
+    /// say so); decides the session cookie's `Secure` attribute.
+    pub https: bool,
+    /// Who is calling, for `User` and `Admin` routes (checked before the
+    /// handler runs); `None` on `Public` and `Webhook` routes.
+    pub principal: Option<Principal>,
     /// This request's id, echoed in `X-Request-Id` and in logs.
     pub request_id: String,
 }
 
 impl ApiRequest {
+    /// The authenticated caller; 401 if there is none (only possible if a
+    /// `Public` route's handler asks).
+    pub fn principal(&self) -> Result<Principal, ApiError> {
+        self.principal
+            .ok_or_else(|| ApiError::unauthenticated("log in first"))
+    }
+
     /// A path parameter by name.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params

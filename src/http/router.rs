@@ -15,11 +15,25 @@ use super::error::ApiResult;
 use super::request::ApiRequest;
 use super::ServerState;
 
-/// Who may call a route.
+/// Who may call a route. `http::dispatch` enforces it before the handler
+/// runs (see `http::auth`), so a handler never sees a request its route does
+/// not admit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone on the network (health checks, the login page's API).
+    /// Anyone on the network: health checks, login, the setup wizard. No
+    /// session is looked up; state-changing requests must still prove they
+    /// come from our own pages (CSRF check, which also stops login CSRF).
     Public,
+    /// Twilio's webhooks, reachable from the internet through the router's
+    /// port-forward. No session and no CSRF check (Twilio sends neither);
+    /// instead the handler must verify `X-Twilio-Signature` before acting.
+    /// The Twilio issue adds the routes and that check; none exist yet.
+    Webhook,
+    /// Any logged-in account. What it may see is narrowed by its
+    /// `accounts::scope::Scope`: admins everything, users their own.
+    User,
+    /// Administrators only; other accounts get 403.
+    Admin,
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = ApiResult> + Send + 'static>>;

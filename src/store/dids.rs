@@ -141,6 +141,18 @@ pub fn unassign(conn: &Connection, did: i64, user: i64) -> Result<(), StoreError
     Ok(())
 }
 
+/// Makes `users` exactly the users of `did` (in one transaction, so a
+/// failure leaves the old assignment); an unknown user is a `Conflict`.
+pub fn set_users(conn: &mut Connection, did: i64, users: &[i64]) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM did_users WHERE did_id = ?1", [did])?;
+    for user in users {
+        assign(&tx, did, *user)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// The users of a number (the mailbox's readers).
 pub fn users_of(conn: &Connection, did: i64) -> Result<Vec<i64>, StoreError> {
     let mut stmt =
@@ -173,7 +185,7 @@ pub(crate) mod tests {
 
     #[test]
     fn crud_and_assignments() {
-        let conn = db();
+        let mut conn = db();
         let home = make(&conn, "+15551230001");
         let work = make(&conn, "+15551230002");
         let mum = users::tests::make(&conn, "mum@x.org", Role::Admin);
@@ -186,6 +198,18 @@ pub(crate) mod tests {
         assert_eq!(ids_of_user(&conn, kid).expect("dids"), vec![home]);
         assert_eq!(list(&conn, Some(kid), Page::ALL).expect("list").total, 1);
         assert_eq!(list(&conn, None, Page::ALL).expect("list").total, 2);
+        set_users(&mut conn, work, &[kid]).expect("replace");
+        assert_eq!(users_of(&conn, work).expect("users"), vec![kid]);
+        assert!(matches!(
+            set_users(&mut conn, work, &[kid, 999]),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            users_of(&conn, work).expect("users"),
+            vec![kid],
+            "a failed replacement changes nothing"
+        );
+        set_users(&mut conn, work, &[mum]).expect("back");
         unassign(&conn, home, kid).expect("unassign");
         assert!(ids_of_user(&conn, kid).expect("dids").is_empty());
         update(&conn, home, "Home", true, true).expect("update");

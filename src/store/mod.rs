@@ -70,9 +70,12 @@ pub mod cdrs;
 pub mod config;
 pub mod devices;
 pub mod dids;
+pub mod login_attempts;
 pub mod messages;
 pub mod registrations;
 pub mod routes;
+pub mod secrets;
+pub mod sessions;
 pub mod users;
 pub mod voicemails;
 

@@ -1,7 +1,10 @@
 //! Test harness: starts the real `homeline` binary on loopback port 0 with a
-//! temporary data dir, waits for `run/ports.json`, and speaks raw HTTP/1.1.
+//! temporary data dir, waits for `run/ports.json`, and speaks raw HTTP/1.1
+//! (with the session cookie and CSRF header the web UI sends, for API calls).
 
 #![allow(dead_code)]
+
+pub mod twilio;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -17,6 +20,9 @@ pub struct Homeline {
     pub child: Child,
     pub dir: tempfile::TempDir,
     pub http: SocketAddr,
+    env: Vec<(String, String)>,
+    stderr: Option<PathBuf>,
+    sip_listen: Option<String>,
 }
 
 /// How to start it.
@@ -24,6 +30,9 @@ pub struct Homeline {
 pub struct Start {
     pub env: Vec<(String, String)>,
     pub dir: Option<tempfile::TempDir>,
+    /// Append the server's stderr (its log) to this file instead of
+    /// `<data>/server.log`.
+    pub stderr: Option<PathBuf>,
     /// SIP listen address (default 127.0.0.1:0).
     pub sip_listen: Option<String>,
 }
@@ -37,42 +46,34 @@ impl Homeline {
         let dir = opts
             .dir
             .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
-        // The server's log lands in <data>/server.log, for failure messages.
-        let log = std::fs::File::create(dir.path().join("server.log"))
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::null());
-        let mut cmd = Command::new(BIN);
-        cmd.args([
-            "run",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--sip-tls-listen",
-            "127.0.0.1:0",
-            "--log-target",
-            "stderr",
-        ])
-        .arg("--sip-listen")
-        .arg(opts.sip_listen.as_deref().unwrap_or("127.0.0.1:0"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("WATCHDOG_USEC")
-        .env_remove("JOURNAL_STREAM")
-        .env("HOMELINE_LOG_LEVEL", "info,homeline::endpoint=debug")
-        .stdout(Stdio::null())
-        .stderr(log);
-        for (k, v) in opts.env {
-            cmd.env(k, v);
+        let (child, http) = spawn(
+            dir.path(),
+            &opts.env,
+            opts.stderr.as_deref(),
+            opts.sip_listen.as_deref(),
+        );
+        Homeline {
+            child,
+            dir,
+            http,
+            env: opts.env,
+            stderr: opts.stderr,
+            sip_listen: opts.sip_listen,
         }
-        let child = cmd.spawn().expect("spawn homeline");
-        let ports = dir.path().join("run/ports.json");
-        let http = wait_for(Duration::from_secs(20), || {
-            let text = std::fs::read_to_string(&ports).ok()?;
-            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-            v["http"].as_str()?.parse().ok()
-        })
-        .expect("homeline wrote run/ports.json");
-        Homeline { child, dir, http }
+    }
+
+    /// Stops the appliance with SIGTERM and starts it again on the same data
+    /// dir and environment.
+    pub fn restart(&mut self) {
+        assert!(self.terminate(Duration::from_secs(15)).success());
+        let (child, http) = spawn(
+            self.dir.path(),
+            &self.env,
+            self.stderr.as_deref(),
+            self.sip_listen.as_deref(),
+        );
+        self.child = child;
+        self.http = http;
     }
 
     pub fn get(&self, path: &str) -> Resp {
@@ -81,6 +82,54 @@ impl Homeline {
 
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
         request(self.http, method, path, headers, body)
+    }
+
+    /// An API call as the web UI makes it: JSON body if given, the CSRF
+    /// header, and the session cookie if a token is given.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> Resp {
+        self.call_with(method, path, token, body, &[])
+    }
+
+    /// [`Homeline::call`] with extra headers.
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        let cookie = token.map(|t| format!("homeline_session={t}"));
+        let mut headers: Vec<(&str, &str)> = vec![("X-Requested-With", "homeline")];
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        if let Some(c) = &cookie {
+            headers.push(("Cookie", c));
+        }
+        headers.extend_from_slice(extra);
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        request(self.http, method, path, &headers, body.as_bytes())
+    }
+
+    /// Logs in: the session token, or the failed response.
+    pub fn login(&self, email: &str, password: &str) -> Result<String, Resp> {
+        let r = self.call(
+            "POST",
+            "/api/auth/login",
+            None,
+            Some(&serde_json::json!({ "email": email, "password": password })),
+        );
+        match (r.status, r.session_token()) {
+            (200, Some(t)) => Ok(t),
+            _ => Err(r),
+        }
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -92,6 +141,62 @@ impl Homeline {
     pub fn data(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Starts the binary on `dir` and waits for its ports file.
+fn spawn(
+    dir: &Path,
+    env: &[(String, String)],
+    stderr: Option<&Path>,
+    sip_listen: Option<&str>,
+) -> (Child, SocketAddr) {
+    let ports = dir.join("run/ports.json");
+    let _ = std::fs::remove_file(&ports);
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "run",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--sip-tls-listen",
+        "127.0.0.1:0",
+        "--log-target",
+        "stderr",
+    ])
+    .arg("--sip-listen")
+    .arg(sip_listen.unwrap_or("127.0.0.1:0"))
+    .arg("--data-dir")
+    .arg(dir)
+    .env_remove("NOTIFY_SOCKET")
+    .env_remove("WATCHDOG_USEC")
+    .env_remove("JOURNAL_STREAM")
+    .env("HOMELINE_LOG_LEVEL", "info,homeline::endpoint=debug")
+    .stdout(Stdio::null());
+    // By default the server's log lands in <data>/server.log, for failure messages.
+    let default_log = dir.join("server.log");
+    match stderr.or(Some(default_log.as_path())) {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("open the stderr log");
+            cmd.stderr(file);
+        }
+        None => {
+            cmd.stderr(Stdio::null());
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn homeline");
+    let http = wait_for(Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&ports).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v["http"].as_str()?.parse().ok()
+    })
+    .expect("homeline wrote run/ports.json");
+    (child, http)
 }
 
 impl Drop for Homeline {
@@ -147,6 +252,22 @@ impl Resp {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The session token set by a `Set-Cookie: homeline_session=…`, if any.
+    pub fn session_token(&self) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == "set-cookie")
+            .filter_map(|(_, v)| v.strip_prefix("homeline_session="))
+            .filter_map(|v| v.split(';').next())
+            .find(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// The body as text (for "contains" checks).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
     }
 
     /// Asserts the plan's error format and returns the code.
