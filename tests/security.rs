@@ -78,6 +78,18 @@ struct Household {
     gran_id: i64,
     gran_did: i64,
     kid_did: i64,
+    gran_device: i64,
+}
+
+fn create_device(h: &Homeline, admin: &str, username: &str, owner: Option<i64>) -> i64 {
+    let r = h.call(
+        "POST",
+        "/api/devices",
+        Some(admin),
+        Some(&json!({"name": username, "username": username, "user_id": owner})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["id"].as_i64().expect("id")
 }
 
 fn household(h: Homeline) -> Household {
@@ -88,9 +100,11 @@ fn household(h: Homeline) -> Household {
     let gran_did = did_id(&h, &admin, "+15551230002");
     assign(&h, &admin, kid_did, kid_id);
     assign(&h, &admin, gran_did, gran_id);
+    let gran_device = create_device(&h, &admin, "gran-kitchen", Some(gran_id));
     let kid = h.login("kid@x.org", PW).expect("kid logs in");
     let gran = h.login("gran@x.org", PW).expect("gran logs in");
     Household {
+        gran_device,
         h,
         admin,
         kid,
@@ -140,6 +154,16 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
         "/api/users/{id}" => Some((format!("/api/users/{}", hh.gran_id), false)),
         "/api/dids/{id}" => Some((format!("/api/dids/{}", hh.gran_did), true)),
         "/api/dids/{id}/users" => Some((format!("/api/dids/{}/users", hh.gran_did), true)),
+        "/api/devices/{id}" if method == "DELETE" => {
+            static D: AtomicU32 = AtomicU32::new(0);
+            let n = D.fetch_add(1, Ordering::SeqCst);
+            let victim = create_device(&hh.h, &hh.admin, &format!("victim{n}"), None);
+            Some((format!("/api/devices/{victim}"), false))
+        }
+        "/api/devices/{id}" => Some((format!("/api/devices/{}", hh.gran_device), true)),
+        "/api/devices/{id}/credentials" => {
+            Some((format!("/api/devices/{}/credentials", hh.gran_device), true))
+        }
         _ => None,
     }
 }

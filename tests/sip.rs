@@ -368,3 +368,115 @@ fn five_phones_refreshing_cause_no_storage_writes() {
     );
     assert_eq!(after, before, "refreshes must not touch the SD card");
 }
+
+#[test]
+fn phones_created_through_the_api_register_and_show_up() {
+    let h = Homeline::start();
+    let pw = "blue kettle on the hob";
+    let admin = common::setup_admin(&h, "mum@x.org", pw);
+    let r = h.call(
+        "POST",
+        "/api/users",
+        Some(&admin),
+        Some(&serde_json::json!({"email": "kid@x.org", "password": pw})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let kid_id = r.json()["id"].as_i64().expect("id");
+    let kid = h.login("kid@x.org", pw).expect("kid logs in");
+
+    let r = h.call("POST", "/api/devices", Some(&admin), Some(&serde_json::json!({"name": "Kitchen", "username": "kitchen", "user_id": kid_id, "device_type": "grandstream"})));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let device = r.json();
+    assert!(
+        device.get("password").is_none() && !r.text().contains("sealed"),
+        "no secret in the device: {device}"
+    );
+    let id = device["id"].as_i64().expect("id");
+    let bad = h.call(
+        "POST",
+        "/api/devices",
+        Some(&admin),
+        Some(&serde_json::json!({"name": "", "username": "bad name", "password": "short"})),
+    );
+    assert_eq!(
+        (bad.status, bad.error_code().as_str()),
+        (400, "VALIDATION_ERROR")
+    );
+    assert_eq!(
+        bad.json()["error"]["details"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        bad.text()
+    );
+    let dup = h.call(
+        "POST",
+        "/api/devices",
+        Some(&admin),
+        Some(&serde_json::json!({"name": "Again", "username": "kitchen"})),
+    );
+    assert_eq!(dup.status, 409, "{}", dup.text());
+
+    // The owner fetches the credentials to set the phone up.
+    let creds = h.call(
+        "GET",
+        &format!("/api/devices/{id}/credentials"),
+        Some(&kid),
+        None,
+    );
+    assert_eq!(creds.status, 200, "{}", creds.text());
+    let creds = creds.json();
+    let password = creds["password"].as_str().expect("password").to_string();
+    assert_eq!(
+        (
+            creds["username"].as_str(),
+            creds["realm"].as_str(),
+            password.len()
+        ),
+        (Some("kitchen"), Some("homeline"), 20)
+    );
+
+    let (code, out) = sipp(
+        h.sip(),
+        "register_auth.xml",
+        &["-s", "kitchen", "-au", "kitchen", "-ap", &password],
+    );
+    assert_eq!(
+        code, 0,
+        "a phone made through the API registers at once:\n{out}"
+    );
+    let regs = h
+        .call("GET", "/api/devices/registrations", Some(&kid), None)
+        .json();
+    assert_eq!(regs["items"][0]["device_id"].as_i64(), Some(id), "{regs}");
+    assert_eq!(regs["items"][0]["contacts"][0]["transport"], "udp");
+
+    // A new password takes effect at once; the old one is refused.
+    let r = h.call("PUT", &format!("/api/devices/{id}"), Some(&admin), Some(&serde_json::json!({"name": "Kitchen", "username": "kitchen", "user_id": kid_id, "password": "a-new-secret-1"})));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (code, out) = sipp(
+        h.sip(),
+        "register_badauth.xml",
+        &["-s", "kitchen", "-au", "kitchen", "-ap", &password],
+    );
+    assert_eq!(code, 0, "the old password is refused:\n{out}");
+    let (code, out) = sipp(
+        h.sip(),
+        "register_auth.xml",
+        &["-s", "kitchen", "-au", "kitchen", "-ap", "a-new-secret-1"],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    let r = h.call("DELETE", &format!("/api/devices/{id}"), Some(&admin), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let regs = h
+        .call("GET", "/api/devices/registrations", Some(&admin), None)
+        .json();
+    assert_eq!(
+        regs["items"].as_array().map(Vec::len),
+        Some(0),
+        "a deleted phone's bindings go: {regs}"
+    );
+    let bans = h.call("GET", "/api/sip/bans", Some(&admin), None);
+    assert_eq!((bans.status, bans.json()["items"].is_array()), (200, true));
+    assert_eq!(h.call("GET", "/api/sip/bans", Some(&kid), None).status, 403);
+}

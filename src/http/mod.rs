@@ -12,6 +12,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod devices;
 pub mod dids;
 pub mod error;
 pub mod health;
@@ -105,6 +106,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(setup::routes());
     routes.extend(system::routes());
     routes.extend(dids::routes());
+    routes.extend(devices::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());
     routes

@@ -520,3 +520,15 @@ pub fn sipp(target: SocketAddr, scenario: &str, args: &[&str]) -> (i32, String) 
     }
     (out.status.code().unwrap_or(-1), text)
 }
+
+/// Completes the setup wizard with an admin account; returns its session.
+pub fn setup_admin(h: &Homeline, email: &str, password: &str) -> String {
+    let r = h.call(
+        "POST",
+        "/api/setup/complete",
+        None,
+        Some(&serde_json::json!({ "admin": { "email": email, "password": password }, "timezone": "UTC" })),
+    );
+    assert_eq!(r.status, 201, "setup: {}", String::from_utf8_lossy(&r.body));
+    r.session_token().expect("setup logs the admin in")
+}

@@ -1,0 +1,315 @@
+//! Phones: `GET/POST /api/devices`, `GET/PUT/DELETE /api/devices/{id}`,
+//! `GET /api/devices/{id}/credentials`, `GET /api/devices/registrations`,
+//! and `GET /api/sip/bans`.
+//!
+//! Why SIP passwords are sealed, not hashed: digest authentication needs the
+//! password (or a realm-bound HA1) and provisioning must hand it to the phone,
+//! so it is stored encrypted with the appliance's key (`secrets`), bound to
+//! its column. Lists and single reads never include it; owners and admins
+//! get it from the `credentials` route, meant for setting up the phone. After
+//! every change the SIP endpoint reloads its credential table, so a new
+//! phone can register at once and a deleted one loses its bindings.
+//!
+//! Users see and read only their own phones (another's answers 404, like a
+//! missing one); creating, changing and deleting phones is for admins.
+
+use std::sync::Arc;
+
+use hyper::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::{ApiError, ApiResult, FieldError};
+use super::request::{json_response, paged_response, ApiRequest};
+use super::router::{Access, Route};
+use super::ServerState;
+use crate::accounts::password;
+use crate::accounts::scope::Scope;
+use crate::store::devices::{self, DeviceFields, DeviceType, SIP_PASSWORD_CONTEXT};
+
+/// Shortest SIP password accepted from an admin (a generated one is 20).
+const MIN_SIP_PASSWORD: usize = 8;
+/// Longest SIP user name or password.
+const MAX_SIP_FIELD: usize = 64;
+/// Longest phone name.
+const MAX_NAME: usize = 100;
+
+/// The routes of this module.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(Method::GET, "/api/devices", Access::User, list),
+        Route::new(Method::POST, "/api/devices", Access::Admin, create),
+        Route::new(
+            Method::GET,
+            "/api/devices/registrations",
+            Access::User,
+            registrations,
+        ),
+        Route::new(Method::GET, "/api/devices/{id}", Access::User, get),
+        Route::new(
+            Method::GET,
+            "/api/devices/{id}/credentials",
+            Access::User,
+            credentials,
+        ),
+        Route::new(Method::PUT, "/api/devices/{id}", Access::Admin, update),
+        Route::new(Method::DELETE, "/api/devices/{id}", Access::Admin, delete),
+        Route::new(Method::GET, "/api/sip/bans", Access::Admin, bans),
+    ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceInput {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    username: String,
+    /// Absent on create: one is generated. Absent on update: unchanged.
+    password: Option<String>,
+    #[serde(default = "default_type")]
+    device_type: DeviceType,
+    user_id: Option<i64>,
+    #[serde(default)]
+    recording_enabled: bool,
+}
+
+fn default_type() -> DeviceType {
+    DeviceType::Softphone
+}
+
+fn problem(field: &str, message: &str) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Checks the input; returns the password to store (given or generated).
+fn validate(input: &DeviceInput, creating: bool) -> Result<Option<String>, ApiError> {
+    let mut problems = Vec::new();
+    let name_len = input.name.trim().chars().count();
+    if name_len == 0 || name_len > MAX_NAME || input.name.chars().any(char::is_control) {
+        problems.push(problem(
+            "name",
+            "1 to 100 characters, no control characters",
+        ));
+    }
+    let u = &input.username;
+    if u.is_empty()
+        || u.len() > MAX_SIP_FIELD
+        || !u
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        problems.push(problem(
+            "username",
+            "1 to 64 characters: letters, digits, '.', '_' or '-'",
+        ));
+    }
+    if let Some(p) = &input.password {
+        if p.chars().count() < MIN_SIP_PASSWORD
+            || p.len() > MAX_SIP_FIELD
+            || p.chars().any(|c| c.is_control() || c == '"')
+        {
+            problems.push(problem(
+                "password",
+                "8 to 64 characters, no quotes or control characters",
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::fields("invalid phone", problems));
+    }
+    match (&input.password, creating) {
+        (Some(p), _) => Ok(Some(p.clone())),
+        (None, true) => password::generate()
+            .map(Some)
+            .map_err(|e| ApiError::internal("generate", &e)),
+        (None, false) => Ok(None),
+    }
+}
+
+/// Reloads the SIP endpoint's credential table after a change.
+async fn reload_sip(state: &ServerState) {
+    let Some(sip) = &state.sip else { return };
+    match crate::app::load_device_credentials(&state.db, &state.secrets).await {
+        Ok(creds) => sip.reload_devices(creds).await,
+        Err(e) => tracing::error!(error = %e, "could not reload phone credentials for SIP"),
+    }
+}
+
+async fn list(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let me = req.principal()?;
+    let page = req.page()?;
+    let rows = state
+        .db
+        .call(move |c| {
+            let scope = Scope::load(c, &me)?;
+            devices::list(c, scope.owner(), page.window())
+        })
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    Ok(paged_response(page, rows))
+}
+
+async fn get(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let (me, id) = (req.principal()?, req.id_param("id")?);
+    let device = state
+        .db
+        .call(move |c| Scope::load(c, &me)?.check_device(c, id))
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    Ok(json_response(StatusCode::OK, &device))
+}
+
+async fn credentials(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let (me, id) = (req.principal()?, req.id_param("id")?);
+    let (device, sealed) = state
+        .db
+        .call(move |c| {
+            let device = Scope::load(c, &me)?.check_device(c, id)?;
+            let (_, sealed) = devices::credentials(c, &device.username)?
+                .ok_or_else(|| crate::store::StoreError::not_found("device", id))?;
+            Ok((device, sealed))
+        })
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    let plain = state
+        .secrets
+        .open(SIP_PASSWORD_CONTEXT, &sealed)
+        .map_err(|e| ApiError::internal(&req.request_id, &e))?;
+    let listeners: serde_json::Map<String, serde_json::Value> = state
+        .listeners
+        .iter()
+        .filter(|(n, _)| n.starts_with("sip"))
+        .map(|(n, a)| (n.to_string(), json!(a.port())))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "device_id": device.id,
+            "username": device.username,
+            "password": String::from_utf8_lossy(&plain),
+            "realm": crate::endpoint::REALM,
+            "ports": listeners,
+        }),
+    ))
+}
+
+async fn create(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let input: DeviceInput = req.json()?;
+    let pw = validate(&input, true)?.unwrap_or_default();
+    let sealed = state
+        .secrets
+        .seal(SIP_PASSWORD_CONTEXT, pw.as_bytes())
+        .map_err(|e| ApiError::internal(&req.request_id, &e))?;
+    let now = state.clock.now();
+    let device = state
+        .db
+        .call(move |c| {
+            let f = DeviceFields {
+                user_id: input.user_id,
+                name: input.name.trim(),
+                username: &input.username,
+                device_type: input.device_type,
+                recording_enabled: input.recording_enabled,
+            };
+            let id = devices::insert(c, &f, &sealed, now)?;
+            devices::get(c, id)
+        })
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    tracing::info!(device_id = device.id, username = %device.username, "phone created");
+    reload_sip(&state).await;
+    Ok(json_response(StatusCode::CREATED, &device))
+}
+
+async fn update(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let id = req.id_param("id")?;
+    let input: DeviceInput = req.json()?;
+    let new_password = validate(&input, false)?;
+    let sealed = match &new_password {
+        Some(p) => Some(
+            state
+                .secrets
+                .seal(SIP_PASSWORD_CONTEXT, p.as_bytes())
+                .map_err(|e| ApiError::internal(&req.request_id, &e))?,
+        ),
+        None => None,
+    };
+    let now = state.clock.now();
+    let device = state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let f = DeviceFields {
+                user_id: input.user_id,
+                name: input.name.trim(),
+                username: &input.username,
+                device_type: input.device_type,
+                recording_enabled: input.recording_enabled,
+            };
+            devices::update(&tx, id, &f, now)?;
+            if let Some(s) = &sealed {
+                devices::set_sealed_password(&tx, id, s, now)?;
+            }
+            let d = devices::get(&tx, id)?;
+            tx.commit()?;
+            Ok(d)
+        })
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    reload_sip(&state).await;
+    Ok(json_response(StatusCode::OK, &device))
+}
+
+async fn delete(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let id = req.id_param("id")?;
+    state
+        .db
+        .call(move |c| devices::delete(c, id))
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    tracing::info!(device_id = id, "phone deleted");
+    reload_sip(&state).await;
+    Ok(json_response(StatusCode::OK, &json!({ "deleted": id })))
+}
+
+async fn registrations(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let me = req.principal()?;
+    let mine: Option<Vec<i64>> = state
+        .db
+        .call(move |c| {
+            let scope = Scope::load(c, &me)?;
+            match scope.owner() {
+                None => Ok(None),
+                Some(owner) => Ok(Some(
+                    devices::list(c, Some(owner), crate::store::Page::ALL)?
+                        .items
+                        .into_iter()
+                        .map(|d| d.id)
+                        .collect(),
+                )),
+            }
+        })
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    let all = match &state.sip {
+        Some(sip) => sip.registrations().await,
+        None => Vec::new(),
+    };
+    let items: Vec<_> = all
+        .into_iter()
+        .filter(|r| mine.as_ref().is_none_or(|ids| ids.contains(&r.device_id)))
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({ "items": items })))
+}
+
+async fn bans(state: Arc<ServerState>, _req: ApiRequest) -> ApiResult {
+    let bans = match &state.sip {
+        Some(sip) => sip.bans().await,
+        None => Vec::new(),
+    };
+    Ok(json_response(StatusCode::OK, &json!({ "items": bans })))
+}
