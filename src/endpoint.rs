@@ -168,6 +168,24 @@ struct Tx {
     machine: Machine,
     protocol: Protocol,
     dest: SocketAddr,
+    /// From tag, Call-ID and CSeq (with method): a second request with the
+    /// same identity on another branch is a merged request (§8.2.2.2).
+    identity: String,
+}
+
+/// From tag, Call-ID and CSeq of a request, which a forked copy shares.
+fn identity(req: &Request) -> String {
+    let from_tag = req
+        .headers
+        .get(&HeaderName::From)
+        .and_then(NameAddr::parse)
+        .and_then(|n| n.params.get("tag").flatten().map(str::to_string))
+        .unwrap_or_default();
+    format!(
+        "{from_tag}|{}|{}",
+        req.headers.get(&HeaderName::CallId).unwrap_or(""),
+        req.headers.get(&HeaderName::CSeq).unwrap_or("")
+    )
 }
 
 /// What the endpoint needs to start.
@@ -394,15 +412,32 @@ impl Endpoint {
         } else {
             Machine::NonInvite(ServerNonInvite::new(cfg))
         };
+        let identity = identity(&req);
+        // §8.2.2.2: the same request reaching us again over another path
+        // (a different branch) while the first is still live is a loop or a
+        // fork merging back: 482, answered once, by its own transaction.
+        let merged = req
+            .headers
+            .get(&HeaderName::To)
+            .and_then(NameAddr::parse)
+            .is_some_and(|to| to.params.get("tag").is_none())
+            && self.txs.values().any(|t| t.identity == identity);
         self.txs.insert(
             key.clone(),
             Tx {
                 machine,
                 protocol,
                 dest,
+                identity,
             },
         );
-        let resp = self.answer(&req, source, protocol);
+        let resp = if merged {
+            let mut r = Response::to(&req, 482, default_reason(482), &self.tag());
+            r.headers.push(HeaderName::Server, server_header());
+            r
+        } else {
+            self.answer(&req, source, protocol)
+        };
         let actions = self.feed(&key, Input::Respond(resp));
         self.apply(&key, actions).await;
     }

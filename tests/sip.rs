@@ -480,3 +480,19 @@ fn phones_created_through_the_api_register_and_show_up() {
     assert_eq!((bans.status, bans.json()["items"].is_array()), (200, true));
     assert_eq!(h.call("GET", "/api/sip/bans", Some(&kid), None).status, 403);
 }
+
+#[test]
+fn rfc3261_8_2_2_2_a_merged_request_gets_482() {
+    let h = start_with_phones();
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let port = sock.local_addr().expect("addr").port();
+    let first = request("OPTIONS", "m1", port, "");
+    let r = exchange(&sock, h.sip(), &first);
+    assert!(r.starts_with("SIP/2.0 200 "), "{r}");
+    // The same request (From tag, Call-ID, CSeq) arriving on another branch.
+    let forked = first.replace("branch=z9hG4bKm1", "branch=z9hG4bKm1-fork");
+    let r = exchange(&sock, h.sip(), &forked);
+    assert!(r.starts_with("SIP/2.0 482 "), "{r}");
+}
