@@ -170,22 +170,31 @@ struct Tx {
     dest: SocketAddr,
     /// From tag, Call-ID and CSeq (with method): a second request with the
     /// same identity on another branch is a merged request (§8.2.2.2).
-    identity: String,
+    identity: (String, String),
 }
 
-/// From tag, Call-ID and CSeq of a request, which a forked copy shares.
-fn identity(req: &Request) -> String {
+/// From tag, Call-ID and CSeq of a request, which a forked copy shares,
+/// with the top Via branch (which a forked copy does not share).
+fn identity(req: &Request) -> (String, String) {
+    let branch = req
+        .headers
+        .values(&HeaderName::Via)
+        .first()
+        .and_then(|v| crate::sip::message::Via::parse(v))
+        .and_then(|v| v.branch().map(str::to_string))
+        .unwrap_or_default();
     let from_tag = req
         .headers
         .get(&HeaderName::From)
         .and_then(NameAddr::parse)
         .and_then(|n| n.params.get("tag").flatten().map(str::to_string))
         .unwrap_or_default();
-    format!(
+    let who = format!(
         "{from_tag}|{}|{}",
         req.headers.get(&HeaderName::CallId).unwrap_or(""),
         req.headers.get(&HeaderName::CSeq).unwrap_or("")
-    )
+    );
+    (who, branch)
 }
 
 /// What the endpoint needs to start.
@@ -421,7 +430,10 @@ impl Endpoint {
             .get(&HeaderName::To)
             .and_then(NameAddr::parse)
             .is_some_and(|to| to.params.get("tag").is_none())
-            && self.txs.values().any(|t| t.identity == identity);
+            && self
+                .txs
+                .values()
+                .any(|t| t.identity.0 == identity.0 && t.identity.1 != identity.1);
         self.txs.insert(
             key.clone(),
             Tx {
