@@ -78,6 +78,26 @@ fn default_type() -> DeviceType {
     DeviceType::Softphone
 }
 
+impl DeviceInput {
+    fn fields(&self) -> DeviceFields<'_> {
+        DeviceFields {
+            user_id: self.user_id,
+            name: self.name.trim(),
+            username: &self.username,
+            device_type: self.device_type,
+            recording_enabled: self.recording_enabled,
+        }
+    }
+}
+
+/// Seals a SIP password for its column.
+fn seal(state: &ServerState, req: &ApiRequest, password: &str) -> Result<Vec<u8>, ApiError> {
+    state
+        .secrets
+        .seal(SIP_PASSWORD_CONTEXT, password.as_bytes())
+        .map_err(|e| ApiError::internal(&req.request_id, &e))
+}
+
 fn problem(field: &str, message: &str) -> FieldError {
     FieldError {
         field: field.into(),
@@ -200,21 +220,12 @@ async fn credentials(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
 async fn create(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     let input: DeviceInput = req.json()?;
     let pw = validate(&input, true)?.unwrap_or_default();
-    let sealed = state
-        .secrets
-        .seal(SIP_PASSWORD_CONTEXT, pw.as_bytes())
-        .map_err(|e| ApiError::internal(&req.request_id, &e))?;
+    let sealed = seal(&state, &req, &pw)?;
     let now = state.clock.now();
     let device = state
         .db
         .call(move |c| {
-            let f = DeviceFields {
-                user_id: input.user_id,
-                name: input.name.trim(),
-                username: &input.username,
-                device_type: input.device_type,
-                recording_enabled: input.recording_enabled,
-            };
+            let f = input.fields();
             let id = devices::insert(c, &f, &sealed, now)?;
             devices::get(c, id)
         })
@@ -229,27 +240,16 @@ async fn update(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     let id = req.id_param("id")?;
     let input: DeviceInput = req.json()?;
     let new_password = validate(&input, false)?;
-    let sealed = match &new_password {
-        Some(p) => Some(
-            state
-                .secrets
-                .seal(SIP_PASSWORD_CONTEXT, p.as_bytes())
-                .map_err(|e| ApiError::internal(&req.request_id, &e))?,
-        ),
-        None => None,
-    };
+    let sealed = new_password
+        .as_deref()
+        .map(|p| seal(&state, &req, p))
+        .transpose()?;
     let now = state.clock.now();
     let device = state
         .db
         .call(move |c| {
             let tx = c.transaction()?;
-            let f = DeviceFields {
-                user_id: input.user_id,
-                name: input.name.trim(),
-                username: &input.username,
-                device_type: input.device_type,
-                recording_enabled: input.recording_enabled,
-            };
+            let f = input.fields();
             devices::update(&tx, id, &f, now)?;
             if let Some(s) = &sealed {
                 devices::set_sealed_password(&tx, id, s, now)?;
