@@ -147,7 +147,7 @@ fn auth_params(s: &str) -> Option<Vec<(String, String)>> {
                 }
             }
             let end = end?;
-            value = q[..end].replace("\\\"", "\"");
+            value = unquote(&q[..end]);
             rest = q[end + 1..].trim_start();
         } else {
             let end = rest.find(',').unwrap_or(rest.len());
@@ -196,6 +196,7 @@ pub struct DigestAuth {
     key: hmac::Key,
     rng: SystemRandom,
     counts: HashMap<String, (u32, Timestamp)>,
+    last_prune: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for DigestAuth {
@@ -225,6 +226,7 @@ impl DigestAuth {
             key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             rng: SystemRandom::new(),
             counts: HashMap::new(),
+            last_prune: None,
         }
     }
 
@@ -345,13 +347,33 @@ impl DigestAuth {
         Verdict::Ok
     }
 
+    /// Forgets nonce-counts of long-expired nonces, at most once a minute
+    /// (pruning on every check made each check cost O(table) under load).
     fn prune(&mut self, now: Timestamp) {
-        if self.counts.len() > 64 {
-            let horizon = NONCE_LIFETIME * 2;
-            self.counts
-                .retain(|_, (_, first)| now.since(*first) < horizon);
+        if self
+            .last_prune
+            .is_some_and(|last| now.since(last) < Duration::from_secs(60))
+        {
+            return;
+        }
+        self.last_prune = Some(now);
+        let horizon = NONCE_LIFETIME * 2;
+        self.counts
+            .retain(|_, (_, first)| now.since(*first) < horizon);
+    }
+}
+
+/// Removes quoted-pair escapes (`\\x` → `x`) from a quoted-string body.
+fn unquote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
         }
     }
+    out
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {

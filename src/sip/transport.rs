@@ -214,6 +214,8 @@ impl Transport {
     async fn udp_loop(self: Arc<Self>) {
         let Some(udp) = self.udp.clone() else { return };
         let mut buf = vec![0u8; MAX_MESSAGE_BYTES + 1];
+        let (mut dropped, mut last_report) =
+            (0u64, std::time::Instant::now() - Duration::from_secs(2));
         let stop = stopped(self.stop.clone());
         tokio::pin!(stop);
         loop {
@@ -242,7 +244,14 @@ impl Transport {
                 })
                 .is_err()
             {
-                tracing::warn!(%source, "SIP input queue full; UDP datagram dropped");
+                // One line per second at most: under overload a line per
+                // datagram would itself flood the log (and the SD card).
+                dropped += 1;
+                if last_report.elapsed() >= Duration::from_secs(1) {
+                    tracing::warn!(dropped, "SIP input queue full; UDP datagrams dropped");
+                    dropped = 0;
+                    last_report = std::time::Instant::now();
+                }
             }
         }
     }

@@ -31,6 +31,24 @@ pub enum Timer {
     M,
 }
 
+impl Timer {
+    /// Every timer.
+    pub const ALL: [Timer; 12] = [
+        Timer::A,
+        Timer::B,
+        Timer::D,
+        Timer::E,
+        Timer::F,
+        Timer::G,
+        Timer::H,
+        Timer::I,
+        Timer::J,
+        Timer::K,
+        Timer::L,
+        Timer::M,
+    ];
+}
+
 /// T1, T2, T4 and whether the transport is reliable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimerConfig {
