@@ -239,6 +239,7 @@ pub async fn start(
             .map(|d| (d.username.clone(), d))
             .collect(),
         txs: HashMap::new(),
+        branches: HashMap::new(),
         timers: BTreeMap::new(),
         armed: HashMap::new(),
         seq: 0,
@@ -262,6 +263,9 @@ struct Endpoint {
     clock: SharedClock,
     devices: HashMap<String, DeviceCredential>,
     txs: HashMap<Key, Tx>,
+    /// Live requests by From tag/Call-ID/CSeq → the branch they came on,
+    /// for spotting merged requests.
+    branches: HashMap<String, String>,
     timers: BTreeMap<(Instant, u64), (Key, Timer)>,
     armed: HashMap<(Key, Timer), u64>,
     seq: u64,
@@ -425,15 +429,21 @@ impl Endpoint {
         // §8.2.2.2: the same request reaching us again over another path
         // (a different branch) while the first is still live is a loop or a
         // fork merging back: 482, answered once, by its own transaction.
-        let merged = req
+        // An index keeps this O(1): scanning every live transaction made
+        // each request cost O(load).
+        let out_of_dialog = req
             .headers
             .get(&HeaderName::To)
             .and_then(NameAddr::parse)
-            .is_some_and(|to| to.params.get("tag").is_none())
+            .is_some_and(|to| to.params.get("tag").is_none());
+        let merged = out_of_dialog
             && self
-                .txs
-                .values()
-                .any(|t| t.identity.0 == identity.0 && t.identity.1 != identity.1);
+                .branches
+                .get(&identity.0)
+                .is_some_and(|branch| *branch != identity.1);
+        if !merged {
+            self.branches.insert(identity.0.clone(), identity.1.clone());
+        }
         self.txs.insert(
             key.clone(),
             Tx {
@@ -484,7 +494,11 @@ impl Endpoint {
                     self.armed.insert((key.clone(), timer), self.seq);
                 }
                 Action::Terminated => {
-                    self.txs.remove(key);
+                    if let Some(tx) = self.txs.remove(key) {
+                        if self.branches.get(&tx.identity.0) == Some(&tx.identity.1) {
+                            self.branches.remove(&tx.identity.0);
+                        }
+                    }
                     // Only this transaction's timers: scanning every armed
                     // timer here made the cost grow with the load (found by
                     // benches/register_load.sh). Their queue entries are

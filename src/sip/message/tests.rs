@@ -299,17 +299,29 @@ fn the_fuzz_corpus_and_regressions_parse_without_panicking() {
     // (fuzz/regressions) run here on every test, so CI keeps what fuzzing learned.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut seen = 0;
-    for dir in ["corpus/parse_datagram", "corpus/parse_stream", "regressions"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+    for dir in [
+        "corpus/parse_datagram",
+        "corpus/parse_stream",
+        "regressions",
+    ] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "md") {
                 continue;
             }
-            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
             if let Ok(m) = parse_datagram(&bytes) {
                 let again = parse_datagram(&m.to_bytes());
-                assert!(again.is_ok(), "{}: a parsed message must re-parse", path.display());
+                assert!(
+                    again.is_ok(),
+                    "{}: a parsed message must re-parse",
+                    path.display()
+                );
             }
             let _ = parse_stream(&bytes);
             seen += 1;
