@@ -81,6 +81,40 @@ struct LoginBody {
 /// Verifies a password for the lockout keys `keys` while holding `slot`:
 /// `Ok(true)` on a match; on a mismatch the failure is counted and the
 /// error is 429 if that started a lockout, else `on_mismatch`.
+/// Takes a hashing place, then refuses a locked-out client or account (429)
+/// and reads the account's password hash. The place is held from the
+/// lockout check until the failure is counted, so parallel guesses queue here
+/// instead of all passing the check at once.
+async fn slot_unless_locked(
+    state: &ServerState,
+    req: &ApiRequest,
+    keys: &Keys,
+    email: &str,
+) -> Result<(HashSlot, Option<(i64, String)>), ApiError> {
+    let rid = req.request_id.as_str();
+    let slot = state
+        .hashes
+        .slot()
+        .await
+        .map_err(|e| ApiError::internal(rid, &e))?;
+    let (k, e, now) = (keys.clone(), email.to_string(), state.clock.now());
+    let (locked, account) = state
+        .db
+        .call(move |c| {
+            Ok((
+                lockout::locked_for(c, &k, now)?,
+                users::password_hash_by_email(c, &e)?,
+            ))
+        })
+        .await
+        .map_err(|e| ApiError::internal(rid, &e))?;
+    if let Some(wait) = locked {
+        tracing::info!(client = %req.client_ip, path = %req.uri.path(), "refused: locked out");
+        return Err(locked_out(wait));
+    }
+    Ok((slot, account))
+}
+
 pub(crate) async fn verify_counted(
     state: &ServerState,
     slot: &HashSlot,
@@ -131,28 +165,7 @@ async fn login(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     }
     let rid = req.request_id.as_str();
     let keys = Keys::new(req.client_ip, &email);
-    // One hashing place from the lockout check until the failure is counted:
-    // parallel guesses queue here instead of all passing the check at once.
-    let slot = state
-        .hashes
-        .slot()
-        .await
-        .map_err(|e| ApiError::internal(rid, &e))?;
-    let (k, e, now) = (keys.clone(), email.clone(), state.clock.now());
-    let (locked, account) = state
-        .db
-        .call(move |c| {
-            Ok((
-                lockout::locked_for(c, &k, now)?,
-                users::password_hash_by_email(c, &e)?,
-            ))
-        })
-        .await
-        .map_err(|e| ApiError::internal(rid, &e))?;
-    if let Some(wait) = locked {
-        tracing::info!(client = %req.client_ip, "login refused: locked out");
-        return Err(locked_out(wait));
-    }
+    let (slot, account) = slot_unless_locked(&state, &req, &keys, &email).await?;
     let user_id = account.as_ref().map(|(id, _)| *id);
     let wrong = ApiError::unauthenticated("wrong e-mail or password");
     if let Err(e) = verify_counted(
@@ -255,25 +268,7 @@ async fn change_password(state: Arc<ServerState>, req: ApiRequest) -> ApiResult 
         .await
         .map_err(|e| ApiError::from_store(rid, e))?;
     let keys = Keys::new(req.client_ip, &user.email);
-    let slot = state
-        .hashes
-        .slot()
-        .await
-        .map_err(|e| ApiError::internal(rid, &e))?;
-    let (k, email, now) = (keys.clone(), user.email.clone(), state.clock.now());
-    let (locked, account) = state
-        .db
-        .call(move |c| {
-            Ok((
-                lockout::locked_for(c, &k, now)?,
-                users::password_hash_by_email(c, &email)?,
-            ))
-        })
-        .await
-        .map_err(|e| ApiError::internal(rid, &e))?;
-    if let Some(wait) = locked {
-        return Err(locked_out(wait));
-    }
+    let (slot, account) = slot_unless_locked(&state, &req, &keys, &user.email).await?;
     verify_counted(
         &state,
         &slot,
