@@ -365,8 +365,7 @@ impl Endpoint {
                 };
                 if let (Some(status), Some(req)) = (e.status, e.request) {
                     // Stateless answer: there is no trustworthy transaction key.
-                    let mut resp = Response::to(&req, status, default_reason(status), &self.tag());
-                    resp.headers.push(HeaderName::Server, server_header());
+                    let mut resp = reply(&req, status, &self.tag());
                     if status == 505 || status == 400 {
                         resp.headers.push(
                             HeaderName::Other("Warning".into()),
@@ -454,9 +453,7 @@ impl Endpoint {
             },
         );
         let resp = if merged {
-            let mut r = Response::to(&req, 482, default_reason(482), &self.tag());
-            r.headers.push(HeaderName::Server, server_header());
-            r
+            reply(&req, 482, &self.tag())
         } else {
             self.answer(&req, source, protocol)
         };
@@ -552,19 +549,7 @@ impl Endpoint {
     /// The transaction user: decides the answer to a new request.
     fn answer(&mut self, req: &Request, source: SocketAddr, protocol: Protocol) -> Response {
         let tag = self.tag();
-        let mut resp = self.answer_inner(req, source, protocol, &tag);
-        resp.headers.push(HeaderName::Server, server_header());
-        resp
-    }
-
-    fn answer_inner(
-        &mut self,
-        req: &Request,
-        source: SocketAddr,
-        protocol: Protocol,
-        tag: &str,
-    ) -> Response {
-        let reply = |status: u16| Response::to(req, status, default_reason(status), tag);
+        let reply = |status: u16| reply(req, status, &tag);
         if req.method != Method::Cancel {
             let required: Vec<&str> = req.headers.values(&HeaderName::Require);
             if !required.is_empty() {
@@ -585,7 +570,7 @@ impl Endpoint {
                 r.headers.push(HeaderName::Accept, "application/sdp");
                 r
             }
-            Method::Register => self.register(req, source, protocol, tag),
+            Method::Register => self.register(req, source, protocol, &tag),
             Method::Cancel => reply(481), // no INVITE is ever left pending yet
             Method::Other(_) => {
                 let mut r = reply(501);
@@ -609,7 +594,7 @@ impl Endpoint {
         tag: &str,
     ) -> Response {
         let now = self.clock.now();
-        let reply = |status: u16| Response::to(req, status, default_reason(status), tag);
+        let reply = |status: u16| reply(req, status, tag);
         let Some(to) = req.headers.get(&HeaderName::To).and_then(NameAddr::parse) else {
             return reply(400);
         };
@@ -706,6 +691,14 @@ fn contact_info(b: &Binding) -> ContactInfo {
         },
         user_agent: b.user_agent.clone(),
     }
+}
+
+/// A response to `req` with the default reason phrase and our `Server`
+/// header; every answer the endpoint sends is built here.
+fn reply(req: &Request, status: u16, tag: &str) -> Response {
+    let mut r = Response::to(req, status, default_reason(status), tag);
+    r.headers.push(HeaderName::Server, server_header());
+    r
 }
 
 fn server_header() -> String {
