@@ -25,6 +25,7 @@
 //! * [`sysconfig`] is the configuration edited from the web UI (Twilio, SMTP,
 //!   notifications, time zone), with its secrets sealed.
 //! * [`twilio`] is the Twilio REST client.
+//! * [`media`] is SDP and the RTP relay that anchors every call.
 //!
 //! Lower modules never import upper ones: `store` knows nothing of `http`.
 
@@ -38,6 +39,7 @@ pub mod constants;
 pub mod endpoint;
 pub mod http;
 pub mod logging;
+pub mod media;
 pub mod registrar;
 pub mod secrets;
 pub mod settings;
