@@ -26,6 +26,7 @@
 //!   notifications, time zone), with its secrets sealed.
 //! * [`twilio`] is the Twilio REST client.
 //! * [`media`] is SDP and the RTP relay that anchors every call.
+//! * [`dialplan`] reads dialled numbers and guards against toll fraud.
 //!
 //! Lower modules never import upper ones: `store` knows nothing of `http`.
 
@@ -36,6 +37,7 @@ pub mod accounts;
 pub mod app;
 pub mod clock;
 pub mod constants;
+pub mod dialplan;
 pub mod endpoint;
 pub mod http;
 pub mod logging;
