@@ -107,6 +107,8 @@ async fn run_with_db(
     let stored_bindings = db.call(|c| store::registrations::all(c)).await?;
     let (persist_tx, persist_rx) = tokio::sync::mpsc::unbounded_channel();
     let persist_task = tokio::spawn(persist_bindings(db.clone(), clock.clone(), persist_rx));
+    let (cdr_tx, cdr_rx) = tokio::sync::mpsc::unbounded_channel();
+    let cdr_task = tokio::spawn(write_cdrs(db.clone(), cdr_rx));
     let tls = match settings.sip_tls_listen {
         Some(addr) => {
             let (dir, files) = (settings.data_dir.clone(), settings.sip_tls_files.clone());
@@ -140,6 +142,20 @@ async fn run_with_db(
         },
         heartbeat: heartbeats.register("sip"),
         offer_sha256: settings.sip_digest_sha256,
+        directory: load_directory(&db, &secrets).await?,
+        media: endpoint::MediaSetup {
+            pool: crate::media::ports::PortPool::new(
+                settings.sip_listen.ip(),
+                settings.media.rtp_first,
+                settings.media.rtp_last,
+            ),
+            music: crate::media::music::HoldMusic::default_tune(),
+            timeout: settings.media.timeout,
+            public_ip: settings.media.public_ip,
+        },
+        calls: settings.calls.clone(),
+        cdrs: Some(cdr_tx),
+        trunk_edge: settings.twilio_sip_edge,
     };
     let (sip, sip_task) = endpoint::start(setup, stop_rx.clone())
         .await
@@ -236,6 +252,7 @@ async fn run_with_db(
     // The endpoint is gone, so the registrar's sender is too: the writer
     // drains what is queued and ends.
     let _ = persist_task.await;
+    let _ = cdr_task.await;
     let _ = db_probe.await;
     let _ = storage_task.await;
     let _ = sweep_task.await;
@@ -270,6 +287,82 @@ pub async fn load_device_credentials(
     })
     .await?;
     Ok(creds)
+}
+
+/// `config`/`secrets` keys of the credentials Twilio and Homeline use with
+/// each other over SIP, and of the SIP Domain outgoing calls go to.
+const TWILIO_SIP_USERNAME: &str = "twilio.sip_username";
+const TWILIO_SIP_PASSWORD: &str = "twilio.sip_password";
+const TWILIO_SIP_DOMAIN: &str = "twilio.sip_domain";
+
+/// Builds the call router's directory from the database: phones, the
+/// numbers and who they ring, and the Twilio SIP credentials (sealed).
+pub async fn load_directory(
+    db: &Db,
+    secrets: &Arc<SecretBox>,
+) -> anyhow::Result<endpoint::Directory> {
+    let (phones, numbers, firsts, user, sealed, domain) = db
+        .call(|c| {
+            Ok((
+                store::devices::routing(c)?,
+                store::dids::routing(c)?,
+                store::dids::first_number_of_users(c)?,
+                store::config::get(c, TWILIO_SIP_USERNAME)?,
+                store::secrets::get(c, TWILIO_SIP_PASSWORD)?,
+                store::config::get(c, TWILIO_SIP_DOMAIN)?,
+            ))
+        })
+        .await?;
+    let firsts: std::collections::HashMap<i64, String> = firsts.into_iter().collect();
+    let mut dir = endpoint::Directory::default();
+    for (device_id, username, name, user_id) in phones {
+        let caller_id = user_id.and_then(|u| firsts.get(&u).cloned());
+        dir.phones.insert(
+            device_id,
+            endpoint::Phone {
+                device_id,
+                username,
+                name,
+                caller_id,
+            },
+        );
+    }
+    for (did_id, number, device_ids) in numbers {
+        dir.numbers
+            .insert(number, endpoint::Number { did_id, device_ids });
+    }
+    let password = crate::sysconfig::open_secret(secrets, TWILIO_SIP_PASSWORD, sealed)
+        .map_err(|e| anyhow::anyhow!("cannot open the Twilio SIP password: {e}"))?;
+    if let (Some(user), Some(password)) = (user, password) {
+        dir.trunk = Some(endpoint::Trunk {
+            credential: DeviceCredential::new(0, &user, &password),
+            password,
+            domain: domain.unwrap_or_default(),
+            edge: None,
+        });
+    }
+    Ok(dir)
+}
+
+/// Tells the SIP endpoint about changed phones, numbers or Twilio settings.
+pub async fn reload_sip(sip: &endpoint::SipHandle, db: &Db, secrets: &Arc<SecretBox>) {
+    match load_device_credentials(db, secrets).await {
+        Ok(creds) => sip.reload_devices(creds).await,
+        Err(e) => tracing::error!(error = %e, "could not reload phone credentials for SIP"),
+    }
+    match load_directory(db, secrets).await {
+        Ok(d) => sip.reload_directory(d).await,
+        Err(e) => tracing::error!(error = %e, "could not reload the call directory"),
+    }
+}
+
+/// Writes each finished call's CDR.
+async fn write_cdrs(db: Db, mut rx: tokio::sync::mpsc::UnboundedReceiver<store::cdrs::Cdr>) {
+    while let Some(cdr) = rx.recv().await {
+        if let Err(e) = db.call(move |c| store::cdrs::insert(c, &cdr)).await {
+            tracing::error!(error = %e, "could not store a call record");
+        }
+    }
 }
 
 /// Writes binding changes to SQLite in the order they happened.

@@ -123,6 +123,69 @@ pub const SPECS: &[Spec] = &[
         doc: "How long a banned SIP source is ignored, in seconds.",
     },
     Spec {
+        key: "media.rtp_ports",
+        env: "HOMELINE_MEDIA_RTP_PORTS",
+        default: "10000-10199",
+        in_db: true,
+        doc: "UDP port range for RTP/RTCP pairs (two pairs per call); forward it on the router for Twilio calls.",
+    },
+    Spec {
+        key: "media.timeout_secs",
+        env: "HOMELINE_MEDIA_TIMEOUT_SECS",
+        default: "60",
+        in_db: true,
+        doc: "A call whose phone or trunk sends no RTP/RTCP for this long (and no BYE) is hung up.",
+    },
+    Spec {
+        key: "media.public_ip",
+        env: "HOMELINE_MEDIA_PUBLIC_IP",
+        default: "",
+        in_db: true,
+        doc: "The router's public IP written in SDP towards Twilio (empty: the address that routes to Twilio's edge).",
+    },
+    Spec {
+        key: "calls.ring_timeout_secs",
+        env: "HOMELINE_CALLS_RING_TIMEOUT_SECS",
+        default: "30",
+        in_db: true,
+        doc: "How long phones ring before the caller is sent on (Twilio: to voicemail).",
+    },
+    Spec {
+        key: "calls.home_country",
+        env: "HOMELINE_CALLS_HOME_COUNTRY",
+        default: "1",
+        in_db: true,
+        doc: "Home country calling code (digits): national numbers are dialled in its plan.",
+    },
+    Spec {
+        key: "calls.allowed_prefixes",
+        env: "HOMELINE_CALLS_ALLOWED_PREFIXES",
+        default: "",
+        in_db: true,
+        doc: "Comma-separated E.164 prefixes (digits) phones may call; empty allows the home country only.",
+    },
+    Spec {
+        key: "calls.max_concurrent_outgoing",
+        env: "HOMELINE_CALLS_MAX_CONCURRENT_OUTGOING",
+        default: "2",
+        in_db: true,
+        doc: "Toll-fraud guard: most calls to Twilio at once.",
+    },
+    Spec {
+        key: "calls.max_outgoing_per_hour",
+        env: "HOMELINE_CALLS_MAX_OUTGOING_PER_HOUR",
+        default: "20",
+        in_db: true,
+        doc: "Toll-fraud guard: most calls to Twilio started per hour.",
+    },
+    Spec {
+        key: "twilio.sip_edge",
+        env: "HOMELINE_TWILIO_SIP_EDGE",
+        default: "",
+        in_db: true,
+        doc: "`host:port` outgoing calls are sent to instead of the Twilio SIP Domain (tests point it at a stand-in; UDP).",
+    },
+    Spec {
         key: "log.level",
         env: "HOMELINE_LOG_LEVEL",
         default: "info",
@@ -217,8 +280,36 @@ pub struct Settings {
     pub sip_guard: SipGuardSettings,
     /// See [`SPECS`] `twilio.api_base`; without a trailing slash.
     pub twilio_api_base: String,
+    /// RTP relay settings.
+    pub media: MediaSettings,
+    /// Call handling and the dial plan.
+    pub calls: CallSettings,
+    /// Where outgoing calls go instead of the Twilio SIP Domain, if set.
+    pub twilio_sip_edge: Option<SocketAddr>,
     /// Where each value came from, by key.
     pub sources: BTreeMap<&'static str, Source>,
+}
+
+/// How media is relayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaSettings {
+    /// First port of the RTP range.
+    pub rtp_first: u16,
+    /// Last port of the RTP range.
+    pub rtp_last: u16,
+    /// Silence after which a call is hung up.
+    pub timeout: std::time::Duration,
+    /// The public address for SDP towards Twilio, when set.
+    pub public_ip: Option<IpAddr>,
+}
+
+/// How calls are routed and guarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSettings {
+    /// How long phones ring.
+    pub ring_timeout: std::time::Duration,
+    /// The dial plan and toll-fraud limits.
+    pub rules: crate::dialplan::DialRules,
 }
 
 /// Thresholds of the SIP flood guard.
@@ -417,7 +508,102 @@ impl RawInputs {
             max_requests: number("sip.guard.max_requests")? as u32,
             ban_secs: number("sip.guard.ban_secs")?,
         };
+        let media_timeout = number("media.timeout_secs")?.max(1);
+        let ring_timeout = number("calls.ring_timeout_secs")?.max(1);
+        let max_concurrent = number("calls.max_concurrent_outgoing")? as usize;
+        let max_per_hour = number("calls.max_outgoing_per_hour")? as usize;
+        let media = {
+            let (key, value, source) = get("media.rtp_ports");
+            let range = value
+                .split_once('-')
+                .and_then(|(a, b)| {
+                    Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
+                })
+                .filter(|(a, b)| *a >= 1024 && b > a && b - a >= 3);
+            let Some((rtp_first, rtp_last)) = range else {
+                return Err(invalid(
+                    key,
+                    value,
+                    source,
+                    "expected FIRST-LAST, ports 1024-65535 with room for two pairs",
+                ));
+            };
+            let (key, value, source) = get("media.public_ip");
+            let public_ip = if value.trim().is_empty() {
+                None
+            } else {
+                Some(
+                    value
+                        .trim()
+                        .parse::<IpAddr>()
+                        .map_err(|e| invalid(key, value.clone(), source, e))?,
+                )
+            };
+            MediaSettings {
+                rtp_first,
+                rtp_last,
+                timeout: std::time::Duration::from_secs(media_timeout),
+                public_ip,
+            }
+        };
+        let calls = {
+            let (key, value, source) = get("calls.home_country");
+            let home_country = value.trim().trim_start_matches('+').to_string();
+            if home_country.is_empty()
+                || home_country.len() > 3
+                || !home_country.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(invalid(
+                    key,
+                    value,
+                    source,
+                    "expected a country calling code like 1 or 44",
+                ));
+            }
+            let (key, value, source) = get("calls.allowed_prefixes");
+            let allowed_prefixes: Vec<String> = value
+                .split(',')
+                .map(|p| p.trim().trim_start_matches('+').to_string())
+                .filter(|p| !p.is_empty())
+                .collect();
+            if allowed_prefixes
+                .iter()
+                .any(|p| !p.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(invalid(
+                    key,
+                    value,
+                    source,
+                    "expected comma-separated digits like 1,44",
+                ));
+            }
+            CallSettings {
+                ring_timeout: std::time::Duration::from_secs(ring_timeout),
+                rules: crate::dialplan::DialRules {
+                    home_country,
+                    allowed_prefixes,
+                    max_concurrent,
+                    max_per_hour,
+                },
+            }
+        };
+        let twilio_sip_edge = {
+            let (key, value, source) = get("twilio.sip_edge");
+            if value.trim().is_empty() {
+                None
+            } else {
+                Some(
+                    value
+                        .trim()
+                        .parse::<SocketAddr>()
+                        .map_err(|e| invalid(key, value.clone(), source, e))?,
+                )
+            }
+        };
         Ok(Settings {
+            media,
+            calls,
+            twilio_sip_edge,
             data_dir,
             http_listen,
             http_trusted_proxy,

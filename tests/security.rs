@@ -164,6 +164,8 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
         "/api/devices/{id}/credentials" => {
             Some((format!("/api/devices/{}/credentials", hh.gran_device), true))
         }
+        // No call is up: hold and hang-up answer 404 for every admitted caller.
+        "/api/calls/{id}" | "/api/calls/{id}/hold" => Some((path.replace("{id}", "4242"), false)),
         _ => None,
     }
 }

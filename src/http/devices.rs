@@ -150,12 +150,10 @@ fn validate(input: &DeviceInput, creating: bool) -> Result<Option<String>, ApiEr
     }
 }
 
-/// Reloads the SIP endpoint's credential table after a change.
+/// Reloads the SIP endpoint's credentials and call directory after a change.
 async fn reload_sip(state: &ServerState) {
-    let Some(sip) = &state.sip else { return };
-    match crate::app::load_device_credentials(&state.db, &state.secrets).await {
-        Ok(creds) => sip.reload_devices(creds).await,
-        Err(e) => tracing::error!(error = %e, "could not reload phone credentials for SIP"),
+    if let Some(sip) = &state.sip {
+        crate::app::reload_sip(sip, &state.db, &state.secrets).await;
     }
 }
 

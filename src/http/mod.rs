@@ -12,6 +12,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod calls;
 pub mod devices;
 pub mod dids;
 pub mod error;
@@ -107,6 +108,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(system::routes());
     routes.extend(dids::routes());
     routes.extend(devices::routes());
+    routes.extend(calls::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());
     routes

@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -436,6 +435,7 @@ impl Task {
 mod tests {
     use super::super::ports::PortPool;
     use super::*;
+    use tokio::net::UdpSocket;
 
     fn rtp(seq: u16, ts: u32, ssrc: u32, payload: u8) -> Vec<u8> {
         let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];

@@ -190,6 +190,13 @@ pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
     )
 }
 
+/// Every phone's id, SIP user name, display name and user, for the router.
+pub fn routing(conn: &Connection) -> Result<Vec<(i64, String, String, Option<i64>)>, StoreError> {
+    let mut stmt = conn.prepare("SELECT id, username, name, user_id FROM devices ORDER BY id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

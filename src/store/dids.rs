@@ -173,6 +173,44 @@ pub fn ids_of_user(conn: &Connection, user: i64) -> Result<Vec<i64>, StoreError>
     Ok(ids)
 }
 
+/// Every voice-enabled number with the phones that ring for it (every
+/// phone of every user it is assigned to), for the call router.
+pub fn routing(conn: &Connection) -> Result<Vec<(i64, String, Vec<i64>)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT d.id, d.number, dev.id FROM dids d \
+         LEFT JOIN did_users du ON du.did_id = d.id \
+         LEFT JOIN devices dev ON dev.user_id = du.user_id \
+         WHERE d.voice_enabled = 1 ORDER BY d.id, dev.id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<i64>>(2)?,
+        ))
+    })?;
+    let mut out: Vec<(i64, String, Vec<i64>)> = Vec::new();
+    for row in rows {
+        let (id, number, device) = row?;
+        match out.last_mut() {
+            Some(last) if last.0 == id => last.2.extend(device),
+            _ => out.push((id, number, device.into_iter().collect())),
+        }
+    }
+    Ok(out)
+}
+
+/// Each user's first number (lowest id), which their phones call out as.
+pub fn first_number_of_users(conn: &Connection) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT du.user_id, d.number FROM did_users du JOIN dids d ON d.id = du.did_id \
+         WHERE d.id = (SELECT MIN(d2.id) FROM did_users du2 JOIN dids d2 ON d2.id = du2.did_id \
+                       WHERE du2.user_id = du.user_id)",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -532,3 +532,85 @@ pub fn setup_admin(h: &Homeline, email: &str, password: &str) -> String {
     assert_eq!(r.status, 201, "setup: {}", String::from_utf8_lossy(&r.body));
     r.session_token().expect("setup logs the admin in")
 }
+
+/// A sipp running in the background (a UAS waiting for a call, a UAC
+/// with media), in a scratch directory that holds `media/` (the raw
+/// G.711 files `rtp_stream` plays, relative to the working directory).
+pub struct SippRun {
+    child: Child,
+    scratch: tempfile::TempDir,
+}
+
+impl SippRun {
+    /// Starts sipp with `scenario` from tests/sipp; `target` is the
+    /// remote address (none for a UAS).
+    pub fn spawn(target: Option<SocketAddr>, scenario: &str, args: &[&str]) -> SippRun {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let media = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/media");
+        std::os::unix::fs::symlink(&media, scratch.path().join("media")).expect("media link");
+        let sf = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/sipp")
+            .join(scenario);
+        let mut cmd = Command::new("timeout");
+        cmd.arg("40").arg("sipp");
+        if let Some(t) = target {
+            cmd.arg(t.to_string());
+        }
+        cmd.arg("-sf")
+            .arg(&sf)
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-mi",
+                "127.0.0.1",
+                "-m",
+                "1",
+                "-nostdin",
+                "-trace_err",
+                "-trace_msg",
+            ])
+            .args(args)
+            .current_dir(scratch.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().expect("run sipp");
+        SippRun { child, scratch }
+    }
+
+    /// Waits for sipp to finish; its exit code and output plus its
+    /// message and error logs.
+    pub fn wait(mut self, within: Duration) -> (i32, String) {
+        let status = wait_exit(&mut self.child, within);
+        if status.is_none() {
+            let _ = self.child.kill();
+        }
+        let mut text = String::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut o, &mut text);
+        }
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut text);
+        }
+        for entry in std::fs::read_dir(self.scratch.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.ends_with("errors.log") || name.ends_with("messages.log") {
+                text.push_str(&format!("\n--- {name}\n"));
+                text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        (status.and_then(|s| s.code()).unwrap_or(-1), text)
+    }
+}
+
+/// A free UDP port on 127.0.0.1 (for a peer that must know its port in advance).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("free port")
+        .port()
+}

@@ -12,6 +12,13 @@
 //! RFC 3261; other known methods are answered 405 and unknown ones 501, both
 //! with `Allow`, until the call layer exists.
 
+mod calls;
+mod directory;
+mod uac;
+
+pub use calls::CallInfo;
+pub use directory::{Directory, Number, Phone, Trunk};
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,7 +46,7 @@ use crate::store::registrations::Binding as StoredBinding;
 use crate::watchdog::Heartbeat;
 
 /// What the endpoint answers to in `Allow`.
-pub const ALLOW: &str = "REGISTER, OPTIONS, ACK, CANCEL";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, NOTIFY";
 
 /// The digest realm phones are challenged with.
 pub const REALM: &str = "homeline";
@@ -76,7 +83,7 @@ impl DeviceCredential {
         }
     }
 
-    fn ha1(&self, alg: Algorithm) -> &str {
+    pub(crate) fn ha1(&self, alg: Algorithm) -> &str {
         match alg {
             Algorithm::Md5 => &self.ha1_md5,
             Algorithm::Sha256 => &self.ha1_sha256,
@@ -113,6 +120,10 @@ enum Command {
     Registrations(oneshot::Sender<Vec<DeviceRegistrations>>),
     Bans(oneshot::Sender<Vec<Ban>>),
     Subscribe(oneshot::Sender<tokio::sync::broadcast::Receiver<RegistrationEvent>>),
+    ReloadDirectory(Box<Directory>),
+    Calls(oneshot::Sender<Vec<CallInfo>>),
+    HangUp(u64, oneshot::Sender<bool>),
+    Hold(u64, bool, oneshot::Sender<bool>),
 }
 
 /// A handle for the rest of the application.
@@ -145,6 +156,36 @@ impl SipHandle {
         let (tx, rx) = oneshot::channel();
         let _ = self.cmds.send(Command::Bans(tx)).await;
         rx.await.unwrap_or_default()
+    }
+
+    /// Replaces the routing directory (phones, numbers, the Twilio trunk).
+    pub async fn reload_directory(&self, directory: Directory) {
+        let _ = self
+            .cmds
+            .send(Command::ReloadDirectory(Box::new(directory)))
+            .await;
+    }
+
+    /// The calls in progress.
+    pub async fn calls(&self) -> Vec<CallInfo> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.cmds.send(Command::Calls(tx)).await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// Hangs a call up (BYE, or CANCEL while ringing); false if no such call.
+    pub async fn hang_up(&self, id: u64) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.cmds.send(Command::HangUp(id, tx)).await;
+        rx.await.unwrap_or(false)
+    }
+
+    /// Puts an answered call on hold (both parties hear music) or resumes
+    /// it; false if no such answered call.
+    pub async fn hold(&self, id: u64, on: bool) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.cmds.send(Command::Hold(id, on, tx)).await;
+        rx.await.unwrap_or(false)
     }
 
     /// Registration changes as they happen.
@@ -215,6 +256,37 @@ pub struct EndpointSetup {
     pub heartbeat: Heartbeat,
     /// Also challenge with SHA-256 (`sip.digest_sha256`).
     pub offer_sha256: bool,
+    /// Phones, numbers and the Twilio trunk, for routing calls.
+    pub directory: Directory,
+    /// The RTP relay's resources.
+    pub media: MediaSetup,
+    /// Call handling and the dial plan.
+    pub calls: crate::settings::CallSettings,
+    /// Where finished calls' CDRs go (a task writes them to SQLite).
+    pub cdrs: Option<mpsc::UnboundedSender<crate::store::cdrs::Cdr>>,
+    /// Send outgoing calls here instead of the SIP Domain (`twilio.sip_edge`).
+    pub trunk_edge: Option<SocketAddr>,
+}
+
+/// What the call layer relays media with.
+pub struct MediaSetup {
+    /// The RTP port range.
+    pub pool: Arc<crate::media::ports::PortPool>,
+    /// Music on hold.
+    pub music: Arc<crate::media::music::HoldMusic>,
+    /// Silence after which a call is hung up.
+    pub timeout: std::time::Duration,
+    /// The public address written in SDP towards Twilio.
+    pub public_ip: Option<std::net::IpAddr>,
+}
+
+/// [`MediaSetup`] plus the channel relays report on.
+struct Media {
+    pool: Arc<crate::media::ports::PortPool>,
+    music: Arc<crate::media::music::HoldMusic>,
+    timeout: std::time::Duration,
+    public_ip: Option<std::net::IpAddr>,
+    events: mpsc::UnboundedSender<(u64, crate::media::relay::MediaEvent)>,
 }
 
 /// Binds the transports and starts the endpoint task; it runs until `stop`.
@@ -225,6 +297,7 @@ pub async fn start(
     let (up_tx, up_rx) = mpsc::channel(1024);
     let transport = Transport::bind(setup.listen, up_tx, stop.clone()).await?;
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let (media_tx, media_rx) = mpsc::unbounded_channel();
     let mut registrar = Registrar::new(setup.persist);
     registrar.load(setup.stored_bindings, setup.clock.now());
     let endpoint = Endpoint {
@@ -244,6 +317,23 @@ pub async fn start(
         armed: HashMap::new(),
         seq: 0,
         rng: SystemRandom::new(),
+        calls: calls::CallTable::default(),
+        clients: HashMap::new(),
+        synth: HashMap::new(),
+        pending: std::collections::VecDeque::new(),
+        directory: with_edge(setup.directory, setup.trunk_edge),
+        trunk_edge: setup.trunk_edge,
+        media: Media {
+            pool: setup.media.pool,
+            music: setup.media.music,
+            timeout: setup.media.timeout,
+            public_ip: setup.media.public_ip,
+            events: media_tx,
+        },
+        rules: setup.calls.rules,
+        ring_timeout: setup.calls.ring_timeout,
+        cdrs: setup.cdrs,
+        local_ips: HashMap::new(),
     };
     let handle = SipHandle {
         cmds: cmd_tx,
@@ -251,7 +341,7 @@ pub async fn start(
         tls_addr: transport.tls_addr(),
         tcp_addr: transport.tcp_addr(),
     };
-    let task = tokio::spawn(endpoint.run(up_rx, cmd_rx, setup.heartbeat, stop));
+    let task = tokio::spawn(endpoint.run(up_rx, cmd_rx, media_rx, setup.heartbeat, stop));
     Ok((handle, task))
 }
 
@@ -266,10 +356,32 @@ struct Endpoint {
     /// Live requests by From tag/Call-ID/CSeq → the branch they came on,
     /// for spotting merged requests.
     branches: HashMap<String, String>,
-    timers: BTreeMap<(Instant, u64), (Key, Timer)>,
-    armed: HashMap<(Key, Timer), u64>,
+    timers: BTreeMap<(Instant, u64), TimerKey>,
+    armed: HashMap<TimerKey, u64>,
     seq: u64,
     rng: SystemRandom,
+    calls: calls::CallTable,
+    clients: HashMap<uac::ClientKey, uac::ClientTx>,
+    /// Each client transaction's request, to synthesise 408/503 from.
+    synth: HashMap<uac::ClientKey, Request>,
+    /// Client transaction events waiting for the call layer.
+    pending: std::collections::VecDeque<uac::ClientEvent>,
+    directory: Directory,
+    trunk_edge: Option<SocketAddr>,
+    media: Media,
+    rules: crate::dialplan::DialRules,
+    ring_timeout: std::time::Duration,
+    cdrs: Option<mpsc::UnboundedSender<crate::store::cdrs::Cdr>>,
+    /// Which of our addresses routes to a peer's address (cached).
+    local_ips: HashMap<std::net::IpAddr, std::net::IpAddr>,
+}
+
+/// Everything that can be armed on the endpoint's one timer queue.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TimerKey {
+    Server(Key, Timer),
+    Client(uac::ClientKey, Timer),
+    Call(u64, calls::CallTimer),
 }
 
 impl Endpoint {
@@ -277,6 +389,7 @@ impl Endpoint {
         mut self,
         mut up: mpsc::Receiver<Received>,
         mut cmds: mpsc::Receiver<Command>,
+        mut media: mpsc::UnboundedReceiver<(u64, crate::media::relay::MediaEvent)>,
         heartbeat: Heartbeat,
         stop: watch::Receiver<bool>,
     ) {
@@ -291,7 +404,8 @@ impl Endpoint {
             tokio::select! {
                 _ = &mut stopped => return,
                 Some(r) = up.recv() => self.on_received(r).await,
-                Some(c) = cmds.recv() => self.on_command(c),
+                Some(c) = cmds.recv() => self.on_command(c).await,
+                Some((call, ev)) = media.recv() => self.on_media_event(call, ev).await,
                 _ = sleep_until(next_timer), if next_timer.is_some() => self.fire_timers().await,
                 _ = tick.tick() => {
                     heartbeat.beat();
@@ -303,10 +417,13 @@ impl Endpoint {
                     self.guard.prune(now);
                 }
             }
+            if !self.pending.is_empty() {
+                self.dispatch(Vec::new()).await;
+            }
         }
     }
 
-    fn on_command(&mut self, c: Command) {
+    async fn on_command(&mut self, c: Command) {
         match c {
             Command::ReloadDevices(creds) => {
                 let known: std::collections::HashSet<i64> =
@@ -339,6 +456,17 @@ impl Endpoint {
             }
             Command::Subscribe(reply) => {
                 let _ = reply.send(self.registrar.subscribe());
+            }
+            Command::ReloadDirectory(d) => self.directory = with_edge(*d, self.trunk_edge),
+            Command::Calls(reply) => {
+                let _ = reply.send(self.list_calls());
+            }
+            Command::HangUp(id, reply) => {
+                let done = self.hang_up(id).await;
+                let _ = reply.send(done);
+            }
+            Command::Hold(id, on, reply) => {
+                let _ = reply.send(self.hold(id, on));
             }
         }
     }
@@ -377,9 +505,10 @@ impl Endpoint {
                 }
             }
             Ok(Message::Response(resp)) => {
-                // No client transactions yet: stray responses are dropped (never
-                // forwarded, so a Via naming a broadcast address goes nowhere).
-                tracing::debug!(source = %r.source, status = resp.status, "response without a transaction dropped");
+                // Responses only ever reach a client transaction of ours;
+                // strays are dropped, never forwarded.
+                let events = self.on_response(resp).await;
+                self.dispatch(events).await;
             }
             Ok(Message::Request(req)) => {
                 let registered = self.registrar.has_binding_from(ip);
@@ -406,7 +535,12 @@ impl Endpoint {
             return;
         }
         if req.method == Method::Ack {
-            return; // ACK for a transaction long gone, or for a 2xx we never sent
+            // The ACK for a 2xx belongs to the dialog; any other is for a
+            // transaction long gone.
+            if let Some((call, side)) = self.call_of(&req) {
+                self.on_dialog_ack(call, side);
+            }
+            return;
         }
         let cfg = if protocol.reliable() {
             TimerConfig::RELIABLE
@@ -452,8 +586,19 @@ impl Endpoint {
                 identity,
             },
         );
+        let in_dialog_call = if out_of_dialog {
+            None
+        } else {
+            self.call_of(&req)
+        };
         let resp = if merged {
             reply(&req, 482, &self.tag())
+        } else if req.method == Method::Invite && out_of_dialog {
+            return self.on_invite(req, source, protocol, key).await;
+        } else if req.method == Method::Cancel {
+            self.on_cancel(&req, &key).await
+        } else if let Some((call, side)) = in_dialog_call {
+            self.on_in_dialog(&req, call, side).await
         } else {
             self.answer(&req, source, protocol)
         };
@@ -484,12 +629,7 @@ impl Endpoint {
                         self.send(p, d, &msg).await;
                     }
                 }
-                Action::Arm(timer, after) => {
-                    self.seq += 1;
-                    self.timers
-                        .insert((Instant::now() + after, self.seq), (key.clone(), timer));
-                    self.armed.insert((key.clone(), timer), self.seq);
-                }
+                Action::Arm(timer, after) => self.arm(TimerKey::Server(key.clone(), timer), after),
                 Action::Terminated => {
                     if let Some(tx) = self.txs.remove(key) {
                         if self.branches.get(&tx.identity.0) == Some(&tx.identity.1) {
@@ -501,7 +641,7 @@ impl Endpoint {
                     // benches/register_load.sh). Their queue entries are
                     // skipped when they fire.
                     for t in Timer::ALL {
-                        self.armed.remove(&(key.clone(), t));
+                        self.armed.remove(&TimerKey::Server(key.clone(), t));
                     }
                 }
                 Action::Timeout => tracing::debug!(?key, "server transaction timed out (no ACK)"),
@@ -519,14 +659,23 @@ impl Endpoint {
             if entry.key().0 > now {
                 break;
             }
-            let ((_, seq), (key, timer)) = entry.remove_entry();
+            let ((_, seq), target) = entry.remove_entry();
             // A re-armed timer leaves its old entry behind; only the latest counts.
-            if self.armed.get(&(key.clone(), timer)) != Some(&seq) {
+            if self.armed.get(&target) != Some(&seq) {
                 continue;
             }
-            self.armed.remove(&(key.clone(), timer));
-            let actions = self.feed(&key, Input::Timer(timer));
-            self.apply(&key, actions).await;
+            self.armed.remove(&target);
+            match target {
+                TimerKey::Server(key, timer) => {
+                    let actions = self.feed(&key, Input::Timer(timer));
+                    self.apply(&key, actions).await;
+                }
+                TimerKey::Client(key, timer) => {
+                    let events = self.client_timer(key, timer).await;
+                    self.dispatch(events).await;
+                }
+                TimerKey::Call(call, timer) => self.call_timer(call, timer).await,
+            }
         }
     }
 
@@ -538,6 +687,92 @@ impl Endpoint {
         {
             tracing::debug!(%dest, error = %e, "SIP send failed");
         }
+    }
+
+    /// Arms (or re-arms) a timer on the one queue.
+    fn arm(&mut self, target: TimerKey, after: std::time::Duration) {
+        self.seq += 1;
+        self.timers
+            .insert((Instant::now() + after, self.seq), target.clone());
+        self.armed.insert(target, self.seq);
+    }
+
+    /// Sends a response through its server transaction.
+    async fn respond(&mut self, key: &Key, resp: Response) {
+        let actions = self.feed(key, Input::Respond(resp));
+        self.apply(key, actions).await;
+    }
+
+    fn random_u32(&self) -> u32 {
+        let mut b = [0u8; 4];
+        let _ = self.rng.fill(&mut b);
+        u32::from_be_bytes(b)
+    }
+
+    /// A longer random token (Call-IDs, branches).
+    fn tag_long(&self) -> String {
+        let mut b = [0u8; 12];
+        let _ = self.rng.fill(&mut b);
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// Which of our addresses a peer reaches us at: the kernel's routing
+    /// answer (a connected UDP socket sends nothing), cached per peer.
+    fn local_ip_for(&mut self, peer: std::net::IpAddr) -> std::net::IpAddr {
+        if let Some(ip) = self.local_ips.get(&peer) {
+            return *ip;
+        }
+        let bound = self
+            .transport
+            .udp_addr()
+            .or(self.transport.tcp_addr())
+            .or(self.transport.tls_addr())
+            .map(|a| a.ip())
+            .filter(|ip| !ip.is_unspecified());
+        let ip = bound.unwrap_or_else(|| {
+            let any: SocketAddr = if peer.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            std::net::UdpSocket::bind(any)
+                .and_then(|s| {
+                    s.connect((peer, 9))?;
+                    s.local_addr()
+                })
+                .map(|a| a.ip())
+                .unwrap_or(peer)
+        });
+        if self.local_ips.len() > 1024 {
+            self.local_ips.clear();
+        }
+        self.local_ips.insert(peer, ip);
+        ip
+    }
+
+    /// Our host as written in URIs towards `peer` (IPv6 in brackets).
+    fn host_for(&mut self, peer: std::net::IpAddr) -> String {
+        match self.local_ip_for(peer) {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        }
+    }
+
+    /// A top Via for a new request towards `route`, with a fresh branch.
+    fn via(&mut self, route: calls::Route) -> String {
+        let host = self.host_for(route.dest.ip());
+        let port = port_of(&self.transport, route.protocol);
+        format!(
+            "SIP/2.0/{} {host}:{port};branch=z9hG4bK{};rport",
+            route.protocol.via_token(),
+            self.tag_long()
+        )
+    }
+
+    /// Our Contact URI towards `route`.
+    fn contact(&mut self, route: calls::Route) -> String {
+        let ip = self.local_ip_for(route.dest.ip());
+        contact_uri(&self.transport, route.protocol, ip)
     }
 
     fn tag(&self) -> String {
@@ -699,6 +934,39 @@ fn reply(req: &Request, status: u16, tag: &str) -> Response {
     let mut r = Response::to(req, status, default_reason(status), tag);
     r.headers.push(HeaderName::Server, server_header());
     r
+}
+
+/// A directory whose trunk sends to the configured edge, if any.
+fn with_edge(mut d: Directory, edge: Option<SocketAddr>) -> Directory {
+    if let Some(t) = d.trunk.as_mut() {
+        t.edge = edge.or(t.edge);
+    }
+    d
+}
+
+/// The port we listen on for `protocol`.
+fn port_of(transport: &Transport, protocol: Protocol) -> u16 {
+    match protocol {
+        Protocol::Udp => transport.udp_addr(),
+        Protocol::Tcp => transport.tcp_addr(),
+        Protocol::Tls => transport.tls_addr(),
+    }
+    .map(|a| a.port())
+    .unwrap_or(5060)
+}
+
+/// Our Contact URI for `protocol` at `ip`.
+fn contact_uri(transport: &Transport, protocol: Protocol, ip: std::net::IpAddr) -> String {
+    let host = match ip {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    };
+    let port = port_of(transport, protocol);
+    match protocol {
+        Protocol::Udp => format!("sip:homeline@{host}:{port}"),
+        Protocol::Tcp => format!("sip:homeline@{host}:{port};transport=tcp"),
+        Protocol::Tls => format!("sip:homeline@{host}:{port};transport=tls"),
+    }
 }
 
 fn server_header() -> String {

@@ -1,0 +1,86 @@
+//! Who can be called and who calls as whom: the slice of the database the
+//! call layer needs, kept in the endpoint's memory so routing a call never
+//! waits on SQLite. The application rebuilds it whenever phones, numbers or
+//! the Twilio settings change.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::DeviceCredential;
+
+/// A phone, for routing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone {
+    /// Its row id.
+    pub device_id: i64,
+    /// Its SIP user name (also its extension).
+    pub username: String,
+    /// Its display name ("Kitchen").
+    pub name: String,
+    /// The E.164 number its calls go out as: the first number assigned to
+    /// its user, if any.
+    pub caller_id: Option<String>,
+}
+
+/// One of the household's numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Number {
+    /// Its row id.
+    pub did_id: i64,
+    /// The phones that ring for it (every phone of every assigned user).
+    pub device_ids: Vec<i64>,
+}
+
+/// How Homeline and Twilio's SIP side find each other.
+#[derive(Clone)]
+pub struct Trunk {
+    /// The user name Twilio authenticates with (and Homeline with Twilio).
+    pub credential: DeviceCredential,
+    /// The password, needed to answer Twilio's challenges.
+    pub password: String,
+    /// The SIP Domain host (`myhome.sip.twilio.com`), for Request-URIs.
+    pub domain: String,
+    /// Where outgoing INVITEs are sent (the domain's address, or a stand-in).
+    pub edge: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Trunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Trunk {{ user: {:?}, domain: {:?}, edge: {:?} }}",
+            self.credential.username, self.domain, self.edge
+        )
+    }
+}
+
+/// Everything routing needs.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    /// Phones by device id.
+    pub phones: HashMap<i64, Phone>,
+    /// Numbers by E.164 string.
+    pub numbers: HashMap<String, Number>,
+    /// The Twilio side, once configured.
+    pub trunk: Option<Trunk>,
+}
+
+impl Directory {
+    /// The phone with this SIP user name.
+    pub fn phone_by_username(&self, username: &str) -> Option<&Phone> {
+        self.phones.values().find(|p| p.username == username)
+    }
+
+    /// The number a Request-URI user names (`+15551230000`, or the same
+    /// without `+`).
+    pub fn number(&self, user: &str) -> Option<(&str, &Number)> {
+        let e164 = if user.starts_with('+') {
+            user.to_string()
+        } else {
+            format!("+{user}")
+        };
+        self.numbers
+            .get_key_value(&e164)
+            .map(|(k, v)| (k.as_str(), v))
+    }
+}

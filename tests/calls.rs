@@ -1,0 +1,122 @@
+//! Calls through the real binary with real peers on loopback: sipp as
+//! phones (and as Twilio's SIP edge), the relay carrying RTP both ways,
+//! hold music, CANCEL races, vanished phones, CDRs and the calls API.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{free_udp_port, provision_devices, setup_admin, sipp, Homeline, SippRun, Start};
+
+/// Starts Homeline with phones and its own RTP range (tests run in parallel).
+fn start(phones: &[(&str, &str)], rtp: &str, extra: &[(&str, &str)]) -> Homeline {
+    let dir = tempfile::tempdir().expect("tempdir");
+    provision_devices(dir.path(), phones);
+    let mut env = vec![("HOMELINE_MEDIA_RTP_PORTS".to_string(), rtp.to_string())];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Homeline::start_with(Start {
+        dir: Some(dir),
+        env,
+        ..Start::default()
+    })
+}
+
+/// Registers `user` from `port` (the port its UAS will then listen on).
+fn register(sip: SocketAddr, user: &str, password: &str, port: u16) {
+    let (code, out) = sipp(
+        sip,
+        "register_auth.xml",
+        &[
+            "-s",
+            user,
+            "-au",
+            user,
+            "-ap",
+            password,
+            "-p",
+            &port.to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{user} registers: {out}");
+}
+
+fn calls(h: &Homeline, admin: &str) -> serde_json::Value {
+    let r = h.call("GET", "/api/calls", Some(admin), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+fn cdrs(h: &Homeline, admin: &str) -> Vec<serde_json::Value> {
+    let r = h.call("GET", "/api/cdrs", Some(admin), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn phone_calls_phone_with_rtp_relayed_both_ways() {
+    let h = start(
+        &[("alice", "alicepw"), ("bob", "bobpw")],
+        "31000-31019",
+        &[],
+    );
+    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
+    let sip = h.sip();
+    let bob = free_udp_port();
+    register(sip, "bob", "bobpw", bob);
+    let uas = SippRun::spawn(
+        None,
+        "uas_answer_rtp.xml",
+        &["-p", &bob.to_string(), "-mp", "32100"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let uac = SippRun::spawn(
+        Some(sip),
+        "uac_invite_rtp.xml",
+        &[
+            "-s", "bob", "-key", "caller", "alice", "-au", "alice", "-ap", "alicepw", "-mp",
+            "32000", "-d", "3000",
+        ],
+    );
+    // While the call is up, the relay counts packets from and to both sides.
+    let seen = common::wait_for(Duration::from_secs(10), || {
+        let v = calls(&h, &admin);
+        let c = v["items"].as_array()?.first()?.clone();
+        let ok = c["state"] == "answered"
+            && c["rtp_received"][0].as_u64()? > 20
+            && c["rtp_received"][1].as_u64()? > 20
+            && c["rtp_sent"][0].as_u64()? > 20
+            && c["rtp_sent"][1].as_u64()? > 20;
+        ok.then_some(c)
+    });
+    let (uac_code, uac_out) = uac.wait(Duration::from_secs(20));
+    let (uas_code, uas_out) = uas.wait(Duration::from_secs(10));
+    assert!(
+        seen.is_some(),
+        "RTP relayed both ways\nUAC: {uac_out}\nUAS: {uas_out}"
+    );
+    let c = seen.unwrap();
+    assert_eq!(
+        (
+            c["direction"].as_str(),
+            c["from"].as_str(),
+            c["to"].as_str()
+        ),
+        (Some("internal"), Some("alice"), Some("bob"))
+    );
+    assert_eq!(uac_code, 0, "caller: {uac_out}");
+    assert_eq!(uas_code, 0, "callee: {uas_out}");
+    // The call is gone and one CDR tells its story.
+    assert_eq!(calls(&h, &admin)["total"], 0);
+    let rows = common::wait_for(Duration::from_secs(3), || {
+        let r = cdrs(&h, &admin);
+        (!r.is_empty()).then_some(r)
+    })
+    .expect("a CDR");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let cdr = &rows[0];
+    assert_eq!(cdr["disposition"], "answered");
+    assert_eq!(cdr["direction"], "internal");
+    assert_eq!(cdr["hangup_cause"], "caller hung up");
+    assert!(cdr["duration_secs"].as_i64().unwrap() >= 2, "{cdr}");
+}
