@@ -120,3 +120,191 @@ fn phone_calls_phone_with_rtp_relayed_both_ways() {
     assert_eq!(cdr["hangup_cause"], "caller hung up");
     assert!(cdr["duration_secs"].as_i64().unwrap() >= 2, "{cdr}");
 }
+
+/// Starts Homeline over a provisioned household (one number, its phones,
+/// the Twilio SIP credentials).
+fn start_household(
+    number: &str,
+    phones: &[(&str, &str)],
+    rtp: &str,
+    extra: &[(&str, &str)],
+) -> Homeline {
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::provision_household(dir.path(), number, phones);
+    let mut env = vec![("HOMELINE_MEDIA_RTP_PORTS".to_string(), rtp.to_string())];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Homeline::start_with(Start {
+        dir: Some(dir),
+        env,
+        ..Start::default()
+    })
+}
+
+#[test]
+fn twilio_calls_in_through_the_sip_domain_path_and_the_phone_answers() {
+    let h = start_household(
+        "+15550001111",
+        &[("kitchen", "kitchenpw")],
+        "31100-31119",
+        &[],
+    );
+    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
+    let sip = h.sip();
+    let kitchen = free_udp_port();
+    register(sip, "kitchen", "kitchenpw", kitchen);
+    let phone = SippRun::spawn(
+        None,
+        "uas_answer_rtp.xml",
+        &["-p", &kitchen.to_string(), "-mp", "32300"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // Twilio's <Dial><Sip username password> INVITE: digest with the trunk credentials.
+    let twilio = SippRun::spawn(
+        Some(sip),
+        "uac_invite_rtp.xml",
+        &[
+            "-s",
+            "+15550001111",
+            "-key",
+            "caller",
+            "+15557654321",
+            "-au",
+            common::TRUNK_USER,
+            "-ap",
+            common::TRUNK_PASSWORD,
+            "-mp",
+            "32200",
+            "-d",
+            "2000",
+        ],
+    );
+    let (code, out) = twilio.wait(Duration::from_secs(20));
+    let (pcode, pout) = phone.wait(Duration::from_secs(10));
+    assert_eq!(code, 0, "Twilio edge: {out}\nphone: {pout}");
+    assert_eq!(pcode, 0, "phone: {pout}");
+    assert!(
+        pout.contains("From: <sip:+15557654321@"),
+        "the phone sees the caller's number: {pout}"
+    );
+    let rows = common::wait_for(Duration::from_secs(3), || {
+        let r = cdrs(&h, &admin);
+        (!r.is_empty()).then_some(r)
+    })
+    .expect("a CDR");
+    let cdr = &rows[0];
+    assert_eq!(cdr["direction"], "inbound", "{cdr}");
+    assert_eq!(cdr["disposition"], "answered", "{cdr}");
+    assert_eq!(
+        (cdr["from_number"].as_str(), cdr["to_number"].as_str()),
+        (Some("+15557654321"), Some("+15550001111"))
+    );
+    assert!(
+        cdr["did_id"].as_i64().is_some() && cdr["device_id"].as_i64().is_some(),
+        "{cdr}"
+    );
+}
+
+#[test]
+fn phone_calls_out_through_twilio_answering_its_challenge_with_the_households_number() {
+    let edge = free_udp_port();
+    let h = start_household(
+        "+15550001111",
+        &[("kitchen", "kitchenpw")],
+        "31200-31219",
+        &[("HOMELINE_TWILIO_SIP_EDGE", &format!("127.0.0.1:{edge}"))],
+    );
+    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
+    let sip = h.sip();
+    let twilio = SippRun::spawn(
+        None,
+        "twilio_edge_uas.xml",
+        &["-p", &edge.to_string(), "-mp", "32500"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let phone = SippRun::spawn(
+        Some(sip),
+        "uac_invite_rtp.xml",
+        &[
+            "-s",
+            "(415)555-0100",
+            "-key",
+            "caller",
+            "kitchen",
+            "-au",
+            "kitchen",
+            "-ap",
+            "kitchenpw",
+            "-mp",
+            "32400",
+            "-d",
+            "2000",
+        ],
+    );
+    let (code, out) = phone.wait(Duration::from_secs(20));
+    let (tcode, tout) = twilio.wait(Duration::from_secs(10));
+    assert_eq!(code, 0, "phone: {out}\nTwilio edge: {tout}");
+    assert_eq!(tcode, 0, "Twilio edge (digest checked there): {tout}");
+    assert!(
+        tout.contains("INVITE sip:+14155550100@home.sip.twilio.com"),
+        "E.164 to the SIP Domain: {tout}"
+    );
+    assert!(
+        tout.contains("From: <sip:+15550001111@home.sip.twilio.com>"),
+        "caller ID is the DID: {tout}"
+    );
+    let rows = common::wait_for(Duration::from_secs(3), || {
+        let r = cdrs(&h, &admin);
+        (!r.is_empty()).then_some(r)
+    })
+    .expect("a CDR");
+    assert_eq!(rows[0]["direction"], "outbound");
+    assert_eq!(rows[0]["disposition"], "answered");
+    assert_eq!(rows[0]["to_number"], "+14155550100");
+}
+
+#[test]
+fn the_toll_fraud_guard_refuses_foreign_numbers_and_says_so() {
+    let edge = free_udp_port();
+    let h = start_household(
+        "+15550001111",
+        &[("kitchen", "kitchenpw")],
+        "31300-31319",
+        &[("HOMELINE_TWILIO_SIP_EDGE", &format!("127.0.0.1:{edge}"))],
+    );
+    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
+    for dialled in ["+442079460000", "1-876-555-0100"] {
+        let (code, out) = sipp(
+            h.sip(),
+            "uac_invite_refused.xml",
+            &[
+                "-s",
+                dialled,
+                "-key",
+                "caller",
+                "kitchen",
+                "-au",
+                "kitchen",
+                "-ap",
+                "kitchenpw",
+            ],
+        );
+        assert_eq!(code, 0, "{dialled} refused with 403: {out}");
+    }
+    let rows = common::wait_for(Duration::from_secs(3), || {
+        let r = cdrs(&h, &admin);
+        (r.len() == 2).then_some(r)
+    })
+    .expect("two CDRs");
+    for r in &rows {
+        assert_eq!(r["disposition"], "blocked", "{r}");
+        assert!(
+            r["hangup_cause"]
+                .as_str()
+                .unwrap()
+                .contains("toll-fraud guard"),
+            "{r}"
+        );
+    }
+    let log = std::fs::read_to_string(h.data().join("server.log")).unwrap_or_default();
+    assert!(log.contains("refused by the toll-fraud guard"), "logged");
+}

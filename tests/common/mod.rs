@@ -556,6 +556,11 @@ impl SippRun {
         if let Some(t) = target {
             cmd.arg(t.to_string());
         }
+        // Tests run in parallel: never let two sipps default to port 5060.
+        let port = free_udp_port().to_string();
+        if !args.contains(&"-p") {
+            cmd.args(["-p", &port]);
+        }
         cmd.arg("-sf")
             .arg(&sf)
             .args([
@@ -613,4 +618,51 @@ pub fn free_udp_port() -> u16 {
         .and_then(|s| s.local_addr())
         .expect("free port")
         .port()
+}
+
+/// The SIP credentials Twilio and Homeline share in the tests.
+pub const TRUNK_USER: &str = "homeline-trunk";
+/// Its password (the stand-in edge's scenario checks digests against it).
+pub const TRUNK_PASSWORD: &str = "twilio-sip-secret";
+
+/// A household in a data dir before start: a user owning `number`, their
+/// phones (SIP user, password), and the Twilio SIP credentials.
+pub fn provision_household(dir: &Path, number: &str, phones: &[(&str, &str)]) {
+    use homeline::store::{config, devices, dids, secrets as sealed, users};
+    let clock: homeline::clock::SharedClock = std::sync::Arc::new(homeline::clock::SystemClock);
+    let conn = homeline::app::open_database(dir, &clock).expect("open database");
+    let secrets = homeline::secrets::SecretBox::load_or_create(dir).expect("secret key");
+    let now = clock.now();
+    let user = users::insert(
+        &conn,
+        &users::NewUser {
+            email: "gran@home.test",
+            display_name: "Gran",
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            role: users::Role::User,
+        },
+        now,
+    )
+    .expect("user");
+    let did = dids::insert(&conn, number, "Home", None, now).expect("did");
+    dids::assign(&conn, did, user).expect("assign");
+    for (username, password) in phones {
+        let s = secrets
+            .seal(devices::SIP_PASSWORD_CONTEXT, password.as_bytes())
+            .expect("seal");
+        let f = devices::DeviceFields {
+            user_id: Some(user),
+            name: username,
+            username,
+            device_type: devices::DeviceType::Softphone,
+            recording_enabled: false,
+        };
+        devices::insert(&conn, &f, &s, now).expect("device");
+    }
+    config::set(&conn, "twilio.sip_username", TRUNK_USER, now).expect("config");
+    config::set(&conn, "twilio.sip_domain", "home.sip.twilio.com", now).expect("config");
+    let s = secrets
+        .seal("twilio.sip_password", TRUNK_PASSWORD.as_bytes())
+        .expect("seal");
+    sealed::set(&conn, "twilio.sip_password", &s, now).expect("secret");
 }
