@@ -308,3 +308,44 @@ fn the_toll_fraud_guard_refuses_foreign_numbers_and_says_so() {
     let log = std::fs::read_to_string(h.data().join("server.log")).unwrap_or_default();
     assert!(log.contains("refused by the toll-fraud guard"), "logged");
 }
+
+#[test]
+fn baresip_calls_baresip_the_tone_arrives_and_hold_plays_music() {
+    let h = start(&[("alice", "alicepw"), ("bob", "bobpw")], "31400-31419", &[]);
+    let sip = h.sip().to_string();
+    let mut bob = common::baresip::Baresip::start("bob", "bobpw", &sip, "30500-30519", "sine:1000");
+    let mut alice = common::baresip::Baresip::start("alice", "alicepw", &sip, "30600-30619", "sine:440");
+    for phone in [&mut alice, &mut bob] {
+        let registered = common::wait_for(Duration::from_secs(10), || {
+            let r = phone.command("reginfo");
+            r["data"].as_str().is_some_and(|d| d.contains("OK")).then_some(())
+        });
+        assert!(registered.is_some(), "registered:\n{}", phone.log());
+    }
+    alice.command(&format!("dial sip:bob@{sip}"));
+    assert!(
+        alice.wait_event("CALL_ESTABLISHED", Duration::from_secs(10)).is_some(),
+        "alice's call is up:\n{}\n{}",
+        alice.log(),
+        bob.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    // Alice holds: bob hears Homeline's music instead of her tone.
+    alice.command("hold");
+    std::thread::sleep(Duration::from_secs(4));
+    alice.command("resume");
+    std::thread::sleep(Duration::from_secs(2));
+    alice.command("hangup");
+    assert!(bob.wait_event("CALL_CLOSED", Duration::from_secs(5)).is_some(), "bob saw the BYE:\n{}", bob.log());
+    bob.stop();
+    alice.stop();
+    let bob_heard = bob.received_wav().expect("bob's recording");
+    let alice_heard = alice.received_wav().expect("alice's recording");
+    let (ok, report) = common::baresip::tone_check(&bob_heard, 440.0, 3.0);
+    assert!(ok, "bob heard alice's 440 Hz through the relay: {report}");
+    let (ok, report) = common::baresip::tone_check(&alice_heard, 1000.0, 2.0);
+    assert!(ok, "alice heard bob's 1000 Hz: {report}");
+    // The hold tune's second note (E5, 659 Hz) plays 1-2 s into the music.
+    let (ok, report) = common::baresip::tone_check(&bob_heard, 659.25, 0.5);
+    assert!(ok, "bob heard the hold music while held: {report}");
+}

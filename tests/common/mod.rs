@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod baresip;
 pub mod twilio;
 
 use std::io::{Read, Write};
