@@ -311,20 +311,30 @@ fn the_toll_fraud_guard_refuses_foreign_numbers_and_says_so() {
 
 #[test]
 fn baresip_calls_baresip_the_tone_arrives_and_hold_plays_music() {
-    let h = start(&[("alice", "alicepw"), ("bob", "bobpw")], "31400-31419", &[]);
+    let h = start(
+        &[("alice", "alicepw"), ("bob", "bobpw")],
+        "31400-31419",
+        &[],
+    );
     let sip = h.sip().to_string();
     let mut bob = common::baresip::Baresip::start("bob", "bobpw", &sip, "30500-30519", "sine:1000");
-    let mut alice = common::baresip::Baresip::start("alice", "alicepw", &sip, "30600-30619", "sine:440");
+    let mut alice =
+        common::baresip::Baresip::start("alice", "alicepw", &sip, "30600-30619", "sine:440");
     for phone in [&mut alice, &mut bob] {
         let registered = common::wait_for(Duration::from_secs(10), || {
             let r = phone.command("reginfo");
-            r["data"].as_str().is_some_and(|d| d.contains("OK")).then_some(())
+            r["data"]
+                .as_str()
+                .is_some_and(|d| d.contains("OK"))
+                .then_some(())
         });
         assert!(registered.is_some(), "registered:\n{}", phone.log());
     }
     alice.command(&format!("dial sip:bob@{sip}"));
     assert!(
-        alice.wait_event("CALL_ESTABLISHED", Duration::from_secs(10)).is_some(),
+        alice
+            .wait_event("CALL_ESTABLISHED", Duration::from_secs(10))
+            .is_some(),
         "alice's call is up:\n{}\n{}",
         alice.log(),
         bob.log()
@@ -336,7 +346,12 @@ fn baresip_calls_baresip_the_tone_arrives_and_hold_plays_music() {
     alice.command("resume");
     std::thread::sleep(Duration::from_secs(2));
     alice.command("hangup");
-    assert!(bob.wait_event("CALL_CLOSED", Duration::from_secs(5)).is_some(), "bob saw the BYE:\n{}", bob.log());
+    assert!(
+        bob.wait_event("CALL_CLOSED", Duration::from_secs(5))
+            .is_some(),
+        "bob saw the BYE:\n{}",
+        bob.log()
+    );
     bob.stop();
     alice.stop();
     let bob_heard = bob.received_wav().expect("bob's recording");
@@ -348,4 +363,242 @@ fn baresip_calls_baresip_the_tone_arrives_and_hold_plays_music() {
     // The hold tune's second note (E5, 659 Hz) plays 1-2 s into the music.
     let (ok, report) = common::baresip::tone_check(&bob_heard, 659.25, 0.5);
     assert!(ok, "bob heard the hold music while held: {report}");
+}
+
+#[test]
+fn a_phone_that_vanishes_mid_call_is_hung_up_by_the_media_timeout() {
+    let h = start_household(
+        "+15550001111",
+        &[("kitchen", "kitchenpw")],
+        "31500-31519",
+        &[("HOMELINE_MEDIA_TIMEOUT_SECS", "2")],
+    );
+    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
+    let sip = h.sip();
+    let kitchen = free_udp_port();
+    register(sip, "kitchen", "kitchenpw", kitchen);
+    let phone = SippRun::spawn(
+        None,
+        "uas_answer_silent.xml",
+        &["-p", &kitchen.to_string(), "-mp", "32700"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let twilio = SippRun::spawn(
+        Some(sip),
+        "uac_until_bye.xml",
+        &[
+            "-s",
+            "+15550001111",
+            "-key",
+            "caller",
+            "+15557654321",
+            "-au",
+            common::TRUNK_USER,
+            "-ap",
+            common::TRUNK_PASSWORD,
+            "-mp",
+            "32600",
+        ],
+    );
+    // The phone re-registering mid-call does not drop the call.
+    std::thread::sleep(Duration::from_millis(800));
+    let again = free_udp_port();
+    register(sip, "kitchen", "kitchenpw", again);
+    assert_eq!(
+        calls(&h, &admin)["total"],
+        1,
+        "the call survives a re-registration"
+    );
+    let (code, out) = twilio.wait(Duration::from_secs(20));
+    let (pcode, pout) = phone.wait(Duration::from_secs(10));
+    assert_eq!(code, 0, "Twilio's leg got a BYE: {out}");
+    assert_eq!(pcode, 0, "phone: {pout}");
+    let rows = common::wait_for(Duration::from_secs(3), || {
+        let r = cdrs(&h, &admin);
+        (!r.is_empty()).then_some(r)
+    })
+    .expect("a CDR");
+    assert_eq!(rows[0]["disposition"], "answered");
+    assert_eq!(
+        rows[0]["hangup_cause"], "media timeout: no RTP from the phone",
+        "{}",
+        rows[0]
+    );
+}
+
+/// A caller written by hand, to time a CANCEL against the callee's 200.
+struct RawCaller {
+    sock: std::net::UdpSocket,
+    to: SocketAddr,
+    port: u16,
+    call_id: String,
+}
+
+impl RawCaller {
+    fn new(to: SocketAddr, call_id: &str) -> RawCaller {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        let port = sock.local_addr().expect("addr").port();
+        RawCaller {
+            sock,
+            to,
+            port,
+            call_id: call_id.to_string(),
+        }
+    }
+
+    fn send(&self, text: &str) {
+        self.sock.send_to(text.as_bytes(), self.to).expect("send");
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        branch: &str,
+        cseq: u32,
+        to_tag: &str,
+        extra: &str,
+        body: &str,
+    ) -> String {
+        let to_tag = if to_tag.is_empty() {
+            String::new()
+        } else {
+            format!(";tag={to_tag}")
+        };
+        format!(
+            "{method} sip:bob@{to} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{branch}\r\nMax-Forwards: 70\r\n\
+             From: <sip:alice@{to}>;tag=race\r\nTo: <sip:bob@{to}>{to_tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq} {method}\r\n\
+             Contact: <sip:alice@127.0.0.1:{port}>\r\n{extra}Content-Length: {len}\r\n\r\n{body}",
+            to = self.to,
+            port = self.port,
+            cid = self.call_id,
+            len = body.len()
+        )
+    }
+
+    /// Waits for a response matching `pred` (status line and CSeq method).
+    fn expect(&self, within: Duration, pred: impl Fn(u16, &str) -> bool) -> Option<String> {
+        let deadline = std::time::Instant::now() + within;
+        let mut buf = [0u8; 65535];
+        while std::time::Instant::now() < deadline {
+            if let Ok((n, _)) = self.sock.recv_from(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                let status: u16 = text.get(8..11).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let method = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("CSeq: "))
+                    .and_then(|c| c.split_whitespace().nth(1))
+                    .unwrap_or("")
+                    .to_string();
+                if pred(status, &method) {
+                    return Some(text);
+                }
+            }
+        }
+        None
+    }
+}
+
+fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+}
+
+#[test]
+fn cancel_racing_the_answer_leaves_no_call_behind() {
+    let h = start(
+        &[("alice", "alicepw"), ("bob", "bobpw")],
+        "31600-31619",
+        &[],
+    );
+    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
+    let sip = h.sip();
+    let bob = free_udp_port();
+    register(sip, "bob", "bobpw", bob);
+    let sdp = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 32800 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let mut outcomes = Vec::new();
+    for (i, delay_ms) in [0u64, 3, 15].into_iter().enumerate() {
+        let phone = SippRun::spawn(
+            None,
+            "uas_answer_now.xml",
+            &["-p", &bob.to_string(), "-mp", "32900"],
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let c = RawCaller::new(sip, &format!("race-{i}@test"));
+        let ct = "Content-Type: application/sdp\r\n";
+        c.send(&c.request("INVITE", &format!("r{i}a"), 1, "", ct, sdp));
+        let challenge = c
+            .expect(Duration::from_secs(3), |s, _| s == 407)
+            .expect("407");
+        let to_tag = header(&challenge, "To")
+            .and_then(|t| t.split("tag=").nth(1))
+            .unwrap_or("")
+            .to_string();
+        c.send(&c.request("ACK", &format!("r{i}a"), 1, &to_tag, "", ""));
+        let auth = homeline::sip::auth::answer_challenge(
+            header(&challenge, "Proxy-Authenticate").expect("challenge"),
+            "INVITE",
+            &format!("sip:bob@{sip}"),
+            "alice",
+            "alicepw",
+            "0a4f113b",
+        )
+        .expect("answerable");
+        let extra = format!("{ct}Proxy-Authorization: {auth}\r\n");
+        c.send(&c.request("INVITE", &format!("r{i}b"), 2, "", &extra, sdp));
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        c.send(&c.request("CANCEL", &format!("r{i}b"), 2, "", "", ""));
+        let cancel_ok = c.expect(Duration::from_secs(3), |s, m| m == "CANCEL" && s >= 200);
+        assert!(
+            cancel_ok
+                .as_deref()
+                .is_some_and(|r| r.starts_with("SIP/2.0 200")),
+            "CANCEL answered 200: {cancel_ok:?}"
+        );
+        let fin = c
+            .expect(Duration::from_secs(3), |s, m| m == "INVITE" && s >= 200)
+            .expect("a final answer");
+        let status: u16 = fin[8..11].parse().expect("status");
+        let tag = header(&fin, "To")
+            .and_then(|t| t.split("tag=").nth(1))
+            .unwrap_or("")
+            .to_string();
+        if status == 200 {
+            // The answer won: ACK it and hang up like a phone would.
+            c.send(&c.request("ACK", &format!("r{i}c"), 2, &tag, "", ""));
+            c.send(&c.request("BYE", &format!("r{i}d"), 3, &tag, "", ""));
+            assert!(
+                c.expect(Duration::from_secs(3), |s, m| m == "BYE" && s == 200)
+                    .is_some(),
+                "BYE answered"
+            );
+        } else {
+            assert_eq!(status, 487, "{fin}");
+            c.send(&c.request("ACK", &format!("r{i}b"), 2, &tag, "", ""));
+        }
+        outcomes.push(status);
+        let (code, out) = phone.wait(Duration::from_secs(15));
+        assert_eq!(
+            code, 0,
+            "the phone got its ACK and BYE either way (delay {delay_ms} ms): {out}"
+        );
+    }
+    eprintln!("CANCEL race outcomes (INVITE final statuses): {outcomes:?}");
+    assert_eq!(
+        calls(&h, &admin)["total"],
+        0,
+        "no call left behind ({outcomes:?})"
+    );
+    let rows = common::wait_for(Duration::from_secs(3), || {
+        let r = cdrs(&h, &admin);
+        (r.len() == 3).then_some(r)
+    })
+    .expect("three CDRs");
+    for r in rows {
+        assert!(
+            r["disposition"] == "answered" || r["disposition"] == "canceled",
+            "{r}"
+        );
+    }
 }

@@ -28,15 +28,36 @@ pub fn free_port_pair() -> u16 {
 
 /// Writes a profile: `user` registering through `registrar` (`host:port`,
 /// optionally `;transport=tcp|tls`), sending `source` (`sine:FREQ` or a WAV).
-pub fn profile(dir: &Path, user: &str, pass: &str, registrar: &str, port: u16, rtp: &str, source: &str) {
+pub fn profile(
+    dir: &Path,
+    user: &str,
+    pass: &str,
+    registrar: &str,
+    port: u16,
+    rtp: &str,
+    source: &str,
+) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/baresip/make_profile.sh");
     let out = Command::new("sh")
         .arg(script)
         .arg(dir)
-        .args([user, pass, &port.to_string(), rtp, source, "", registrar, &(port + 1000).to_string()])
+        .args([
+            user,
+            pass,
+            &port.to_string(),
+            rtp,
+            source,
+            "",
+            registrar,
+            &(port + 1000).to_string(),
+        ])
         .output()
         .expect("make_profile.sh");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Fails the test with a clear message when baresip is missing.
@@ -45,7 +66,10 @@ pub fn require() {
         .args(["-c", "command -v baresip"])
         .output()
         .expect("sh");
-    assert!(which.status.success(), "baresip is not installed: run `make test-deps`");
+    assert!(
+        which.status.success(),
+        "baresip is not installed: run `make test-deps`"
+    );
 }
 
 /// A running baresip.
@@ -97,11 +121,16 @@ impl Baresip {
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
                 if let Ok(s) = TcpStream::connect(("127.0.0.1", self.ctrl_port)) {
-                    s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+                    s.set_read_timeout(Some(Duration::from_millis(200)))
+                        .expect("timeout");
                     self.ctrl = Some(s);
                     break;
                 }
-                assert!(Instant::now() < deadline, "baresip ctrl_tcp never came up:\n{}", self.log());
+                assert!(
+                    Instant::now() < deadline,
+                    "baresip ctrl_tcp never came up:\n{}",
+                    self.log()
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
@@ -122,8 +151,10 @@ impl Baresip {
         let frame = format!("{}:{},", body.len(), body);
         self.ctrl().write_all(frame.as_bytes()).expect("ctrl write");
         let want = token.clone();
-        self.wait_for(Duration::from_secs(5), move |v| v["response"] == true && v["token"] == want.as_str())
-            .unwrap_or_else(|| panic!("no response to {line}"))
+        self.wait_for(Duration::from_secs(5), move |v| {
+            v["response"] == true && v["token"] == want.as_str()
+        })
+        .unwrap_or_else(|| panic!("no response to {line}"))
     }
 
     /// Waits for an event of `kind` (`CALL_ESTABLISHED`…), seen before or now.
@@ -132,10 +163,16 @@ impl Baresip {
             return Some(v.clone());
         }
         let kind = kind.to_string();
-        self.wait_for(within, move |v| v["event"] == true && v["type"] == kind.as_str())
+        self.wait_for(within, move |v| {
+            v["event"] == true && v["type"] == kind.as_str()
+        })
     }
 
-    fn wait_for(&mut self, within: Duration, want: impl Fn(&serde_json::Value) -> bool) -> Option<serde_json::Value> {
+    fn wait_for(
+        &mut self,
+        within: Duration,
+        want: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             while let Some(v) = self.next_frame() {
@@ -221,5 +258,8 @@ pub fn tone_check(wav: &Path, freq: f64, seconds: f64) -> (bool, String) {
         .args(["--min-seconds", &seconds.to_string()])
         .output()
         .expect("python3");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
 }
