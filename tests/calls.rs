@@ -602,3 +602,54 @@ fn cancel_racing_the_answer_leaves_no_call_behind() {
         );
     }
 }
+
+#[test]
+fn a_twilio_call_is_blind_transferred_to_another_phone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::provision_household(dir.path(), "+15550001111", &[("bob", "bobpw")]);
+    provision_devices(dir.path(), &[("carol", "carolpw")]);
+    let h = Homeline::start_with(Start {
+        dir: Some(dir),
+        env: vec![("HOMELINE_MEDIA_RTP_PORTS".into(), "31700-31719".into())],
+        ..Start::default()
+    });
+    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
+    let sip = h.sip();
+    let (bob, carol) = (free_udp_port(), free_udp_port());
+    register(sip, "bob", "bobpw", bob);
+    register(sip, "carol", "carolpw", carol);
+    let carol_phone = SippRun::spawn(None, "uas_answer_rtp.xml", &["-p", &carol.to_string(), "-mp", "33300"]);
+    let bob_phone = SippRun::spawn(None, "uas_answer_then_refer.xml", &["-p", &bob.to_string(), "-mp", "33200", "-key", "target", "carol"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let twilio = SippRun::spawn(
+        Some(sip),
+        "uac_until_bye.xml",
+        &["-s", "+15550001111", "-key", "caller", "+15557654321", "-au", common::TRUNK_USER, "-ap", common::TRUNK_PASSWORD, "-mp", "33100"],
+    );
+    let (bcode, bout) = bob_phone.wait(Duration::from_secs(20));
+    let log = std::fs::read_to_string(h.data().join("server.log")).unwrap_or_default();
+    assert_eq!(bcode, 0, "bob transferred and was released: {bout}\n{log}");
+    // Twilio's caller now talks to carol through the same call.
+    let talking = common::wait_for(Duration::from_secs(5), || {
+        let c = calls(&h, &admin)["items"].as_array()?.first()?.clone();
+        let before = c["rtp_sent"][1].as_u64()?;
+        std::thread::sleep(Duration::from_millis(300));
+        let after = calls(&h, &admin)["items"][0]["rtp_sent"][1].as_u64()?;
+        (after > before).then_some(c)
+    })
+    .expect("media flows to carol after the transfer");
+    let id = talking["id"].as_u64().expect("id");
+    let r = h.call("DELETE", &format!("/api/calls/{id}"), Some(&admin), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (tcode, tout) = twilio.wait(Duration::from_secs(10));
+    let (ccode, cout) = carol_phone.wait(Duration::from_secs(10));
+    assert_eq!(tcode, 0, "Twilio's leg got the BYE: {tout}");
+    assert_eq!(ccode, 0, "carol got the BYE: {cout}");
+    assert!(cout.contains("From: <sip:+15557654321@"), "carol sees the original caller: {cout}");
+    let rows = common::wait_for(Duration::from_secs(3), || {
+        let r = cdrs(&h, &admin);
+        (!r.is_empty()).then_some(r)
+    })
+    .expect("a CDR");
+    assert_eq!(rows[0]["hangup_cause"], "hung up from the web UI", "{}", rows[0]);
+}

@@ -36,6 +36,10 @@ pub(super) enum CallTimer {
     Ring,
     /// Resend our 2xx to A until its ACK (UDP, RFC 3261 §13.3.1.4).
     Retransmit,
+    /// Carry out an accepted REFER (its 202 has been sent).
+    Refer,
+    /// A blind transfer's target rang long enough.
+    TransferRing,
 }
 
 /// A call as the API shows it.
@@ -155,6 +159,14 @@ struct Call {
     api_hold: bool,
     /// The B leg's answer (its codec choice and direction).
     b_answer: Option<Description>,
+    /// A REFER waiting for its 202 to go out.
+    refer: Option<ReferPlan>,
+    /// A blind transfer in progress.
+    transfer: Option<Transfer>,
+    /// Relays of calls joined into this one by an attended transfer.
+    bridged: Vec<Relay>,
+    /// The side whose party arrived through an attended transfer.
+    joined_side: Option<Side>,
 }
 
 impl Call {
@@ -207,6 +219,8 @@ pub(super) struct CallTable {
     by_dialog: HashMap<(String, String), (u64, Side)>,
     /// The rate side of the toll-fraud guard.
     guard: TollGuard,
+    /// Calls joined into another by an attended transfer: old id → new.
+    joined: HashMap<u64, u64>,
 }
 
 impl CallTable {
@@ -238,6 +252,30 @@ impl Ending {
             cause: cause.into(),
         }
     }
+}
+
+/// What a new leg is offered: the relay port facing it and the call's codecs.
+struct OfferMedia {
+    port: u16,
+    codecs: Vec<Codec>,
+    telephone_event: Option<u8>,
+    ptime: Option<u32>,
+}
+
+/// What a REFER asked for, carried out once its 202 is on the wire.
+#[derive(Debug, Clone)]
+enum ReferPlan {
+    /// Blind: ring this extension and hand it the referrer's place.
+    Blind { referrer: Side, extension: String },
+    /// Attended (Replaces): join the other party of this call to the
+    /// other party of `call`, where the referrer is on `side`.
+    Attended { referrer: Side, call: u64, side: Side },
+}
+
+/// A blind transfer ringing its target.
+struct Transfer {
+    referrer: Side,
+    forks: Vec<Fork>,
 }
 
 /// Where the call goes.
@@ -490,6 +528,10 @@ impl Endpoint {
             holding: [false; 2],
             api_hold: false,
             b_answer: None,
+            refer: None,
+            transfer: None,
+            bridged: Vec::new(),
+            joined_side: None,
         };
         call.relay.control(Control::Peer {
             side: Side::A,
@@ -504,6 +546,12 @@ impl Endpoint {
                 .and_then(|p| self.directory.phones.get(&p.device_id))
                 .map(|p| p.name.clone()),
             _ => None,
+        };
+        let media = OfferMedia {
+            port: call.relay.ports[1],
+            codecs: call.a.offer.audio.codecs.clone(),
+            telephone_event: call.telephone_event,
+            ptime: call.a.offer.audio.ptime,
         };
         let mut targets: Vec<(Request, Route, Option<i64>)> = Vec::new();
         match &target {
@@ -522,7 +570,7 @@ impl Endpoint {
                         };
                         let to_uri = format!("sip:{username}@{}", self.host_for(route.dest.ip()));
                         let invite = self.b_invite(
-                            &call,
+                            &media,
                             &b.contact,
                             &to_uri,
                             &from,
@@ -549,7 +597,7 @@ impl Endpoint {
                         };
                         let uri = format!("sip:{number}@{}", trunk.domain);
                         let from_uri = format!("sip:{from}@{}", trunk.domain);
-                        let mut invite = self.b_invite(&call, &uri, &uri, &from, None, route);
+                        let mut invite = self.b_invite(&media, &uri, &uri, &from, None, route);
                         invite
                             .headers
                             .set(HeaderName::From, format!("<{from_uri}>;tag={}", self.tag()));
@@ -598,7 +646,7 @@ impl Endpoint {
     /// Builds one fork's INVITE.
     fn b_invite(
         &mut self,
-        call: &Call,
+        media: &OfferMedia,
         ruri: &str,
         to_uri: &str,
         from_user: &str,
@@ -622,11 +670,11 @@ impl Endpoint {
             &mut origin,
             &sdp::Offer {
                 addr: sdp_ip,
-                port: call.relay.ports[1],
-                codecs: call.a.offer.audio.codecs.clone(),
-                telephone_event: call.telephone_event,
+                port: media.port,
+                codecs: media.codecs.clone(),
+                telephone_event: media.telephone_event,
                 direction: Direction::SendRecv,
-                ptime: call.a.offer.audio.ptime,
+                ptime: media.ptime,
             },
             &[],
             0,
@@ -673,6 +721,9 @@ impl Endpoint {
             match ev {
                 ClientEvent::Response(Owner::Fork(call, n), resp) => {
                     self.on_fork_response(call, n, resp).await
+                }
+                ClientEvent::Response(Owner::TransferFork(call, n), resp) => {
+                    self.on_transfer_response(call, n, resp).await
                 }
                 ClientEvent::Response(Owner::Nobody, _) => {}
             }
@@ -1187,6 +1238,7 @@ impl Endpoint {
                 reply(req, 200, &tag)
             }
             Method::Invite => self.on_reinvite(req, id, side, &tag),
+            Method::Refer => self.on_refer(req, id, side, &tag),
             Method::Info | Method::Notify | Method::Options | Method::Update
                 if req.body.is_empty() || req.method != Method::Update =>
             {
@@ -1342,6 +1394,20 @@ impl Endpoint {
                 self.end_call(id, Ending::new(Disposition::NoAnswer, "ring timeout"))
                     .await;
             }
+            CallTimer::Refer => {
+                if let Some(plan) = call.refer.take() {
+                    self.carry_out_refer(id, plan).await;
+                }
+            }
+            CallTimer::TransferRing => {
+                let Some(t) = call.transfer.as_ref() else {
+                    return;
+                };
+                if t.forks.iter().any(|f| f.state == ForkState::Answered) {
+                    return;
+                }
+                self.transfer_failed(id, 408).await;
+            }
             CallTimer::Retransmit => {
                 if call.a.acked {
                     return;
@@ -1392,10 +1458,25 @@ impl Endpoint {
 
     /// The relay reported something.
     pub(super) async fn on_media_event(&mut self, id: u64, event: MediaEvent) {
-        let MediaEvent::Timeout(side) = event;
+        let MediaEvent::Timeout(_) = event;
         let Some(call) = self.calls.calls.get(&id) else {
+            // A relay joined into another call by an attended transfer
+            // reports under its old id: the transferred party went silent.
+            if let Some(&into) = self.calls.joined.get(&id) {
+                if self.calls.calls.contains_key(&into) {
+                    tracing::warn!(call = into, "no media from a transferred party: hanging up");
+                    self.bye_side(into, Side::A).await;
+                    self.bye_side(into, Side::B).await;
+                    self.end_call(
+                        into,
+                        Ending::new(Disposition::Answered, "media timeout: no RTP from the transferred party"),
+                    )
+                    .await;
+                }
+            }
             return;
         };
+        let MediaEvent::Timeout(side) = event;
         if call.b.is_none() {
             return;
         }
@@ -1473,6 +1554,7 @@ impl Endpoint {
         let Some(call) = self.calls.calls.remove(&id) else {
             return;
         };
+        self.calls.joined.retain(|_, into| *into != id);
         self.calls.by_invite.remove(&call.a.key);
         if let Some(d) = &call.a.dialog {
             self.calls
@@ -1484,7 +1566,12 @@ impl Endpoint {
                 .by_dialog
                 .remove(&(b.dialog.id.call_id.clone(), b.dialog.id.local_tag.clone()));
         }
-        for t in [CallTimer::Ring, CallTimer::Retransmit] {
+        for t in [
+            CallTimer::Ring,
+            CallTimer::Retransmit,
+            CallTimer::Refer,
+            CallTimer::TransferRing,
+        ] {
             self.armed.remove(&TimerKey::Call(id, t));
         }
         let now = self.clock.now();
@@ -1633,4 +1720,469 @@ fn invite_key_of(cancel: &Key) -> Key {
         },
     };
     (k, *p)
+}
+
+/// Transfers (RFC 3515 REFER, RFC 3891 Replaces). The referrer's place in
+/// the call goes to the target; the other party stays on its relay leg and
+/// hears music while the target rings, so it is never renegotiated.
+impl Endpoint {
+    /// A REFER in a call's dialog: checked and answered 202 here, carried
+    /// out by [`CallTimer::Refer`] once the 202 is on the wire (so the
+    /// referrer never sees a NOTIFY before it).
+    fn on_refer(&mut self, req: &Request, id: u64, side: Side, tag: &str) -> Response {
+        let Some(call) = self.calls.calls.get(&id) else {
+            return reply(req, 481, tag);
+        };
+        if call.b.is_none() || call.transfer.is_some() || call.refer.is_some() {
+            return reply(req, 491, tag);
+        }
+        let Some(target) = req
+            .headers
+            .get(&HeaderName::ReferTo)
+            .and_then(NameAddr::parse)
+        else {
+            let mut r = reply(req, 400, tag);
+            r.reason = "Missing or Bad Refer-To".into();
+            return r;
+        };
+        let replaces = target.uri.headers.as_deref().and_then(|h| {
+            h.split('&').find_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                k.eq_ignore_ascii_case("Replaces")
+                    .then(|| crate::sip::message::unescape(v))
+            })
+        });
+        let plan = if let Some(replaces) = replaces {
+            // callid;to-tag=…;from-tag=… names the referrer's other dialog;
+            // Homeline's tag in it is the to-tag.
+            let mut parts = replaces.split(';');
+            let call_id = parts.next().unwrap_or("").trim().to_string();
+            let to_tag = parts
+                .find_map(|p| p.trim().strip_prefix("to-tag="))
+                .unwrap_or("")
+                .to_string();
+            match self.calls.by_dialog.get(&(call_id, to_tag)).copied() {
+                Some((other, other_side)) if other != id => ReferPlan::Attended {
+                    referrer: side,
+                    call: other,
+                    side: other_side,
+                },
+                _ => {
+                    let mut r = reply(req, 481, tag);
+                    r.reason = "Replaced Dialog Does Not Exist".into();
+                    return r;
+                }
+            }
+        } else {
+            let extension = target.uri.user_unescaped().unwrap_or_default();
+            if self.directory.phone_by_username(&extension).is_none() {
+                let mut r = reply(req, 403, tag);
+                r.reason = "Transfer Target Is Not a Local Phone".into();
+                return r;
+            }
+            ReferPlan::Blind {
+                referrer: side,
+                extension,
+            }
+        };
+        tracing::info!(call = id, ?side, ?plan, "transfer requested");
+        if let Some(call) = self.calls.calls.get_mut(&id) {
+            call.refer = Some(plan);
+        }
+        self.arm(TimerKey::Call(id, CallTimer::Refer), Duration::ZERO);
+        reply(req, 202, tag)
+    }
+
+    async fn carry_out_refer(&mut self, id: u64, plan: ReferPlan) {
+        match plan {
+            ReferPlan::Blind {
+                referrer,
+                extension,
+            } => self.start_blind_transfer(id, referrer, &extension).await,
+            ReferPlan::Attended {
+                referrer,
+                call,
+                side,
+            } => self.join_calls(id, referrer, call, side).await,
+        }
+    }
+
+    /// Tells the referrer how its transfer goes (NOTIFY with a sipfrag).
+    async fn notify_referrer(&mut self, id: u64, side: Side, status: u16, done: bool) {
+        let Some(route) = self.leg_route(id, side) else {
+            return;
+        };
+        let via = self.via(route);
+        let contact = self.contact(route);
+        let Some(dialog) = self.leg_dialog(id, side) else {
+            return;
+        };
+        let mut notify = dialog.request(Method::Notify, &via, &contact, None);
+        notify.headers.push(HeaderName::Event, "refer");
+        notify.headers.push(
+            HeaderName::Other("Subscription-State".into()),
+            if done {
+                "terminated;reason=noresource"
+            } else {
+                "active;expires=60"
+            },
+        );
+        notify
+            .headers
+            .push(HeaderName::ContentType, "message/sipfrag;version=2.0");
+        notify.body = Bytes::from(format!(
+            "SIP/2.0 {status} {}\r\n",
+            crate::sip::message::default_reason(status)
+        ));
+        let ev = self
+            .start_client(notify, route.protocol, route.dest, Owner::Nobody)
+            .await;
+        self.pending.extend(ev);
+    }
+
+    fn leg_route(&self, id: u64, side: Side) -> Option<Route> {
+        let call = self.calls.calls.get(&id)?;
+        match side {
+            Side::A => Some(call.a.route),
+            Side::B => call.b.as_ref().map(|b| b.route),
+        }
+    }
+
+    fn leg_dialog(&mut self, id: u64, side: Side) -> Option<&mut Dialog> {
+        let call = self.calls.calls.get_mut(&id)?;
+        match side {
+            Side::A => call.a.dialog.as_mut(),
+            Side::B => call.b.as_mut().map(|b| &mut b.dialog),
+        }
+    }
+
+    async fn start_blind_transfer(&mut self, id: u64, referrer: Side, extension: &str) {
+        self.notify_referrer(id, referrer, 100, false).await;
+        let Some(phone) = self.directory.phone_by_username(extension).cloned() else {
+            return self.notify_referrer(id, referrer, 404, true).await;
+        };
+        let Some(call) = self.calls.calls.get(&id) else {
+            return;
+        };
+        let media = OfferMedia {
+            port: call.relay.ports[Call::leg_index(referrer)],
+            codecs: vec![call.codec],
+            telephone_event: call.telephone_event,
+            ptime: None,
+        };
+        let from = match referrer.other() {
+            Side::A => call.from.clone(),
+            Side::B => call.to.clone(),
+        };
+        // The transferee hears music while the target rings.
+        call.relay.control(Control::Music {
+            side: referrer.other(),
+            on: true,
+        });
+        let mut forks = Vec::new();
+        for b in self.registrar.bindings(phone.device_id).to_vec() {
+            let route = Route {
+                protocol: b.protocol,
+                dest: b.source,
+            };
+            let to_uri = format!("sip:{}@{}", phone.username, self.host_for(route.dest.ip()));
+            let invite = self.b_invite(&media, &b.contact, &to_uri, &from, None, route);
+            if let Some(key) = super::uac::client_key(&invite) {
+                forks.push(Fork {
+                    invite,
+                    key,
+                    route,
+                    device_id: Some(phone.device_id),
+                    state: ForkState::Calling,
+                    auth_tried: true,
+                });
+            }
+        }
+        if forks.is_empty() {
+            return self.transfer_failed_with(id, referrer, 480).await;
+        }
+        let starts: Vec<(Request, Route)> = forks.iter().map(|f| (f.invite.clone(), f.route)).collect();
+        if let Some(call) = self.calls.calls.get_mut(&id) {
+            call.transfer = Some(Transfer { referrer, forks });
+        }
+        for (n, (invite, route)) in starts.into_iter().enumerate() {
+            let ev = self
+                .start_client(invite, route.protocol, route.dest, Owner::TransferFork(id, n))
+                .await;
+            self.pending.extend(ev);
+        }
+        self.arm(TimerKey::Call(id, CallTimer::TransferRing), self.ring_timeout);
+    }
+
+    async fn on_transfer_response(&mut self, id: u64, n: usize, resp: Response) {
+        let Some(fork) = self
+            .calls
+            .calls
+            .get_mut(&id)
+            .and_then(|c| c.transfer.as_mut())
+            .and_then(|t| t.forks.get_mut(n))
+        else {
+            if (200..300).contains(&resp.status) {
+                self.hang_up_stray(&resp).await;
+            }
+            return;
+        };
+        match resp.status {
+            100..=199 => {
+                if fork.state == ForkState::CancelPending {
+                    fork.state = ForkState::Cancelled;
+                    let (cancel, route) = (cancel_for(&fork.invite), fork.route);
+                    let ev = self.start_client(cancel, route.protocol, route.dest, Owner::Nobody).await;
+                    self.pending.extend(ev);
+                } else if fork.state == ForkState::Calling {
+                    fork.state = ForkState::Ringing;
+                }
+            }
+            200..=299 if fork.state == ForkState::Calling || fork.state == ForkState::Ringing => {
+                fork.state = ForkState::Answered;
+                let (invite, route, device) = (fork.invite.clone(), fork.route, fork.device_id);
+                self.complete_blind_transfer(id, invite, route, device, resp).await;
+            }
+            200..=299 => self.hang_up_stray(&resp).await,
+            status => {
+                fork.state = ForkState::Failed(status);
+                let all_failed = self
+                    .calls
+                    .calls
+                    .get(&id)
+                    .and_then(|c| c.transfer.as_ref())
+                    .is_some_and(|t| t.forks.iter().all(|f| matches!(f.state, ForkState::Failed(_) | ForkState::Cancelled)));
+                if all_failed {
+                    self.transfer_failed(id, status).await;
+                }
+            }
+        }
+    }
+
+    async fn complete_blind_transfer(&mut self, id: u64, invite: Request, route: Route, device: Option<i64>, resp: Response) {
+        let Ok(mut dialog) = Dialog::uac(&invite, &resp) else {
+            return self.hang_up_stray(&resp).await;
+        };
+        let via = self.via(route);
+        let contact = self.contact(route);
+        let ack = dialog.request(Method::Ack, &via, &contact, Some(1));
+        self.send(route.protocol, route.dest, &crate::sip::message::Message::Request(ack.clone())).await;
+        let answer = Description::parse(&resp.body).ok().filter(|a| a.audio.port != 0);
+        let Some(referrer) = self.calls.calls.get(&id).and_then(|c| c.transfer.as_ref()).map(|t| t.referrer) else {
+            return;
+        };
+        let Some(answer) = answer else {
+            let bye = dialog.request(Method::Bye, &self.via(route), &contact, None);
+            let ev = self.start_client(bye, route.protocol, route.dest, Owner::Nobody).await;
+            self.pending.extend(ev);
+            return self.transfer_failed(id, 488).await;
+        };
+        // Tell the referrer, then let it go.
+        self.notify_referrer(id, referrer, 200, true).await;
+        self.bye_side(id, referrer).await;
+        let origin = Origin::new(self.random_u32() as u64);
+        let Some(call) = self.calls.calls.get_mut(&id) else {
+            return;
+        };
+        let mut cancels = Vec::new();
+        if let Some(t) = call.transfer.take() {
+            for f in t.forks {
+                if matches!(f.state, ForkState::Ringing) {
+                    cancels.push((cancel_for(&f.invite), f.route));
+                }
+            }
+        }
+        call.relay.control(Control::Peer {
+            side: referrer,
+            rtp: SocketAddr::new(answer.audio.addr, answer.audio.port),
+            direction: answer.audio.direction,
+            codec: call.codec,
+        });
+        call.holding = [false; 2];
+        call.relay.control(Control::Music {
+            side: referrer.other(),
+            on: call.api_hold,
+        });
+        let new_key = (dialog.id.call_id.clone(), dialog.id.local_tag.clone());
+        let old_key = replace_leg(call, referrer, dialog, route, origin, ack, device);
+        if let Some(k) = old_key {
+            self.calls.by_dialog.remove(&k);
+        }
+        self.calls.by_dialog.insert(new_key, (id, referrer));
+        tracing::info!(call = id, "blind transfer completed");
+        for (cancel, route) in cancels {
+            let ev = self.start_client(cancel, route.protocol, route.dest, Owner::Nobody).await;
+            self.pending.extend(ev);
+        }
+    }
+
+    async fn transfer_failed(&mut self, id: u64, status: u16) {
+        let Some(referrer) = self.calls.calls.get(&id).and_then(|c| c.transfer.as_ref()).map(|t| t.referrer) else {
+            return;
+        };
+        self.transfer_failed_with(id, referrer, status).await;
+    }
+
+    /// The target did not answer: the referrer keeps the call.
+    async fn transfer_failed_with(&mut self, id: u64, referrer: Side, status: u16) {
+        let mut cancels = Vec::new();
+        if let Some(call) = self.calls.calls.get_mut(&id) {
+            if let Some(t) = call.transfer.take() {
+                for f in t.forks {
+                    if matches!(f.state, ForkState::Ringing) {
+                        cancels.push((cancel_for(&f.invite), f.route));
+                    }
+                }
+            }
+            let held = call.holding[Call::leg_index(referrer)] || call.api_hold;
+            call.relay.control(Control::Music {
+                side: referrer.other(),
+                on: held,
+            });
+        }
+        tracing::info!(call = id, status, "transfer failed; the referrer keeps the call");
+        for (cancel, route) in cancels {
+            let ev = self.start_client(cancel, route.protocol, route.dest, Owner::Nobody).await;
+            self.pending.extend(ev);
+        }
+        self.notify_referrer(id, referrer, status.max(300), true).await;
+    }
+
+    /// Attended transfer: the referrer talks to X in call `id` (on side
+    /// `referrer`) and to Y in call `other` (on side `other_side`). X and Y
+    /// are joined by pointing the two relays at each other over loopback,
+    /// so neither is renegotiated; the referrer leaves both calls.
+    async fn join_calls(&mut self, id: u64, referrer: Side, other: u64, other_side: Side) {
+        let ok = match (self.calls.calls.get(&id), self.calls.calls.get(&other)) {
+            (Some(a), Some(b)) => a.b.is_some() && b.b.is_some() && a.codec == b.codec,
+            _ => false,
+        };
+        if !ok {
+            return self.notify_referrer(id, referrer, 488, true).await;
+        }
+        self.notify_referrer(id, referrer, 200, true).await;
+        self.bye_side(id, referrer).await;
+        self.bye_side(other, other_side).await;
+        let Some(mut joined) = self.calls.calls.remove(&other) else {
+            return;
+        };
+        let y_side = other_side.other();
+        let (y_dialog, y_route, y_origin, y_ack, y_device) = match take_leg(&mut joined, y_side) {
+            Some(leg) => leg,
+            None => return,
+        };
+        // Forget the referrer's dialogs in both calls.
+        for k in dialog_keys(&joined) {
+            self.calls.by_dialog.remove(&k);
+        }
+        self.calls.by_invite.remove(&joined.a.key);
+        let now = self.clock.now();
+        self.write_cdr(
+            &joined,
+            now,
+            Ending::new(Disposition::Answered, format!("attended transfer: joined into call {id}")),
+        );
+        let loopback = self.media.pool.loopback_ip();
+        let Some(call) = self.calls.calls.get_mut(&id) else {
+            return;
+        };
+        call.relay.control(Control::Peer {
+            side: referrer,
+            rtp: SocketAddr::new(loopback, joined.relay.ports[Call::leg_index(other_side)]),
+            direction: Direction::SendRecv,
+            codec: call.codec,
+        });
+        joined.relay.control(Control::Peer {
+            side: other_side,
+            rtp: SocketAddr::new(loopback, call.relay.ports[Call::leg_index(referrer)]),
+            direction: Direction::SendRecv,
+            codec: call.codec,
+        });
+        for (relay, side) in [(&call.relay, referrer.other()), (&joined.relay, y_side)] {
+            relay.control(Control::Music { side, on: false });
+        }
+        call.holding = [false; 2];
+        let y_key = (y_dialog.id.call_id.clone(), y_dialog.id.local_tag.clone());
+        let old = replace_leg(call, referrer, y_dialog, y_route, y_origin, y_ack, y_device);
+        call.joined_side = Some(referrer);
+        call.bridged.push(joined.relay);
+        if let Some(k) = old {
+            self.calls.by_dialog.remove(&k);
+        }
+        self.calls.by_dialog.insert(y_key, (id, referrer));
+        self.calls.joined.insert(other, id);
+        tracing::info!(call = id, joined = other, "attended transfer completed");
+    }
+}
+
+/// Puts a new party on `side` of a call (after a transfer); returns the
+/// old leg's dialog key to forget.
+fn replace_leg(
+    call: &mut Call,
+    side: Side,
+    dialog: Dialog,
+    route: Route,
+    origin: Origin,
+    ack: Request,
+    device: Option<i64>,
+) -> Option<(String, String)> {
+    match side {
+        Side::A => {
+            let old = call
+                .a
+                .dialog
+                .replace(dialog)
+                .map(|d| (d.id.call_id, d.id.local_tag));
+            call.a.route = route;
+            call.a.origin = origin;
+            call.a.acked = true;
+            if call.kind == Kind::Internal {
+                call.device_id = device.or(call.device_id);
+            }
+            old
+        }
+        Side::B => {
+            let old = call
+                .b
+                .replace(BLeg {
+                    dialog,
+                    route,
+                    origin,
+                    ack,
+                    device_id: device,
+                })
+                .map(|b| (b.dialog.id.call_id, b.dialog.id.local_tag));
+            if call.kind != Kind::Outbound {
+                call.device_id = device.or(call.device_id);
+            }
+            old
+        }
+    }
+}
+
+/// Takes one leg out of a call that is being dissolved.
+fn take_leg(call: &mut Call, side: Side) -> Option<(Dialog, Route, Origin, Request, Option<i64>)> {
+    match side {
+        Side::A => {
+            let dialog = call.a.dialog.take()?;
+            let ack = call.a.invite.clone();
+            Some((dialog, call.a.route, call.a.origin.clone(), ack, None))
+        }
+        Side::B => {
+            let b = call.b.take()?;
+            Some((b.dialog, b.route, b.origin, b.ack, b.device_id))
+        }
+    }
+}
+
+/// Every dialog key still indexed for a call.
+fn dialog_keys(call: &Call) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    if let Some(d) = &call.a.dialog {
+        v.push((d.id.call_id.clone(), d.id.local_tag.clone()));
+    }
+    if let Some(b) = &call.b {
+        v.push((b.dialog.id.call_id.clone(), b.dialog.id.local_tag.clone()));
+    }
+    v
 }

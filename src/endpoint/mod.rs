@@ -46,7 +46,7 @@ use crate::store::registrations::Binding as StoredBinding;
 use crate::watchdog::Heartbeat;
 
 /// What the endpoint answers to in `Allow`.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, NOTIFY";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, NOTIFY, REFER";
 
 /// The digest realm phones are challenged with.
 pub const REALM: &str = "homeline";

@@ -18,6 +18,8 @@ pub(super) type ClientKey = (String, String);
 pub(super) enum Owner {
     /// Fork `n` of a call's outgoing INVITEs.
     Fork(u64, usize),
+    /// Fork `n` of a blind transfer's INVITEs.
+    TransferFork(u64, usize),
     /// Nobody (CANCEL, BYE): the answer only ends the transaction.
     Nobody,
 }

@@ -77,6 +77,16 @@ impl PortPool {
         })
     }
 
+    /// Where another relay of this machine reaches a port of this pool
+    /// (joined calls send to each other over loopback).
+    pub fn loopback_ip(&self) -> IpAddr {
+        match self.bind {
+            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            ip => ip,
+        }
+    }
+
     /// How many pairs the range holds.
     pub fn capacity(&self) -> usize {
         if self.last <= self.first {

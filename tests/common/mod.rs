@@ -574,6 +574,9 @@ impl SippRun {
                 "-nostdin",
                 "-trace_err",
                 "-trace_msg",
+                "-timeout",
+                "35s",
+                "-timeout_error",
             ])
             .args(args)
             .current_dir(scratch.path())
@@ -589,7 +592,7 @@ impl SippRun {
     pub fn wait(mut self, within: Duration) -> (i32, String) {
         let status = wait_exit(&mut self.child, within);
         if status.is_none() {
-            let _ = self.child.kill();
+            self.stop();
         }
         let mut text = String::new();
         if let Some(mut o) = self.child.stdout.take() {
@@ -610,6 +613,26 @@ impl SippRun {
             }
         }
         (status.and_then(|s| s.code()).unwrap_or(-1), text)
+    }
+}
+
+impl SippRun {
+    /// Ends sipp: SIGTERM to `timeout`, which passes it on (killing
+    /// `timeout` itself would orphan sipp, holding its ports).
+    fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+            if wait_exit(&mut self.child, Duration::from_secs(2)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+impl Drop for SippRun {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -15,7 +15,7 @@ pub use headers::{split_list, HeaderName, Headers};
 pub use parse::{
     parse_datagram, parse_stream, Framing, ParseError, MAX_HEADERS, MAX_MESSAGE_BYTES,
 };
-pub use uri::{NameAddr, Params, Uri};
+pub use uri::{unescape, NameAddr, Params, Uri};
 
 use std::fmt;
 
