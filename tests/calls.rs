@@ -618,13 +618,41 @@ fn a_twilio_call_is_blind_transferred_to_another_phone() {
     let (bob, carol) = (free_udp_port(), free_udp_port());
     register(sip, "bob", "bobpw", bob);
     register(sip, "carol", "carolpw", carol);
-    let carol_phone = SippRun::spawn(None, "uas_answer_rtp.xml", &["-p", &carol.to_string(), "-mp", "33300"]);
-    let bob_phone = SippRun::spawn(None, "uas_answer_then_refer.xml", &["-p", &bob.to_string(), "-mp", "33200", "-key", "target", "carol"]);
+    let carol_phone = SippRun::spawn(
+        None,
+        "uas_answer_rtp.xml",
+        &["-p", &carol.to_string(), "-mp", "33300"],
+    );
+    let bob_phone = SippRun::spawn(
+        None,
+        "uas_answer_then_refer.xml",
+        &[
+            "-p",
+            &bob.to_string(),
+            "-mp",
+            "33200",
+            "-key",
+            "target",
+            "carol",
+        ],
+    );
     std::thread::sleep(Duration::from_millis(300));
     let twilio = SippRun::spawn(
         Some(sip),
         "uac_until_bye.xml",
-        &["-s", "+15550001111", "-key", "caller", "+15557654321", "-au", common::TRUNK_USER, "-ap", common::TRUNK_PASSWORD, "-mp", "33100"],
+        &[
+            "-s",
+            "+15550001111",
+            "-key",
+            "caller",
+            "+15557654321",
+            "-au",
+            common::TRUNK_USER,
+            "-ap",
+            common::TRUNK_PASSWORD,
+            "-mp",
+            "33100",
+        ],
     );
     let (bcode, bout) = bob_phone.wait(Duration::from_secs(20));
     let log = std::fs::read_to_string(h.data().join("server.log")).unwrap_or_default();
@@ -645,11 +673,249 @@ fn a_twilio_call_is_blind_transferred_to_another_phone() {
     let (ccode, cout) = carol_phone.wait(Duration::from_secs(10));
     assert_eq!(tcode, 0, "Twilio's leg got the BYE: {tout}");
     assert_eq!(ccode, 0, "carol got the BYE: {cout}");
-    assert!(cout.contains("From: <sip:+15557654321@"), "carol sees the original caller: {cout}");
+    assert!(
+        cout.contains("From: <sip:+15557654321@"),
+        "carol sees the original caller: {cout}"
+    );
     let rows = common::wait_for(Duration::from_secs(3), || {
         let r = cdrs(&h, &admin);
         (!r.is_empty()).then_some(r)
     })
     .expect("a CDR");
-    assert_eq!(rows[0]["hangup_cause"], "hung up from the web UI", "{}", rows[0]);
+    assert_eq!(
+        rows[0]["hangup_cause"], "hung up from the web UI",
+        "{}",
+        rows[0]
+    );
+}
+
+/// A phone written by hand (bob), for the attended transfer: it answers
+/// one call, places another and REFERs with Replaces.
+struct RawPhone {
+    sock: std::net::UdpSocket,
+    port: u16,
+    homeline: SocketAddr,
+}
+
+impl RawPhone {
+    fn recv(&self, within: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = std::time::Instant::now() + within;
+        let mut buf = [0u8; 65535];
+        while std::time::Instant::now() < deadline {
+            if let Ok((n, _)) = self.sock.recv_from(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                if pred(&text) {
+                    return Some(text);
+                }
+            }
+        }
+        None
+    }
+
+    fn send(&self, text: &str) {
+        self.sock
+            .send_to(text.as_bytes(), self.homeline)
+            .expect("send");
+    }
+
+    /// Answers a request 200 with `extra` headers and `body`, adding `tag` to To if missing.
+    fn answer(&self, req: &str, tag: &str, extra: &str, body: &str) {
+        let mut out = String::from("SIP/2.0 200 OK\r\n");
+        for name in ["Via", "From", "Call-ID", "CSeq"] {
+            for line in req.lines().filter(|l| l.starts_with(&format!("{name}: "))) {
+                out.push_str(line);
+                out.push_str("\r\n");
+            }
+        }
+        let to = header(req, "To").unwrap_or("");
+        if to.contains("tag=") {
+            out.push_str(&format!("To: {to}\r\n"));
+        } else {
+            out.push_str(&format!("To: {to};tag={tag}\r\n"));
+        }
+        out.push_str(&format!(
+            "Contact: <sip:bob@127.0.0.1:{}>\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            self.port,
+            body.len()
+        ));
+        self.send(&out);
+    }
+}
+
+fn tag_of(value: &str) -> String {
+    value
+        .split("tag=")
+        .nth(1)
+        .map(|t| t.split(';').next().unwrap_or(t).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn uri_of(value: &str) -> String {
+    value
+        .split('<')
+        .nth(1)
+        .and_then(|v| v.split('>').next())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn an_attended_transfer_joins_the_caller_to_the_consulted_phone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::provision_household(dir.path(), "+15550001111", &[("bob", "bobpw")]);
+    provision_devices(dir.path(), &[("carol", "carolpw")]);
+    let h = Homeline::start_with(Start {
+        dir: Some(dir),
+        env: vec![("HOMELINE_MEDIA_RTP_PORTS".into(), "31800-31829".into())],
+        ..Start::default()
+    });
+    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
+    let sip = h.sip();
+    let (bob_port, carol) = (free_udp_port(), free_udp_port());
+    register(sip, "bob", "bobpw", bob_port);
+    register(sip, "carol", "carolpw", carol);
+    let bob = RawPhone {
+        sock: std::net::UdpSocket::bind(("127.0.0.1", bob_port)).expect("bob's port"),
+        port: bob_port,
+        homeline: sip,
+    };
+    bob.sock
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let carol_phone = SippRun::spawn(
+        None,
+        "uas_answer_rtp.xml",
+        &["-p", &carol.to_string(), "-mp", "33600"],
+    );
+    let twilio = SippRun::spawn(
+        Some(sip),
+        "uac_until_bye.xml",
+        &[
+            "-s",
+            "+15550001111",
+            "-key",
+            "caller",
+            "+15557654321",
+            "-au",
+            common::TRUNK_USER,
+            "-ap",
+            common::TRUNK_PASSWORD,
+            "-mp",
+            "33400",
+        ],
+    );
+    let sdp = |port: u16| {
+        format!("v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    };
+    let ct = "Content-Type: application/sdp\r\n";
+    // Call 1: Twilio's caller rings bob, who answers.
+    let invite1 = bob
+        .recv(Duration::from_secs(5), |m| m.starts_with("INVITE "))
+        .expect("bob rings");
+    bob.answer(&invite1, "bob1", ct, &sdp(33500));
+    bob.recv(Duration::from_secs(3), |m| m.starts_with("ACK "))
+        .expect("ACK for call 1");
+    let d1_call_id = header(&invite1, "Call-ID").unwrap().to_string();
+    let d1_homeline = header(&invite1, "From").unwrap().to_string();
+    let d1_contact = uri_of(header(&invite1, "Contact").unwrap());
+    // Call 2: bob consults carol.
+    let c2 = "consult-1@bob";
+    let invite2 = |cseq: u32, branch: &str, auth: &str| {
+        format!(
+            "INVITE sip:carol@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{bob_port};branch=z9hG4bK{branch}\r\nMax-Forwards: 70\r\n\
+             From: <sip:bob@{sip}>;tag=bob2\r\nTo: <sip:carol@{sip}>\r\nCall-ID: {c2}\r\nCSeq: {cseq} INVITE\r\n\
+             Contact: <sip:bob@127.0.0.1:{bob_port}>\r\n{ct}{auth}Content-Length: {}\r\n\r\n{}",
+            sdp(33510).len(),
+            sdp(33510)
+        )
+    };
+    bob.send(&invite2(1, "c2a", ""));
+    let challenge = bob
+        .recv(Duration::from_secs(3), |m| m.starts_with("SIP/2.0 407"))
+        .expect("407");
+    bob.send(&format!(
+        "ACK sip:carol@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{bob_port};branch=z9hG4bKc2a\r\nMax-Forwards: 70\r\n\
+         From: <sip:bob@{sip}>;tag=bob2\r\nTo: {}\r\nCall-ID: {c2}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+        header(&challenge, "To").unwrap()
+    ));
+    let auth = homeline::sip::auth::answer_challenge(
+        header(&challenge, "Proxy-Authenticate").unwrap(),
+        "INVITE",
+        &format!("sip:carol@{sip}"),
+        "bob",
+        "bobpw",
+        "0b0b",
+    )
+    .expect("answerable");
+    bob.send(&invite2(
+        2,
+        "c2b",
+        &format!("Proxy-Authorization: {auth}\r\n"),
+    ));
+    let ok2 = bob
+        .recv(Duration::from_secs(5), |m| {
+            m.starts_with("SIP/2.0 200") && m.contains("CSeq: 2 INVITE")
+        })
+        .expect("carol answers the consultation");
+    let h2_tag = tag_of(header(&ok2, "To").unwrap());
+    let d2_contact = uri_of(header(&ok2, "Contact").unwrap());
+    bob.send(&format!(
+        "ACK {d2_contact} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{bob_port};branch=z9hG4bKc2c\r\nMax-Forwards: 70\r\n\
+         From: <sip:bob@{sip}>;tag=bob2\r\nTo: {}\r\nCall-ID: {c2}\r\nCSeq: 2 ACK\r\nContent-Length: 0\r\n\r\n",
+        header(&ok2, "To").unwrap()
+    ));
+    assert_eq!(
+        calls(&h, &admin)["total"],
+        2,
+        "two calls up before the transfer"
+    );
+    // REFER with Replaces in call 1: join the caller to carol.
+    let replaces = format!("{c2}%3Bto-tag%3D{h2_tag}%3Bfrom-tag%3Dbob2");
+    bob.send(&format!(
+        "REFER {d1_contact} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{bob_port};branch=z9hG4bKr1\r\nMax-Forwards: 70\r\n\
+         From: {};tag=bob1\r\nTo: {d1_homeline}\r\nCall-ID: {d1_call_id}\r\nCSeq: 1 REFER\r\n\
+         Contact: <sip:bob@127.0.0.1:{bob_port}>\r\nRefer-To: <sip:carol@{sip}?Replaces={replaces}>\r\nContent-Length: 0\r\n\r\n",
+        header(&invite1, "To").unwrap()
+    ));
+    bob.recv(Duration::from_secs(3), |m| m.starts_with("SIP/2.0 202"))
+        .expect("202 Accepted");
+    // Homeline reports success and releases bob from both calls.
+    let mut byes = 0;
+    let mut notified = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while (byes < 2 || !notified) && std::time::Instant::now() < deadline {
+        if let Some(m) = bob.recv(Duration::from_millis(500), |m| {
+            m.starts_with("NOTIFY ") || m.starts_with("BYE ")
+        }) {
+            if m.starts_with("NOTIFY ") {
+                notified |= m.contains("SIP/2.0 200 OK");
+            } else {
+                byes += 1;
+            }
+            bob.answer(&m, "x", "", "");
+        }
+    }
+    assert!(
+        notified && byes == 2,
+        "NOTIFY 200 and a BYE for each of bob's calls (got {byes})"
+    );
+    let joined = common::wait_for(Duration::from_secs(5), || {
+        let v = calls(&h, &admin);
+        let c = v["items"].as_array()?.first()?.clone();
+        let before = c["rtp_sent"][1].as_u64()?;
+        std::thread::sleep(Duration::from_millis(300));
+        let after = calls(&h, &admin)["items"][0]["rtp_sent"][1].as_u64()?;
+        (v["total"] == 1 && after > before).then_some(c)
+    })
+    .expect("one call left, media flowing from the caller towards carol");
+    let id = joined["id"].as_u64().expect("id");
+    assert_eq!(
+        h.call("DELETE", &format!("/api/calls/{id}"), Some(&admin), None)
+            .status,
+        200
+    );
+    let (tcode, tout) = twilio.wait(Duration::from_secs(10));
+    let (ccode, cout) = carol_phone.wait(Duration::from_secs(10));
+    assert_eq!(tcode, 0, "the caller got its BYE: {tout}");
+    assert_eq!(ccode, 0, "carol got her BYE: {cout}");
 }

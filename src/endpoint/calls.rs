@@ -269,7 +269,11 @@ enum ReferPlan {
     Blind { referrer: Side, extension: String },
     /// Attended (Replaces): join the other party of this call to the
     /// other party of `call`, where the referrer is on `side`.
-    Attended { referrer: Side, call: u64, side: Side },
+    Attended {
+        referrer: Side,
+        call: u64,
+        side: Side,
+    },
 }
 
 /// A blind transfer ringing its target.
@@ -1469,7 +1473,10 @@ impl Endpoint {
                     self.bye_side(into, Side::B).await;
                     self.end_call(
                         into,
-                        Ending::new(Disposition::Answered, "media timeout: no RTP from the transferred party"),
+                        Ending::new(
+                            Disposition::Answered,
+                            "media timeout: no RTP from the transferred party",
+                        ),
                     )
                     .await;
                 }
@@ -1901,17 +1908,26 @@ impl Endpoint {
         if forks.is_empty() {
             return self.transfer_failed_with(id, referrer, 480).await;
         }
-        let starts: Vec<(Request, Route)> = forks.iter().map(|f| (f.invite.clone(), f.route)).collect();
+        let starts: Vec<(Request, Route)> =
+            forks.iter().map(|f| (f.invite.clone(), f.route)).collect();
         if let Some(call) = self.calls.calls.get_mut(&id) {
             call.transfer = Some(Transfer { referrer, forks });
         }
         for (n, (invite, route)) in starts.into_iter().enumerate() {
             let ev = self
-                .start_client(invite, route.protocol, route.dest, Owner::TransferFork(id, n))
+                .start_client(
+                    invite,
+                    route.protocol,
+                    route.dest,
+                    Owner::TransferFork(id, n),
+                )
                 .await;
             self.pending.extend(ev);
         }
-        self.arm(TimerKey::Call(id, CallTimer::TransferRing), self.ring_timeout);
+        self.arm(
+            TimerKey::Call(id, CallTimer::TransferRing),
+            self.ring_timeout,
+        );
     }
 
     async fn on_transfer_response(&mut self, id: u64, n: usize, resp: Response) {
@@ -1932,7 +1948,9 @@ impl Endpoint {
                 if fork.state == ForkState::CancelPending {
                     fork.state = ForkState::Cancelled;
                     let (cancel, route) = (cancel_for(&fork.invite), fork.route);
-                    let ev = self.start_client(cancel, route.protocol, route.dest, Owner::Nobody).await;
+                    let ev = self
+                        .start_client(cancel, route.protocol, route.dest, Owner::Nobody)
+                        .await;
                     self.pending.extend(ev);
                 } else if fork.state == ForkState::Calling {
                     fork.state = ForkState::Ringing;
@@ -1941,7 +1959,8 @@ impl Endpoint {
             200..=299 if fork.state == ForkState::Calling || fork.state == ForkState::Ringing => {
                 fork.state = ForkState::Answered;
                 let (invite, route, device) = (fork.invite.clone(), fork.route, fork.device_id);
-                self.complete_blind_transfer(id, invite, route, device, resp).await;
+                self.complete_blind_transfer(id, invite, route, device, resp)
+                    .await;
             }
             200..=299 => self.hang_up_stray(&resp).await,
             status => {
@@ -1951,7 +1970,11 @@ impl Endpoint {
                     .calls
                     .get(&id)
                     .and_then(|c| c.transfer.as_ref())
-                    .is_some_and(|t| t.forks.iter().all(|f| matches!(f.state, ForkState::Failed(_) | ForkState::Cancelled)));
+                    .is_some_and(|t| {
+                        t.forks
+                            .iter()
+                            .all(|f| matches!(f.state, ForkState::Failed(_) | ForkState::Cancelled))
+                    });
                 if all_failed {
                     self.transfer_failed(id, status).await;
                 }
@@ -1959,21 +1982,43 @@ impl Endpoint {
         }
     }
 
-    async fn complete_blind_transfer(&mut self, id: u64, invite: Request, route: Route, device: Option<i64>, resp: Response) {
+    async fn complete_blind_transfer(
+        &mut self,
+        id: u64,
+        invite: Request,
+        route: Route,
+        device: Option<i64>,
+        resp: Response,
+    ) {
         let Ok(mut dialog) = Dialog::uac(&invite, &resp) else {
             return self.hang_up_stray(&resp).await;
         };
         let via = self.via(route);
         let contact = self.contact(route);
         let ack = dialog.request(Method::Ack, &via, &contact, Some(1));
-        self.send(route.protocol, route.dest, &crate::sip::message::Message::Request(ack.clone())).await;
-        let answer = Description::parse(&resp.body).ok().filter(|a| a.audio.port != 0);
-        let Some(referrer) = self.calls.calls.get(&id).and_then(|c| c.transfer.as_ref()).map(|t| t.referrer) else {
+        self.send(
+            route.protocol,
+            route.dest,
+            &crate::sip::message::Message::Request(ack.clone()),
+        )
+        .await;
+        let answer = Description::parse(&resp.body)
+            .ok()
+            .filter(|a| a.audio.port != 0);
+        let Some(referrer) = self
+            .calls
+            .calls
+            .get(&id)
+            .and_then(|c| c.transfer.as_ref())
+            .map(|t| t.referrer)
+        else {
             return;
         };
         let Some(answer) = answer else {
             let bye = dialog.request(Method::Bye, &self.via(route), &contact, None);
-            let ev = self.start_client(bye, route.protocol, route.dest, Owner::Nobody).await;
+            let ev = self
+                .start_client(bye, route.protocol, route.dest, Owner::Nobody)
+                .await;
             self.pending.extend(ev);
             return self.transfer_failed(id, 488).await;
         };
@@ -2011,13 +2056,21 @@ impl Endpoint {
         self.calls.by_dialog.insert(new_key, (id, referrer));
         tracing::info!(call = id, "blind transfer completed");
         for (cancel, route) in cancels {
-            let ev = self.start_client(cancel, route.protocol, route.dest, Owner::Nobody).await;
+            let ev = self
+                .start_client(cancel, route.protocol, route.dest, Owner::Nobody)
+                .await;
             self.pending.extend(ev);
         }
     }
 
     async fn transfer_failed(&mut self, id: u64, status: u16) {
-        let Some(referrer) = self.calls.calls.get(&id).and_then(|c| c.transfer.as_ref()).map(|t| t.referrer) else {
+        let Some(referrer) = self
+            .calls
+            .calls
+            .get(&id)
+            .and_then(|c| c.transfer.as_ref())
+            .map(|t| t.referrer)
+        else {
             return;
         };
         self.transfer_failed_with(id, referrer, status).await;
@@ -2040,12 +2093,19 @@ impl Endpoint {
                 on: held,
             });
         }
-        tracing::info!(call = id, status, "transfer failed; the referrer keeps the call");
+        tracing::info!(
+            call = id,
+            status,
+            "transfer failed; the referrer keeps the call"
+        );
         for (cancel, route) in cancels {
-            let ev = self.start_client(cancel, route.protocol, route.dest, Owner::Nobody).await;
+            let ev = self
+                .start_client(cancel, route.protocol, route.dest, Owner::Nobody)
+                .await;
             self.pending.extend(ev);
         }
-        self.notify_referrer(id, referrer, status.max(300), true).await;
+        self.notify_referrer(id, referrer, status.max(300), true)
+            .await;
     }
 
     /// Attended transfer: the referrer talks to X in call `id` (on side
@@ -2080,7 +2140,10 @@ impl Endpoint {
         self.write_cdr(
             &joined,
             now,
-            Ending::new(Disposition::Answered, format!("attended transfer: joined into call {id}")),
+            Ending::new(
+                Disposition::Answered,
+                format!("attended transfer: joined into call {id}"),
+            ),
         );
         let loopback = self.media.pool.loopback_ip();
         let Some(call) = self.calls.calls.get_mut(&id) else {

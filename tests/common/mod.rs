@@ -621,7 +621,10 @@ impl SippRun {
     /// `timeout` itself would orphan sipp, holding its ports).
     fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
             if wait_exit(&mut self.child, Duration::from_secs(2)).is_none() {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
