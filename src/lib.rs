@@ -24,7 +24,11 @@
 //!   login lockout, and the ownership [`accounts::scope::Scope`].
 //! * [`sysconfig`] is the configuration edited from the web UI (Twilio, SMTP,
 //!   notifications, time zone), with its secrets sealed.
-//! * [`twilio`] is the Twilio REST client.
+//! * [`twilio`] is the Twilio REST client, webhook signatures, TwiML and
+//!   the outbox jobs that talk to Twilio.
+//! * [`outbox`] is the durable queue of side effects (exactly once across
+//!   crashes), with a worker generic over how a job is executed.
+//! * [`events`] tells other parts (MWI, notifications) what happened.
 //!
 //! Lower modules never import upper ones: `store` knows nothing of `http`.
 
@@ -36,8 +40,10 @@ pub mod app;
 pub mod clock;
 pub mod constants;
 pub mod endpoint;
+pub mod events;
 pub mod http;
 pub mod logging;
+pub mod outbox;
 pub mod registrar;
 pub mod secrets;
 pub mod settings;
