@@ -265,7 +265,8 @@ pub fn parse_rfc2822(s: &str) -> Option<Timestamp> {
     ))
 }
 
-/// Credentials and where to send them.
+/// Credentials and where to send them. Cloning shares the connection pools.
+#[derive(Clone)]
 pub struct Client {
     base_url: String,
     account_sid: String,

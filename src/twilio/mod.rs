@@ -5,6 +5,7 @@
 //! auth token (or an API key), form-encoded requests, JSON answers.
 
 pub mod client;
+pub mod jobs;
 pub mod signature;
 pub mod twiml;
 
