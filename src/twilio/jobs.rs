@@ -134,7 +134,10 @@ impl TwilioJobs {
     #[cfg(feature = "test-hooks")]
     async fn pause_point(&self, point: &str) {
         if std::env::var("HOMELINE_TEST_OUTBOX_PAUSE").ok().as_deref() == Some(point) {
-            let marker = self.data_dir.join("run").join(format!("outbox-paused-{point}"));
+            let marker = self
+                .data_dir
+                .join("run")
+                .join(format!("outbox-paused-{point}"));
             let _ = std::fs::write(&marker, b"paused");
             tracing::warn!(point, "test hook: outbox paused for a kill");
             std::future::pending::<()>().await;
@@ -159,12 +162,14 @@ impl TwilioJobs {
             Err(o) => return o,
         };
         let job_id = job.id;
-        let public = self.db.call(|c| sysconfig::public_url(c)).await.ok().flatten();
+        let public = self
+            .db
+            .call(|c| sysconfig::public_url(c))
+            .await
+            .ok()
+            .flatten();
         if job.resumed {
-            let since = job
-                .previous_attempt
-                .unwrap_or(job.started)
-                .unix_millis()
+            let since = job.previous_attempt.unwrap_or(job.started).unix_millis()
                 - CLOCK_SKEW.as_millis() as i64;
             let (from, to) = (msg.from_number.clone(), msg.to_number.clone());
             let listed = self
@@ -176,16 +181,17 @@ impl TwilioJobs {
             };
             let db = self.db.clone();
             let body = msg.body.clone();
-            let found = db
-                .call(move |c| reconcile(c, &listed, &body, since))
-                .await;
+            let found = db.call(move |c| reconcile(c, &listed, &body, since)).await;
             match found {
                 Ok(Some(info)) => {
                     tracing::info!(job = job_id, sid = %info.sid, "outbox: the lost attempt had sent the message; recorded, not resent");
                     return done_with_sid(message_id, info, self.clock.now());
                 }
                 Ok(None) => {
-                    tracing::info!(job = job_id, "outbox: the lost attempt had not sent the message; sending");
+                    tracing::info!(
+                        job = job_id,
+                        "outbox: the lost attempt had not sent the message; sending"
+                    );
                 }
                 Err(e) => return retry(e.to_string()),
             }
@@ -218,9 +224,7 @@ impl TwilioJobs {
                 self.pause_point("after_send").await;
                 done_with_sid(message_id, info, self.clock.now())
             }
-            Err(e @ (TwilioError::Http { .. } | TwilioError::Refused(_)))
-                if !e.is_transient() =>
-            {
+            Err(e @ (TwilioError::Http { .. } | TwilioError::Refused(_))) if !e.is_transient() => {
                 let code = match &e {
                     TwilioError::Http { code, .. } => code.map(i64::from),
                     _ => None,
@@ -262,7 +266,11 @@ impl TwilioJobs {
     }
 
     async fn download_recording(&self, voicemail_id: i64, sid: &str, url: &str) -> Outcome {
-        match self.db.call(move |c| voicemails::get(c, voicemail_id)).await {
+        match self
+            .db
+            .call(move |c| voicemails::get(c, voicemail_id))
+            .await
+        {
             Ok(v) if v.audio_path.is_some() => return Outcome::Done(None),
             Ok(_) => {}
             // Deleted before its audio arrived: nothing to store.
@@ -278,14 +286,19 @@ impl TwilioJobs {
         } else {
             format!("{url}.mp3")
         };
-        let ext = if file_url.ends_with(".wav") { "wav" } else { "mp3" };
+        let ext = if file_url.ends_with(".wav") {
+            "wav"
+        } else {
+            "mp3"
+        };
         let rel = format!("voicemail/{sid}.{ext}");
         let target = self.data_dir.join(&rel);
         let fetched = self
             .blocking(client, move |c| {
                 let d = c.download(&file_url, MAX_RECORDING_BYTES)?;
-                write_atomically(&target, &d.bytes)
-                    .map_err(|e| TwilioError::Refused(format!("cannot store the recording: {e}")))?;
+                write_atomically(&target, &d.bytes).map_err(|e| {
+                    TwilioError::Refused(format!("cannot store the recording: {e}"))
+                })?;
                 Ok(d.bytes.len())
             })
             .await;
@@ -316,7 +329,10 @@ impl TwilioJobs {
             Err(o) => return o,
         };
         let sid = sid.to_string();
-        match self.blocking(client, move |c| c.delete_recording(&sid)).await {
+        match self
+            .blocking(client, move |c| c.delete_recording(&sid))
+            .await
+        {
             Ok(()) | Err(TwilioError::NotFound { .. }) => Outcome::Done(None),
             Err(e) => from_error(e),
         }

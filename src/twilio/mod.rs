@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod jobs;
+pub mod routing;
 pub mod signature;
 pub mod twiml;
 
