@@ -3,7 +3,7 @@
 //! Startup order: data dir → database (migrated) → secret key → settings from
 //! the `config` table → listeners → `run/ports.json` → `READY=1`. Besides the
 //! HTTP server, the background tasks are the database probe, the storage
-//! watch and the sweep of expired sessions. Shutdown
+//! watch, the sweep of expired sessions and the outbox worker. Shutdown
 //! (SIGTERM): `STOPPING=1` → stop accepting → drain in-flight requests within
 //! the grace period → checkpoint and close the database → remove ports.json.
 
@@ -160,6 +160,8 @@ async fn run_with_db(
             listeners.push((name, addr));
         }
     }
+    let outbox = crate::outbox::Outbox::new(db.clone(), clock.clone());
+    let events = crate::events::Events::new();
     let state = Arc::new(ServerState {
         settings: settings.clone(),
         db: db.clone(),
@@ -172,6 +174,8 @@ async fn run_with_db(
         secrets: secrets.clone(),
         hashes: HashPool::new(MAX_CONCURRENT_PASSWORD_HASHES),
         setup_lock: tokio::sync::Mutex::new(()),
+        outbox: outbox.clone(),
+        events,
         #[cfg(feature = "test-hooks")]
         stall_http_ms: Default::default(),
     });
@@ -195,6 +199,14 @@ async fn run_with_db(
         stopped(),
     ));
     let sweep_task = tokio::spawn(accounts::sweep_loop(db.clone(), clock.clone(), stopped()));
+    let twilio_jobs = crate::twilio::jobs::TwilioJobs::new(
+        outbox.clone(),
+        secrets.clone(),
+        &settings.twilio_api_base,
+        &settings.data_dir,
+    );
+    let outbox_task =
+        tokio::spawn(crate::outbox::worker::Worker::new(outbox, twilio_jobs).run(stopped()));
     let storage_task = tokio::spawn(watch_storage(
         settings.data_dir.clone(),
         settings.storage_min_free_mib,
@@ -239,6 +251,7 @@ async fn run_with_db(
     let _ = db_probe.await;
     let _ = storage_task.await;
     let _ = sweep_task.await;
+    let _ = outbox_task.await;
     if let Some(t) = watchdog_task {
         let _ = t.await;
     }

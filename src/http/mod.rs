@@ -26,6 +26,7 @@ pub mod test_hooks;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod users;
+pub mod webhooks;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -81,6 +82,10 @@ pub struct ServerState {
     pub secrets: std::sync::Arc<SecretBox>,
     /// Where password hashes are computed (bounded, off the reactor).
     pub hashes: HashPool,
+    /// The durable outbox (enqueue side effects, wake its worker).
+    pub outbox: crate::outbox::Outbox,
+    /// What happened, for MWI and notifications.
+    pub events: crate::events::Events,
     /// Serialises setup-wizard completions (the first one wins, the others
     /// find setup completed).
     pub setup_lock: tokio::sync::Mutex<()>,
@@ -107,6 +112,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(system::routes());
     routes.extend(dids::routes());
     routes.extend(devices::routes());
+    routes.extend(webhooks::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());
     routes
