@@ -1,4 +1,4 @@
-//! The HTTP server: web UI, REST API and (later) Twilio webhooks.
+//! The HTTP server: web UI, REST API and Twilio webhooks.
 //!
 //! A hyper 1 HTTP/1.1 server with a bounded number of connections, a header
 //! read timeout, bodies capped before they are read, panics caught per
@@ -17,6 +17,7 @@ pub mod dids;
 pub mod error;
 pub mod health;
 pub mod login;
+pub mod messages;
 pub mod request;
 pub mod router;
 pub mod setup;
@@ -25,7 +26,9 @@ pub mod system;
 pub mod test_hooks;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod twilio_admin;
 pub mod users;
+pub mod voicemails;
 pub mod webhooks;
 
 use std::convert::Infallible;
@@ -113,6 +116,9 @@ pub fn routes() -> Vec<Route> {
     routes.extend(dids::routes());
     routes.extend(devices::routes());
     routes.extend(webhooks::routes());
+    routes.extend(voicemails::routes());
+    routes.extend(messages::routes());
+    routes.extend(twilio_admin::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());
     routes

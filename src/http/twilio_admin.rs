@@ -1,0 +1,163 @@
+//! Twilio administration: the numbers of the account and the one-click step
+//! that points one at this appliance, the outbox's jobs and the open admin
+//! alerts.
+//!
+//! | Route | Access |
+//! |---|---|
+//! | `GET /api/twilio/numbers` (asks Twilio; 502 if it cannot) | Admin |
+//! | `POST /api/twilio/numbers/{sid}/connect` → 202 (outbox job; the number is added to Homeline) | Admin |
+//! | `GET /api/system/outbox?unfinished=true` (paged) | Admin |
+//! | `GET /api/system/alerts` | Admin |
+
+use std::sync::Arc;
+
+use hyper::{Method, StatusCode};
+use serde_json::json;
+
+use super::error::{ApiError, ApiResult};
+use super::request::{json_response, paged_response, ApiRequest};
+use super::router::{Access, Route};
+use super::ServerState;
+use crate::outbox::{self, Outbox, Task};
+use crate::store::{alerts, dids, StoreError};
+use crate::sysconfig;
+use crate::twilio::client::{is_sid, Client};
+
+/// The routes of this module.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(Method::GET, "/api/twilio/numbers", Access::Admin, numbers),
+        Route::new(
+            Method::POST,
+            "/api/twilio/numbers/{sid}/connect",
+            Access::Admin,
+            connect,
+        ),
+        Route::new(Method::GET, "/api/system/outbox", Access::Admin, jobs),
+        Route::new(
+            Method::GET,
+            "/api/system/alerts",
+            Access::Admin,
+            open_alerts,
+        ),
+    ]
+}
+
+async fn client(state: &ServerState, req: &ApiRequest) -> Result<Client, ApiError> {
+    let secrets = state.secrets.clone();
+    let creds = state
+        .db
+        .call(move |c| {
+            sysconfig::twilio_credentials(c, &secrets)
+                .map_err(|e| StoreError::Conflict(e.to_string()))
+        })
+        .await
+        .map_err(|e| ApiError::internal(&req.request_id, &e))?;
+    let creds = creds.ok_or_else(|| ApiError::conflict("Twilio is not configured yet"))?;
+    Ok(Client::from_credentials(
+        &state.settings.twilio_api_base,
+        &creds,
+    ))
+}
+
+async fn numbers(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let client = client(&state, &req).await?;
+    let listed = tokio::task::spawn_blocking(move || client.list_numbers())
+        .await
+        .map_err(|e| ApiError::internal(&req.request_id, &e))?
+        .map_err(|e| {
+            ApiError::bad_gateway("twilio", format!("Twilio could not list the numbers: {e}"))
+        })?;
+    Ok(json_response(StatusCode::OK, &json!({ "items": listed })))
+}
+
+async fn connect(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let sid = req.param("sid").unwrap_or("").to_string();
+    if !is_sid(&sid, "PN") {
+        return Err(ApiError::not_found(format!(
+            "{sid:?} is not a Twilio number SID"
+        )));
+    }
+    let client = client(&state, &req).await?;
+    let listed = tokio::task::spawn_blocking(move || client.list_numbers())
+        .await
+        .map_err(|e| ApiError::internal(&req.request_id, &e))?
+        .map_err(|e| {
+            ApiError::bad_gateway("twilio", format!("Twilio could not list the numbers: {e}"))
+        })?;
+    let Some(number) = listed.into_iter().find(|n| n.sid == sid) else {
+        return Err(ApiError::not_found(format!(
+            "the Twilio account has no number {sid}"
+        )));
+    };
+    let now = state.clock.now();
+    let job = state
+        .db
+        .call(move |c| {
+            let Some(public) = sysconfig::public_url(c)? else {
+                return Ok(Err(()));
+            };
+            let tx = c.transaction()?;
+            let did_id = match dids::find_by_number(&tx, &number.phone_number)? {
+                Some(d) => d.id,
+                None => dids::insert(
+                    &tx,
+                    &number.phone_number,
+                    &number.friendly_name,
+                    Some(&number.sid),
+                    now,
+                )?,
+            };
+            tx.execute(
+                "UPDATE dids SET twilio_sid = ?2 WHERE id = ?1 AND twilio_sid IS NULL",
+                rusqlite::params![did_id, number.sid],
+            )?;
+            let id = Outbox::enqueue_in(
+                &tx,
+                &Task::UpdateNumber {
+                    number_sid: number.sid.clone(),
+                    voice_url: format!("{public}/api/webhooks/voice/incoming"),
+                    sms_url: format!("{public}/api/webhooks/sms/incoming"),
+                    status_callback: format!("{public}/api/webhooks/voice/status"),
+                },
+                now,
+            )?;
+            tx.commit()?;
+            Ok(Ok((id, did_id)))
+        })
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    let Ok((job_id, did_id)) = job else {
+        return Err(ApiError::conflict(
+            "set system.public_url first: Twilio must know where to reach the appliance",
+        ));
+    };
+    state.outbox.wake();
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &json!({ "job_id": job_id, "did_id": did_id }),
+    ))
+}
+
+async fn jobs(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let page = req.page()?;
+    let unfinished = req
+        .query()
+        .iter()
+        .any(|(k, v)| k == "unfinished" && v == "true");
+    let rows = state
+        .db
+        .call(move |c| outbox::store::list(c, unfinished, page.window()))
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    Ok(paged_response(page, rows))
+}
+
+async fn open_alerts(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let rows = state
+        .db
+        .call(|c| alerts::open(c))
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    Ok(json_response(StatusCode::OK, &json!({ "items": rows })))
+}
