@@ -93,7 +93,7 @@ async fn conversations(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
 /// The conversation's number (path) and mailbox (`?did_id=`), checked
 /// against the caller's scope.
 fn conversation_key(req: &ApiRequest) -> Result<(String, i64), ApiError> {
-    let number = req.param("number").unwrap_or("").to_string();
+    let number = super::request::decode_path_segment(req.param("number").unwrap_or(""));
     let did = req
         .query()
         .into_iter()

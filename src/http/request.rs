@@ -112,6 +112,12 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Decodes `%XX` escapes in a path segment (`+` stays a plus: only query
+/// strings use it for spaces). Router parameters arrive undecoded.
+pub fn decode_path_segment(s: &str) -> String {
+    percent_decode(&s.replace('+', "%2B"))
+}
+
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

@@ -115,7 +115,12 @@ impl<E: Executor> Worker<E> {
                         )
                     })
                     .await?;
-                let delay = backoff::next_delay(failures_before + 1, retry_after);
+                let mut delay = backoff::next_delay(failures_before + 1, retry_after);
+                if unknown {
+                    // Let a request that may still be in flight end before
+                    // the job reconciles.
+                    delay = delay.max(job.task.reconcile_after());
+                }
                 let err = error.clone();
                 let failures = self
                     .outbox

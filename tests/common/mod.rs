@@ -76,6 +76,22 @@ impl Homeline {
         self.http = http;
     }
 
+    /// Kills the appliance with SIGKILL (no shutdown at all) and starts it
+    /// again on the same data dir with `env` instead of the old environment.
+    pub fn kill9_and_restart(&mut self, env: Vec<(String, String)>) {
+        signal(self.child.id(), "KILL");
+        wait_exit(&mut self.child, Duration::from_secs(10)).expect("homeline dies on SIGKILL");
+        self.env = env;
+        let (child, http) = spawn(
+            self.dir.path(),
+            &self.env,
+            self.stderr.as_deref(),
+            self.sip_listen.as_deref(),
+        );
+        self.child = child;
+        self.http = http;
+    }
+
     pub fn get(&self, path: &str) -> Resp {
         request(self.http, "GET", path, &[], b"")
     }
