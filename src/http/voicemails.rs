@@ -126,8 +126,8 @@ struct ReadBody {
 }
 
 async fn set_read(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let body: ReadBody = req.json()?;
     let v = visible(&state, &req).await?;
+    let body: ReadBody = req.json()?;
     let id = v.id;
     let updated = state
         .db
