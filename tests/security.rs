@@ -171,14 +171,16 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
         }
         "/api/messages/{id}" => Some(("/api/messages/999999".into(), true)),
         "/api/messages/{id}/media/{index}" => Some(("/api/messages/999999/media/0".into(), true)),
-        "/api/messages/conversation/{number}" | "/api/messages/conversation/{number}/read" => Some((
-            format!(
-                "{}?did_id={}",
-                path.replace("{number}", "%2B15559870000"),
-                hh.gran_did
-            ),
-            true,
-        )),
+        "/api/messages/conversation/{number}" | "/api/messages/conversation/{number}/read" => {
+            Some((
+                format!(
+                    "{}?did_id={}",
+                    path.replace("{number}", "%2B15559870000"),
+                    hh.gran_did
+                ),
+                true,
+            ))
+        }
         "/api/twilio/numbers/{sid}/connect" => Some((
             "/api/twilio/numbers/PN0123456789abcdef0123456789abcdef/connect".into(),
             false,
@@ -620,7 +622,10 @@ fn twilio_credentials_are_checked_with_twilio_before_they_are_stored() {
         .call("GET", "/api/system/config", Some(&admin), None)
         .json();
     assert_eq!(
-        (&cfg["twilio"]["account_sid"], &cfg["twilio"]["auth_token_set"]),
+        (
+            &cfg["twilio"]["account_sid"],
+            &cfg["twilio"]["auth_token_set"]
+        ),
         (&json!(SID), &json!(true))
     );
     assert_eq!(cfg["system"]["timezone"], "America/New_York");
@@ -682,7 +687,10 @@ fn an_unreachable_twilio_is_a_502_and_setup_can_skip_twilio() {
         .call("GET", "/api/system/config", Some(&admin), None)
         .json();
     assert_eq!(
-        (&cfg["twilio"]["account_sid"], &cfg["twilio"]["auth_token_set"]),
+        (
+            &cfg["twilio"]["account_sid"],
+            &cfg["twilio"]["auth_token_set"]
+        ),
         (&json!(null), &json!(false))
     );
 }

@@ -1300,3 +1300,162 @@ mod in_process {
         );
     }
 }
+
+#[test]
+fn users_see_only_the_voicemail_and_messages_of_their_numbers() {
+    let rig = rig(&[]);
+    let (h, admin) = (&rig.h, rig.admin.as_str());
+    let mut users = Vec::new();
+    for email in ["kid@x.org", "gran@x.org"] {
+        let r = h.call(
+            "POST",
+            "/api/users",
+            Some(admin),
+            Some(&json!({"email": email, "password": PW})),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        users.push(r.json()["id"].as_i64().expect("id"));
+    }
+    // The household number belongs to gran only.
+    let r = h.call(
+        "PUT",
+        &format!("/api/dids/{}/users", rig.did),
+        Some(admin),
+        Some(&json!({"user_ids": [users[1]]})),
+    );
+    assert_eq!(r.status, 200);
+    let kid = h.login("kid@x.org", PW).expect("kid");
+    let gran = h.login("gran@x.org", PW).expect("gran");
+
+    let vm = twiml(&webhook(
+        h,
+        &format!(
+            "/api/webhooks/voice/dial-result?did={}&from=%2B15559870000",
+            rig.did
+        ),
+        &[("CallSid", CALL_SID), ("DialCallStatus", "no-answer")],
+    ));
+    let cb = attr(&vm, "recordingStatusCallback")
+        .trim_start_matches(PUBLIC)
+        .to_string();
+    let rec = rig.standin.recording_url();
+    assert_eq!(
+        webhook(
+            h,
+            &cb,
+            &[
+                ("RecordingSid", RECORDING_SID),
+                ("RecordingUrl", rec.as_str()),
+                ("RecordingStatus", "completed"),
+                ("RecordingDuration", "9"),
+                ("CallSid", CALL_SID)
+            ]
+        )
+        .status,
+        204
+    );
+    assert_eq!(
+        webhook(
+            h,
+            "/api/webhooks/sms/incoming",
+            &[
+                ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+                ("From", CALLER),
+                ("To", HOME),
+                ("Body", "for gran"),
+                ("NumMedia", "0")
+            ]
+        )
+        .status,
+        200
+    );
+    let vm_id = h.call("GET", "/api/voicemails", Some(&gran), None).json()["items"][0]["id"]
+        .as_i64()
+        .expect("gran sees it");
+    let msg_id = h
+        .call("GET", "/api/messages/conversations", Some(&gran), None)
+        .json()["total"]
+        .as_u64();
+    assert_eq!(msg_id, Some(1));
+    let thread = format!(
+        "/api/messages/conversation/%2B15559870000?did_id={}",
+        rig.did
+    );
+    let msg_id = h.call("GET", &thread, Some(&gran), None).json()["items"][0]["id"]
+        .as_i64()
+        .expect("gran reads it");
+
+    assert_eq!(
+        h.call("GET", "/api/voicemails", Some(&kid), None).json()["total"],
+        0
+    );
+    assert_eq!(
+        h.call("GET", "/api/voicemails/unread", Some(&kid), None)
+            .json()["count"],
+        0
+    );
+    assert_eq!(
+        h.call("GET", "/api/messages/conversations", Some(&kid), None)
+            .json()["total"],
+        0
+    );
+    assert_eq!(
+        h.call("GET", "/api/messages/unread/count", Some(&kid), None)
+            .json()["count"],
+        0
+    );
+    for (method, path, body) in [
+        ("GET", format!("/api/voicemails/{vm_id}"), None),
+        ("GET", format!("/api/voicemails/{vm_id}/audio"), None),
+        (
+            "PUT",
+            format!("/api/voicemails/{vm_id}/read"),
+            Some(json!({"is_read": true})),
+        ),
+        ("DELETE", format!("/api/voicemails/{vm_id}"), None),
+        ("GET", format!("/api/messages/{msg_id}"), None),
+        ("GET", thread.clone(), None),
+        (
+            "PUT",
+            format!(
+                "/api/messages/conversation/%2B15559870000/read?did_id={}",
+                rig.did
+            ),
+            None,
+        ),
+        (
+            "POST",
+            "/api/messages".to_string(),
+            Some(json!({"did_id": rig.did, "to": CALLER, "body": "not mine"})),
+        ),
+    ] {
+        let r = h.call(method, &path, Some(&kid), body.as_ref());
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (404, "NOT_FOUND"),
+            "{method} {path} as kid: {}",
+            r.text()
+        );
+    }
+    assert!(
+        rig.standin.created().is_empty(),
+        "kid could not send from gran's number"
+    );
+    assert_eq!(
+        h.call(
+            "GET",
+            &format!("/api/voicemails/{vm_id}"),
+            Some(&gran),
+            None
+        )
+        .status,
+        200
+    );
+    for path in [
+        "/api/system/alerts",
+        "/api/system/outbox",
+        "/api/twilio/numbers",
+    ] {
+        assert_eq!(h.call("GET", path, Some(&gran), None).status, 403, "{path}");
+    }
+}
