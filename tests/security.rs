@@ -181,6 +181,11 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
                 true,
             ))
         }
+        "/api/dids/{id}/greeting" => Some((format!("/api/dids/{}/greeting", hh.gran_did), true)),
+        "/api/greetings/{name}" => Some((
+            "/api/greetings/1-0123456789abcdef0123456789abcdef.mp3".into(),
+            false,
+        )),
         "/api/twilio/numbers/{sid}/connect" => Some((
             "/api/twilio/numbers/PN0123456789abcdef0123456789abcdef/connect".into(),
             false,

@@ -1459,3 +1459,72 @@ fn users_see_only_the_voicemail_and_messages_of_their_numbers() {
         assert_eq!(h.call("GET", path, Some(&gran), None).status, 403, "{path}");
     }
 }
+
+#[test]
+fn an_uploaded_greeting_is_played_instead_of_the_spoken_one() {
+    let rig = rig(&[]);
+    let (h, admin) = (&rig.h, rig.admin.as_str());
+    let cookie = format!("homeline_session={admin}");
+    let upload = |ct: &str, body: &[u8]| {
+        h.request(
+            "PUT",
+            &format!("/api/dids/{}/greeting", rig.did),
+            &[
+                ("Cookie", &cookie),
+                ("X-Requested-With", "homeline"),
+                ("Content-Type", ct),
+            ],
+            body,
+        )
+    };
+    assert_eq!(upload("text/plain", b"hello").status, 415);
+    assert_eq!(upload("audio/mpeg", b"<html>not audio</html>").status, 400);
+    let audio = b"ID3\x04\x00greeting-frames";
+    let r = upload("audio/mpeg", audio);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let url = r.json()["greeting"].as_str().expect("url").to_string();
+
+    let dial = format!(
+        "/api/webhooks/voice/dial-result?did={}&from=%2B15559870000",
+        rig.did
+    );
+    let vm = twiml(&webhook(
+        h,
+        &dial,
+        &[("CallSid", CALL_SID), ("DialCallStatus", "no-answer")],
+    ));
+    assert!(vm.contains(&format!("<Play>{PUBLIC}{url}</Play>")), "{vm}");
+    assert!(!vm.contains("<Say>"), "{vm}");
+    // Twilio fetches it without a session.
+    let r = h.get(&url);
+    assert_eq!(
+        (r.status, r.header("content-type"), r.body.as_slice()),
+        (200, Some("audio/mpeg"), &audio[..])
+    );
+    assert_eq!(
+        h.get("/api/greetings/1-00000000000000000000000000000000.mp3")
+            .status,
+        404
+    );
+    let (ok, out) = python("twiml", &json!([vm]));
+    assert!(ok, "{out}");
+
+    // A new upload replaces the old file; deleting returns to <Say>.
+    let r = upload("audio/mpeg", audio);
+    let url2 = r.json()["greeting"].as_str().expect("url").to_string();
+    assert_ne!(url, url2);
+    assert_eq!(h.get(&url).status, 404);
+    let r = h.call(
+        "DELETE",
+        &format!("/api/dids/{}/greeting", rig.did),
+        Some(admin),
+        None,
+    );
+    assert_eq!(r.status, 204);
+    let vm = twiml(&webhook(
+        h,
+        &dial,
+        &[("CallSid", CALL_SID), ("DialCallStatus", "no-answer")],
+    ));
+    assert!(vm.contains("<Say>") && !vm.contains("<Play>"), "{vm}");
+}

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod devices;
 pub mod dids;
 pub mod error;
+pub mod greetings;
 pub mod health;
 pub mod login;
 pub mod messages;
@@ -119,6 +120,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(voicemails::routes());
     routes.extend(messages::routes());
     routes.extend(twilio_admin::routes());
+    routes.extend(greetings::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());
     routes

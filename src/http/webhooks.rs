@@ -196,17 +196,14 @@ fn secs(d: std::time::Duration) -> u32 {
 
 /// The voicemail document: greeting, then `<Record>` with its callbacks
 /// naming the mailbox and caller (the recording callbacks carry neither).
-fn voicemail_twiml(
-    public: &str,
-    did_id: i64,
-    from: &str,
-    greeting: Option<String>,
-) -> twiml::Response {
+fn voicemail_twiml(public: &str, did_id: i64, from: &str, greeting: Greeting) -> twiml::Response {
     let q = format!("did={did_id}&from={}", encode_component(from));
+    let greeting = match greeting {
+        Greeting::Recorded(name) => Verb::Play(format!("{public}/api/greetings/{name}")),
+        Greeting::Spoken(text) => Verb::Say(text.unwrap_or_else(|| DEFAULT_GREETING.to_string())),
+    };
     twiml::Response::new()
-        .push(Verb::Say(
-            greeting.unwrap_or_else(|| DEFAULT_GREETING.to_string()),
-        ))
+        .push(greeting)
         .push(Verb::Record(Record {
             action: format!("{public}/api/webhooks/voice/dial-result?{q}&step=recorded"),
             max_length: secs(VOICEMAIL_MAX_LENGTH),
@@ -319,20 +316,33 @@ async fn voice_incoming(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
             tracing::warn!(
                 "no public SIP host configured: incoming call goes straight to voicemail"
             );
-            let greeting = greeting(&state).await;
+            let greeting = greeting(&state, did_id).await;
             voicemail_twiml(&s.public, did_id, s.get("From"), greeting)
         }
     };
     Ok(twiml_response(doc))
 }
 
-async fn greeting(state: &ServerState) -> Option<String> {
-    state
-        .db
-        .call(|c| crate::store::config::get(c, sysconfig::TWILIO_VOICEMAIL_GREETING))
-        .await
-        .ok()
-        .flatten()
+/// What a caller hears before the beep.
+enum Greeting {
+    /// The number's uploaded recording (its file name).
+    Recorded(String),
+    /// The configured text, or the default.
+    Spoken(Option<String>),
+}
+
+async fn greeting(state: &ServerState, did_id: i64) -> Greeting {
+    if let Some(name) = super::greetings::current(&state.settings.data_dir, did_id).await {
+        return Greeting::Recorded(name);
+    }
+    Greeting::Spoken(
+        state
+            .db
+            .call(|c| crate::store::config::get(c, sysconfig::TWILIO_VOICEMAIL_GREETING))
+            .await
+            .ok()
+            .flatten(),
+    )
 }
 
 async fn dial_result(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
@@ -355,7 +365,7 @@ async fn dial_result(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         s.query("from")
     }
     .to_string();
-    let greeting = greeting(&state).await;
+    let greeting = greeting(&state, did_id).await;
     Ok(twiml_response(voicemail_twiml(
         &s.public, did_id, &from, greeting,
     )))
