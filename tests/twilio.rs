@@ -1339,6 +1339,20 @@ fn users_see_only_the_voicemail_and_messages_of_their_numbers() {
         .trim_start_matches(PUBLIC)
         .to_string();
     let rec = rig.standin.recording_url();
+    // Here the call's final status arrives before its recording.
+    let r = webhook(
+        h,
+        "/api/webhooks/voice/status",
+        &[
+            ("CallSid", CALL_SID),
+            ("CallStatus", "completed"),
+            ("CallDuration", "20"),
+            ("From", CALLER),
+            ("To", HOME),
+            ("Direction", "inbound"),
+        ],
+    );
+    assert_eq!(r.status, 204);
     assert_eq!(
         webhook(
             h,
@@ -1440,6 +1454,18 @@ fn users_see_only_the_voicemail_and_messages_of_their_numbers() {
     assert!(
         rig.standin.created().is_empty(),
         "kid could not send from gran's number"
+    );
+    let conn = homeline::store::open_connection(&h.data().join("homeline.db")).expect("open db");
+    let disposition: String = conn
+        .query_row(
+            "SELECT disposition FROM cdrs WHERE call_sid = ?1",
+            [CALL_SID],
+            |r| r.get(0),
+        )
+        .expect("cdr");
+    assert_eq!(
+        disposition, "voicemail",
+        "corrected when the recording arrived"
     );
     assert_eq!(
         h.call(

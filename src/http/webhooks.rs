@@ -621,48 +621,17 @@ async fn recording(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         s.query("from").to_string(),
     );
     let now = state.clock.now();
+    let rec = Recording {
+        did_id,
+        sid: rsid,
+        url,
+        call_sid,
+        from,
+        duration,
+    };
     let created = state
         .db
-        .call(move |c| {
-            let tx = c.unchecked_transaction()?;
-            let delete_at_twilio = sysconfig::flag(&tx, sysconfig::TWILIO_DELETE_RECORDINGS)?;
-            if duration < VOICEMAIL_MIN_LENGTH.as_secs() as i64 {
-                if let Some(v) = voicemails::find_by_recording(&tx, &rsid)? {
-                    voicemails::delete(&tx, v.id)?;
-                }
-                if delete_at_twilio {
-                    Outbox::enqueue_in(&tx, &Task::DeleteRecording { recording_sid: rsid.clone() }, now)?;
-                }
-                tx.commit()?;
-                tracing::info!(recording = %rsid, duration, "recording under the minimum length discarded");
-                return Ok(None);
-            }
-            let existing = voicemails::find_by_recording(&tx, &rsid)?;
-            let needs_audio = match &existing {
-                None => true,
-                // Created by an early transcription: not yet complete.
-                Some(v) => v.duration_secs == 0,
-            };
-            if !needs_audio {
-                return Ok(None);
-            }
-            let (id, _) = voicemails::insert_once(
-                &tx,
-                &NewVoicemail {
-                    did_id,
-                    recording_sid: &rsid,
-                    call_sid: Some(&call_sid).filter(|s| !s.is_empty()).map(|s| s.as_str()),
-                    from_number: &from,
-                    twilio_recording_url: Some(&url),
-                    duration_secs: duration,
-                },
-                now,
-            )?;
-            tx.execute("UPDATE voicemails SET duration_secs = ?2 WHERE id = ?1", rusqlite::params![id, duration])?;
-            Outbox::enqueue_in(&tx, &Task::DownloadRecording { voicemail_id: id, recording_sid: rsid.clone(), url: url.clone() }, now)?;
-            tx.commit()?;
-            Ok(Some(id))
-        })
+        .call(move |c| store_recording(c, &rec, now))
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => ApiError::validation("no such mailbox"),
@@ -677,6 +646,71 @@ async fn recording(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         });
     }
     Ok(no_content())
+}
+
+/// What a recording callback reports.
+struct Recording {
+    did_id: i64,
+    sid: String,
+    url: String,
+    call_sid: String,
+    from: String,
+    duration: i64,
+}
+
+/// Stores a completed recording as a voicemail with its download job (one
+/// transaction); discards one under the minimum length. Returns the new
+/// voicemail's id, `None` if discarded or already stored.
+fn store_recording(
+    c: &mut rusqlite::Connection,
+    r: &Recording,
+    now: Timestamp,
+) -> Result<Option<i64>, StoreError> {
+    let tx = c.transaction()?;
+    if r.duration < VOICEMAIL_MIN_LENGTH.as_secs() as i64 {
+        if let Some(v) = voicemails::find_by_recording(&tx, &r.sid)? {
+            voicemails::delete(&tx, v.id)?;
+        }
+        if sysconfig::flag(&tx, sysconfig::TWILIO_DELETE_RECORDINGS)? {
+            let task = Task::DeleteRecording {
+                recording_sid: r.sid.clone(),
+            };
+            Outbox::enqueue_in(&tx, &task, now)?;
+        }
+        tx.commit()?;
+        tracing::info!(recording = %r.sid, duration = r.duration, "recording under the minimum length discarded");
+        return Ok(None);
+    }
+    // Complete unless only an early transcription created it.
+    if voicemails::find_by_recording(&tx, &r.sid)?.is_some_and(|v| v.duration_secs > 0) {
+        return Ok(None);
+    }
+    let call_sid = Some(r.call_sid.as_str()).filter(|s| !s.is_empty());
+    let (id, _) = voicemails::insert_once(
+        &tx,
+        &NewVoicemail {
+            did_id: r.did_id,
+            recording_sid: &r.sid,
+            call_sid,
+            from_number: &r.from,
+            twilio_recording_url: Some(&r.url),
+            duration_secs: r.duration,
+        },
+        now,
+    )?;
+    voicemails::set_duration(&tx, id, r.duration)?;
+    if let Some(call_sid) = call_sid {
+        // A call record written before the recording arrived is a voicemail.
+        cdrs::mark_voicemail(&tx, call_sid)?;
+    }
+    let task = Task::DownloadRecording {
+        voicemail_id: id,
+        recording_sid: r.sid.clone(),
+        url: r.url.clone(),
+    };
+    Outbox::enqueue_in(&tx, &task, now)?;
+    tx.commit()?;
+    Ok(Some(id))
 }
 
 async fn transcription(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {

@@ -155,6 +155,16 @@ pub fn insert(conn: &Connection, c: &Cdr) -> Result<i64, StoreError> {
     Ok(conn.last_insert_rowid())
 }
 
+/// Marks the record of call `call_sid`, if one exists, as having ended in
+/// voicemail (the recording may arrive after the call's final status).
+/// Blocked calls stay blocked. Returns whether a record changed.
+pub fn mark_voicemail(conn: &Connection, call_sid: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE cdrs SET disposition = 'voicemail' WHERE call_sid = ?1 AND disposition != 'blocked'",
+        [call_sid],
+    )? > 0)
+}
+
 /// One record.
 pub fn get(conn: &Connection, id: i64) -> Result<Cdr, StoreError> {
     found(

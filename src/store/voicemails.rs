@@ -196,6 +196,16 @@ pub fn set_audio_path(conn: &Connection, id: i64, path: &str) -> Result<(), Stor
     )
 }
 
+/// Records the recording's length (known once its callback arrives).
+pub fn set_duration(conn: &Connection, id: i64, secs: i64) -> Result<(), StoreError> {
+    update_one(
+        conn,
+        "UPDATE voicemails SET duration_secs = ?2 WHERE id = ?1",
+        id,
+        &secs.max(0),
+    )
+}
+
 /// Fills in the transcript.
 pub fn set_transcript(conn: &Connection, id: i64, text: &str) -> Result<(), StoreError> {
     update_one(
