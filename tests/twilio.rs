@@ -1064,6 +1064,64 @@ fn kill_9_after_the_attempt_is_recorded_but_before_sending_delivers_exactly_once
 }
 
 #[test]
+#[cfg_attr(not(feature = "test-hooks"), ignore = "needs the test-hooks feature")]
+fn after_a_kill_9_twilios_status_callback_records_the_lost_sid() {
+    let mut rig = rig(&[("HOMELINE_TEST_OUTBOX_PAUSE", "after_send")]);
+    let id = send(&rig, "the callback knows");
+    let marker = rig.h.data().join("run/outbox-paused-after_send");
+    assert!(wait_for(Duration::from_secs(15), || marker.exists().then_some(())).is_some());
+    let env = env_for(&rig.standin, &[]);
+    rig.h.kill9_and_restart(env);
+    let created = rig.standin.created();
+    assert_eq!(created.len(), 1);
+    let callback = created[0].status_callback.clone().expect("StatusCallback");
+    let r = webhook(
+        &rig.h,
+        callback.trim_start_matches(PUBLIC),
+        &[
+            ("MessageSid", &created[0].sid),
+            ("MessageStatus", "sent"),
+            ("From", HOME),
+            ("To", CALLER),
+        ],
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let m = rig
+        .h
+        .call(
+            "GET",
+            &format!("/api/messages/{id}"),
+            Some(&rig.admin),
+            None,
+        )
+        .json();
+    assert_eq!(
+        (m["message_sid"].as_str(), m["status"].as_str()),
+        (Some(created[0].sid.as_str()), Some("sent"))
+    );
+    // The resumed job finds the SID and finishes without asking Twilio again.
+    let done = wait_for(Duration::from_secs(45), || {
+        let jobs = rig
+            .h
+            .call("GET", "/api/system/outbox", Some(&rig.admin), None)
+            .json();
+        jobs["items"]
+            .as_array()?
+            .iter()
+            .find(|j| j["kind"] == "send_message" && j["state"] == "done")
+            .cloned()
+    });
+    assert!(done.is_some(), "the job completed");
+    assert_eq!(rig.standin.created().len(), 1, "exactly once");
+    let log = rig.standin.state.lock().expect("state").log.clone();
+    assert!(
+        !log.iter()
+            .any(|l| l.starts_with("GET ") && l.contains("/Messages.json?")),
+        "no reconciliation needed: {log:?}"
+    );
+}
+
+#[test]
 fn a_twilio_number_is_pointed_at_the_appliance_in_one_click() {
     let rig = rig(&[]);
     let (h, admin) = (&rig.h, rig.admin.as_str());
@@ -1273,6 +1331,24 @@ mod in_process {
             assert_eq!(b.worker.run_due().await.expect("pass"), 0);
         }
         assert_eq!(b.standin.created().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retry_after_of_a_429_is_honoured() {
+        let b = bench().await;
+        b.standin.script(&[Fault::RateLimited(120)]);
+        assert_eq!(b.worker.run_due().await.expect("pass"), 1);
+        assert!(b.standin.created().is_empty());
+        b.clock.advance(Duration::from_secs(119));
+        assert_eq!(
+            b.worker.run_due().await.expect("pass"),
+            0,
+            "not before Retry-After"
+        );
+        b.clock.advance(Duration::from_secs(1));
+        assert_eq!(b.worker.run_due().await.expect("pass"), 1);
+        assert_eq!(b.standin.created().len(), 1);
+        assert!(sid_of(&b).await.is_some());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

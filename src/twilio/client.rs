@@ -886,4 +886,77 @@ mod tests {
         assert_eq!(parse_rfc2822("yesterday"), None);
         assert_eq!(encode_component("+1 555&x=y"), "%2B1%20555%26x%3Dy");
     }
+
+    #[test]
+    fn numbers_and_calls_use_twilios_paths() {
+        let (base, req) = one_shot(
+            200,
+            r#"{"incoming_phone_numbers":[{"sid":"PN0123456789abcdef0123456789abcdef","phone_number":"+15551230009","friendly_name":"Home","voice_url":null,"sms_url":"","capabilities":{"voice":true}}],"page":0}"#,
+        );
+        let numbers = Client::new(&base, SID, "t").list_numbers().expect("list");
+        assert_eq!(numbers[0].phone_number, "+15551230009");
+        let head = req.join().expect("server");
+        assert!(
+            head.starts_with(&format!(
+                "GET /2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json?PageSize=1000 "
+            )),
+            "{head}"
+        );
+
+        let (base, req) = one_shot(
+            200,
+            r#"{"sid":"PN0123456789abcdef0123456789abcdef","phone_number":"+15551230009"}"#,
+        );
+        Client::new(&base, SID, "t")
+            .update_number(
+                "PN0123456789abcdef0123456789abcdef",
+                "https://h/v",
+                "https://h/s",
+                "https://h/c",
+            )
+            .expect("update");
+        let head = req.join().expect("server");
+        assert!(head.starts_with(&format!("POST /2010-04-01/Accounts/{SID}/IncomingPhoneNumbers/PN0123456789abcdef0123456789abcdef.json ")), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/x-www-form-urlencoded"),
+            "{head}"
+        );
+
+        let (base, req) = one_shot(
+            200,
+            r#"{"sid":"CA0123456789abcdef0123456789abcdef","status":"completed"}"#,
+        );
+        let call = Client::new(&base, SID, "t")
+            .update_call(
+                "CA0123456789abcdef0123456789abcdef",
+                &[("Status", "completed")],
+            )
+            .expect("update call");
+        assert_eq!(call.status, "completed");
+        assert!(req.join().expect("server").starts_with(&format!(
+            "POST /2010-04-01/Accounts/{SID}/Calls/CA0123456789abcdef0123456789abcdef.json "
+        )));
+        let (base, req) = one_shot(
+            200,
+            r#"{"sid":"CA0123456789abcdef0123456789abcdef","status":"in-progress"}"#,
+        );
+        let call = Client::new(&base, SID, "t")
+            .fetch_call("CA0123456789abcdef0123456789abcdef")
+            .expect("fetch call");
+        assert_eq!(call.status, "in-progress");
+        assert!(req.join().expect("server").starts_with("GET "));
+
+        let (base, _) = one_shot(
+            404,
+            r#"{"code":20404,"message":"The requested resource was not found","status":404}"#,
+        );
+        assert!(matches!(
+            Client::new(&base, SID, "t").delete_recording("RE0123456789abcdef0123456789abcdef"),
+            Err(TwilioError::NotFound {
+                code: Some(20404),
+                ..
+            })
+        ));
+    }
 }
