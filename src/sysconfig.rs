@@ -45,8 +45,9 @@ pub const TWILIO_SIP_PASSWORD: &str = "twilio.sip_password";
 pub const TWILIO_SIP_PUBLIC_HOST: &str = "twilio.sip_public_host";
 /// Port Twilio dials for incoming calls (SIP over TLS; default 5061).
 pub const TWILIO_SIP_PUBLIC_PORT: &str = "twilio.sip_public_port";
-/// Whether recordings are deleted at Twilio once stored on the appliance.
-pub const TWILIO_DELETE_RECORDINGS: &str = "twilio.delete_recordings";
+/// Whether recordings and MMS media are deleted at Twilio once stored on
+/// the appliance (privacy).
+pub const TWILIO_DELETE_AFTER_DOWNLOAD: &str = "twilio.delete_after_download";
 /// The text said to callers before the voicemail beep.
 pub const TWILIO_VOICEMAIL_GREETING: &str = "twilio.voicemail_greeting";
 /// Default of [`TWILIO_SIP_PUBLIC_PORT`].
@@ -91,7 +92,7 @@ const FIELDS: &[Field] = &[
     f("twilio", "sip_password", Kind::Secret),
     f("twilio", "sip_public_host", Kind::Host),
     f("twilio", "sip_public_port", Kind::Port),
-    f("twilio", "delete_recordings", Kind::Bool),
+    f("twilio", "delete_after_download", Kind::Bool),
     f("twilio", "voicemail_greeting", Kind::Text),
     f("smtp", "host", Kind::Host),
     f("smtp", "port", Kind::Port),
@@ -635,7 +636,7 @@ mod tests {
                 v["twilio"]["account_sid"].clone(),
                 v["twilio"]["auth_token_set"].clone(),
                 v["twilio"]["sip_password_set"].clone(),
-                v["twilio"]["delete_recordings"].clone()
+                v["twilio"]["delete_after_download"].clone()
             ),
             (
                 json!("AC0123456789abcdef0123456789abcdef"),
@@ -787,7 +788,7 @@ mod tests {
             Some("https://home.example.org:8443")
         );
         let ch = changes(
-            json!({"twilio": {"sip_public_host": "sip.example.org", "sip_public_port": 5071, "delete_recordings": true}}),
+            json!({"twilio": {"sip_public_host": "sip.example.org", "sip_public_port": 5071, "delete_after_download": true}}),
         );
         let sb = SecretBox::from_key(&[7; 32]).expect("key");
         apply(&conn, &seal(&ch, &sb).expect("seal"), t(1)).expect("apply");
@@ -795,12 +796,12 @@ mod tests {
             sip_public_target(&conn).expect("read"),
             Some(("sip.example.org".into(), 5071))
         );
-        assert!(flag(&conn, TWILIO_DELETE_RECORDINGS).expect("flag"));
+        assert!(flag(&conn, TWILIO_DELETE_AFTER_DOWNLOAD).expect("flag"));
         assert_eq!(
-            view(&conn).expect("view")["twilio"]["delete_recordings"],
+            view(&conn).expect("view")["twilio"]["delete_after_download"],
             json!(true)
         );
-        assert!(parse_update(&json!({"twilio": {"delete_recordings": "yes"}})).is_err());
+        assert!(parse_update(&json!({"twilio": {"delete_after_download": "yes"}})).is_err());
         assert_eq!(url_host("http://[::1]:8080/x").as_deref(), Some("[::1]"));
     }
 }

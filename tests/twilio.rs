@@ -507,6 +507,13 @@ fn incoming_sms_appears_in_its_conversation_and_a_reply_is_sent() {
     let rig = rig(&[]);
     let (h, admin, did) = (&rig.h, rig.admin.as_str(), rig.did);
     let media_url = rig.standin.media_url("ME0123456789abcdef0123456789abcdef");
+    let r = h.call(
+        "PUT",
+        "/api/system/config",
+        Some(admin),
+        Some(&json!({"twilio": {"delete_after_download": true}})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
     let r = webhook(
         h,
         "/api/webhooks/sms/incoming",
@@ -576,6 +583,15 @@ fn incoming_sms_appears_in_its_conversation_and_a_reply_is_sent() {
     .expect("the media was downloaded");
     assert_eq!(media.header("content-type"), Some("image/jpeg"));
     assert!(media.body.starts_with(b"\xff\xd8\xff"));
+    assert!(
+        wait_for(Duration::from_secs(15), || rig
+            .standin
+            .deleted()
+            .contains(&"ME0123456789abcdef0123456789abcdef".to_string())
+            .then_some(()))
+        .is_some(),
+        "the media is deleted at Twilio once stored (privacy setting)"
+    );
 
     let r = h.call(
         "PUT",
@@ -702,7 +718,7 @@ fn incoming_sms_appears_in_its_conversation_and_a_reply_is_sent() {
 fn a_missed_call_ends_as_a_voicemail_with_local_audio_and_a_transcript() {
     let rig = rig(&[]);
     let (h, admin) = (&rig.h, rig.admin.as_str());
-    let r = h.call("PUT", "/api/system/config", Some(admin), Some(&json!({"twilio": {"delete_recordings": true, "voicemail_greeting": "You reached the Smiths."}})));
+    let r = h.call("PUT", "/api/system/config", Some(admin), Some(&json!({"twilio": {"delete_after_download": true, "voicemail_greeting": "You reached the Smiths."}})));
     assert_eq!(r.status, 200, "{}", r.text());
     let call = [
         ("CallSid", CALL_SID),

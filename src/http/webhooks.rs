@@ -671,7 +671,7 @@ fn store_recording(
         if let Some(v) = voicemails::find_by_recording(&tx, &r.sid)? {
             voicemails::delete(&tx, v.id)?;
         }
-        if sysconfig::flag(&tx, sysconfig::TWILIO_DELETE_RECORDINGS)? {
+        if sysconfig::flag(&tx, sysconfig::TWILIO_DELETE_AFTER_DOWNLOAD)? {
             let task = Task::DeleteRecording {
                 recording_sid: r.sid.clone(),
             };

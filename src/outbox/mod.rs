@@ -111,6 +111,11 @@ pub enum Task {
         /// Twilio's `MediaUrl{N}`.
         url: String,
     },
+    /// Delete one MMS media item at Twilio (privacy setting).
+    DeleteMedia {
+        /// Twilio's `MediaUrl{N}` (the Media resource).
+        url: String,
+    },
     /// Point a Twilio number's voice, SMS and status URLs at the appliance.
     UpdateNumber {
         /// The IncomingPhoneNumber SID (`PN…`).
@@ -133,6 +138,7 @@ impl Task {
             Task::DownloadRecording { .. } => "download_recording",
             Task::DeleteRecording { .. } => "delete_recording",
             Task::DownloadMedia { .. } => "download_media",
+            Task::DeleteMedia { .. } => "delete_media",
             Task::UpdateNumber { .. } => "update_number",
         }
     }

@@ -485,6 +485,37 @@ impl Client {
         }
     }
 
+    /// Deletes an MMS media item given its `MediaUrl` (the Media resource
+    /// under our account; 404 is reported as `NotFound`: already gone).
+    pub fn delete_media(&self, url: &str) -> Result<(), TwilioError> {
+        let prefix = format!(
+            "{}/2010-04-01/Accounts/{}/Messages/",
+            self.base_url, self.account_sid
+        );
+        let ok = url.strip_prefix(&prefix).is_some_and(|rest| {
+            let parts: Vec<&str> = rest.split('/').collect();
+            matches!(parts.as_slice(), [mm, "Media", me] if is_sid(mm, "MM") && is_sid(me, "ME"))
+        });
+        if !ok {
+            return Err(TwilioError::Refused(format!(
+                "not a media URL of this account: {url}"
+            )));
+        }
+        let a = self.send(
+            &self.agent,
+            "DELETE",
+            &format!("{url}.json"),
+            None,
+            true,
+            MAX_RESPONSE_BYTES,
+        )?;
+        if (200..300).contains(&a.status) {
+            Ok(())
+        } else {
+            Err(error_of(&a))
+        }
+    }
+
     /// One call.
     pub fn fetch_call(&self, sid: &str) -> Result<CallInfo, TwilioError> {
         if !is_sid(sid, "CA") {
@@ -868,6 +899,16 @@ mod tests {
         ));
         assert!(matches!(
             client.fetch_call("CA/../x"),
+            Err(TwilioError::Refused(_))
+        ));
+        assert!(matches!(
+            client.delete_media(
+                "http://127.0.0.1:9/2010-04-01/Accounts/ACother/Messages/MM1/Media/ME1"
+            ),
+            Err(TwilioError::Refused(_))
+        ));
+        assert!(matches!(
+            client.delete_media(&format!("http://127.0.0.1:9/2010-04-01/Accounts/{SID}/Messages/MM0123456789abcdef0123456789abcdef/Media/../../x")),
             Err(TwilioError::Refused(_))
         ));
         assert!(is_sid("RE0123456789abcdef0123456789abcdef", "RE"));

@@ -309,7 +309,7 @@ impl TwilioJobs {
                 let outbox = self.outbox.clone();
                 Outcome::Done(Some(Box::new(move |c| {
                     voicemails::set_audio_path(c, voicemail_id, &rel)?;
-                    if sysconfig::flag(c, sysconfig::TWILIO_DELETE_RECORDINGS)? {
+                    if sysconfig::flag(c, sysconfig::TWILIO_DELETE_AFTER_DOWNLOAD)? {
                         Outbox::enqueue_in(c, &Task::DeleteRecording { recording_sid: sid }, now)?;
                         outbox.wake();
                     }
@@ -338,12 +338,24 @@ impl TwilioJobs {
         }
     }
 
-    async fn download_media(&self, message_id: i64, index: usize, url: &str) -> Outcome {
+    async fn delete_media(&self, url: &str) -> Outcome {
         let client = match self.client().await {
             Ok(c) => c,
             Err(o) => return o,
         };
         let url = url.to_string();
+        match self.blocking(client, move |c| c.delete_media(&url)).await {
+            Ok(()) | Err(TwilioError::NotFound { .. }) => Outcome::Done(None),
+            Err(e) => from_error(e),
+        }
+    }
+
+    async fn download_media(&self, message_id: i64, index: usize, url: &str) -> Outcome {
+        let client = match self.client().await {
+            Ok(c) => c,
+            Err(o) => return o,
+        };
+        let (url, media_url) = (url.to_string(), url.to_string());
         let dir = self.data_dir.clone();
         let fetched = self
             .blocking(client, move |c| {
@@ -361,12 +373,20 @@ impl TwilioJobs {
             })
             .await;
         match fetched {
-            Ok((rel, size, ct)) => Outcome::Done(Some(Box::new(move |c| {
-                match messages::set_media_item(c, message_id, index, &rel, size, &ct) {
-                    Err(StoreError::NotFound { .. }) => Ok(()),
-                    other => other,
-                }
-            }))),
+            Ok((rel, size, ct)) => {
+                let (now, outbox) = (self.clock.now(), self.outbox.clone());
+                Outcome::Done(Some(Box::new(move |c| {
+                    match messages::set_media_item(c, message_id, index, &rel, size, &ct) {
+                        Err(StoreError::NotFound { .. }) => {}
+                        other => other?,
+                    }
+                    if sysconfig::flag(c, sysconfig::TWILIO_DELETE_AFTER_DOWNLOAD)? {
+                        Outbox::enqueue_in(c, &Task::DeleteMedia { url: media_url }, now)?;
+                        outbox.wake();
+                    }
+                    Ok(())
+                })))
+            }
             Err(e @ TwilioError::Refused(_)) => Outcome::Failed(e.to_string()),
             Err(e) => from_error(e),
         }
@@ -420,6 +440,7 @@ impl Executor for TwilioJobs {
                 index,
                 url,
             } => self.download_media(*message_id, *index, url).await,
+            Task::DeleteMedia { url } => self.delete_media(url).await,
             Task::UpdateNumber { .. } => self.update_number(&job.task).await,
         }
     }

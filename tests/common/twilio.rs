@@ -6,7 +6,7 @@
 //! * `GET  /IncomingPhoneNumbers.json`, `POST /IncomingPhoneNumbers/{PN}.json`
 //! * `POST /Messages.json` (201), `GET /Messages.json?From=&To=`, `GET /Messages/{SM}.json`
 //! * `GET  /Recordings/{RE}.mp3` (audio), `DELETE /Recordings/{RE}.json` (204, then 404)
-//! * `GET  /Messages/{MM}/Media/{ME}` → 307 to `/media-store/{ME}` (no auth there)
+//! * `GET  /Messages/{MM}/Media/{ME}` → 307 to `/media-store/{ME}` (no auth there); `DELETE …/{ME}.json`
 //! * `GET/POST /Calls/{CA}.json`
 //!
 //! Failures are scriptable: a queue of [`Fault`]s consumed by the next
@@ -64,7 +64,7 @@ pub struct Created {
 pub struct State {
     /// Messages created, in order (a duplicate delivery shows up here).
     pub messages: Vec<Created>,
-    /// Recordings deleted.
+    /// Recordings and media deleted.
     pub deleted: Vec<String>,
     /// Number updates: (PN sid, form).
     pub number_updates: Vec<(String, Vec<(String, String)>)>,
@@ -463,6 +463,16 @@ fn answer(
                 "",
                 b.to_string().as_bytes(),
             );
+        }
+        ("DELETE", r) if r.starts_with("/Messages/MM") && r.contains("/Media/ME") => {
+            let me = r
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .trim_end_matches(".json")
+                .to_string();
+            state.lock().expect("state").deleted.push(me);
+            respond(&mut s, "204 No Content", "application/json", "", b"");
         }
         ("GET", r) if r.starts_with("/Messages/") && r.contains("/Media/") => {
             let me = r.rsplit('/').next().unwrap_or("");
