@@ -37,6 +37,16 @@ pub struct JobRow {
     pub updated_at: String,
 }
 
+/// Messages go out in the order they were written: a `send_message` job
+/// waits while an older one is unfinished (after an outage the replies of a
+/// conversation must not arrive shuffled). A message Twilio refuses for good
+/// is `failed` and no longer holds the others back. [`claim`] and
+/// [`next_due`] share this condition, so the worker never wakes for a job it
+/// may not take.
+const IN_TURN: &str = "NOT (kind = 'send_message' AND EXISTS (
+    SELECT 1 FROM outbox older WHERE older.kind = 'send_message'
+    AND older.state IN ('pending', 'attempting') AND older.id < outbox.id))";
+
 /// Writes a job, due now.
 pub fn enqueue(conn: &Connection, task: &Task, now: Timestamp) -> Result<i64, StoreError> {
     let payload = serde_json::to_string(task)
@@ -68,9 +78,11 @@ pub enum Claimed {
 pub fn claim(conn: &mut Connection, now: Timestamp) -> Result<Option<Claimed>, StoreError> {
     let row = conn
         .query_row(
-            "SELECT id, payload, state, attempts, attempt_started_ms FROM outbox
-             WHERE state IN ('pending', 'attempting') AND next_attempt_ms <= ?1
-             ORDER BY next_attempt_ms, id LIMIT 1",
+            &format!(
+                "SELECT id, payload, state, attempts, attempt_started_ms FROM outbox
+                 WHERE state IN ('pending', 'attempting') AND next_attempt_ms <= ?1 AND {IN_TURN}
+                 ORDER BY next_attempt_ms, id LIMIT 1"
+            ),
             [now.unix_millis()],
             |r: &Row<'_>| {
                 Ok((
@@ -188,7 +200,9 @@ pub fn fail_permanently(
 /// When the earliest unfinished job is due (unix ms), if any.
 pub fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
     Ok(conn.query_row(
-        "SELECT min(next_attempt_ms) FROM outbox WHERE state IN ('pending', 'attempting')",
+        &format!(
+            "SELECT min(next_attempt_ms) FROM outbox WHERE state IN ('pending', 'attempting') AND {IN_TURN}"
+        ),
         [],
         |r| r.get(0),
     )?)
@@ -330,5 +344,42 @@ mod tests {
             Some(Claimed::Unreadable { .. })
         ));
         assert!(claim(&mut conn, t(0)).expect("claim").is_none());
+    }
+
+    #[test]
+    fn messages_leave_in_order_and_a_failed_one_does_not_block() {
+        let mut conn = db();
+        let first = enqueue(&conn, &Task::SendMessage { message_id: 1 }, t(0)).expect("enqueue");
+        let second = enqueue(&conn, &Task::SendMessage { message_id: 2 }, t(0)).expect("enqueue");
+        let other = enqueue(
+            &conn,
+            &Task::DeleteRecording {
+                recording_sid: "RE1".into(),
+            },
+            t(0),
+        )
+        .expect("enqueue");
+        assert_eq!(claimed(claim(&mut conn, t(0)).expect("claim")).id, first);
+        fail(
+            &conn,
+            first,
+            "HTTP 500",
+            Duration::from_secs(10),
+            false,
+            t(0),
+        )
+        .expect("fail");
+        // The second message waits for the first; other kinds do not.
+        assert_eq!(claimed(claim(&mut conn, t(1)).expect("claim")).id, other);
+        complete(&conn, other, t(1)).expect("done");
+        assert!(claim(&mut conn, t(2)).expect("claim").is_none());
+        assert_eq!(
+            next_due(&conn).expect("due"),
+            Some(t(10).unix_millis()),
+            "the worker sleeps until the first message is due, not the blocked second"
+        );
+        assert_eq!(claimed(claim(&mut conn, t(10)).expect("claim")).id, first);
+        fail_permanently(&conn, first, "HTTP 400", t(10)).expect("fail");
+        assert_eq!(claimed(claim(&mut conn, t(10)).expect("claim")).id, second);
     }
 }
