@@ -1350,6 +1350,47 @@ mod in_process {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_outage_during_reconciliation_neither_loses_nor_duplicates() {
+        let b = bench().await;
+        b.standin.script(&[Fault::Slow(Duration::from_millis(900))]);
+        assert_eq!(
+            b.worker.run_due().await.expect("pass"),
+            1,
+            "sent, answer lost"
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(b.standin.created().len(), 1);
+        // Twilio goes away before we can ask what happened, for 10 minutes.
+        b.standin
+            .outage
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut tries = 0;
+        for _ in 0..600 {
+            b.clock.advance(Duration::from_secs(1));
+            tries += b.worker.run_due().await.expect("pass");
+        }
+        assert!(tries >= 5, "it kept trying: {tries}");
+        assert_eq!(b.standin.created().len(), 1, "never sent blindly");
+        b.standin
+            .outage
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..400 {
+            b.clock.advance(Duration::from_secs(1));
+            b.worker.run_due().await.expect("pass");
+            if sid_of(&b).await.is_some() {
+                break;
+            }
+        }
+        let created = b.standin.created();
+        assert_eq!(
+            created.len(),
+            1,
+            "the first attempt's message is found, not resent"
+        );
+        assert_eq!(sid_of(&b).await, Some(created[0].sid.clone()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn retry_after_of_a_429_is_honoured() {
         let b = bench().await;
         b.standin.script(&[Fault::RateLimited(120)]);

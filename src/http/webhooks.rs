@@ -266,7 +266,11 @@ async fn voice_incoming(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
                 return Ok(CallPlan::Reject);
             };
             if routing::is_blocked(c, &from)? {
-                let _ = cdrs::insert(c, &blocked_cdr(&call_sid, &from, &to, Some(did.id), now));
+                match cdrs::insert(c, &blocked_cdr(&call_sid, &from, &to, Some(did.id), now)) {
+                    // A redelivered webhook: recorded already.
+                    Ok(_) | Err(StoreError::Conflict(_)) => {}
+                    Err(e) => return Err(e),
+                }
                 return Ok(CallPlan::Reject);
             }
             let sip = match sysconfig::sip_public_target(c)? {

@@ -115,7 +115,12 @@ pub fn claim(conn: &mut Connection, now: Timestamp) -> Result<Option<Claimed>, S
     let due_if_lost = now.plus(task.reconcile_after());
     conn.execute_batch("PRAGMA synchronous = FULL")?;
     let marked = conn.execute(
-        "UPDATE outbox SET state = 'attempting', attempts = attempts + 1, attempt_started_ms = ?2,
+        // A resumed job keeps the start of its earliest unknown attempt: the
+        // reconciliation window must cover every attempt that may have
+        // reached the other side.
+        "UPDATE outbox SET state = 'attempting', attempts = attempts + 1,
+         attempt_started_ms = CASE WHEN state = 'attempting' AND attempt_started_ms IS NOT NULL
+                                   THEN attempt_started_ms ELSE ?2 END,
          next_attempt_ms = ?3, updated_at = ?4 WHERE id = ?1",
         params![
             id,
@@ -292,6 +297,9 @@ mod tests {
         assert!(again.resumed);
         assert_eq!(again.previous_attempt, Some(t(0)));
         assert_eq!(again.attempts, 1);
+        // Crashed again: the window still starts at the first unknown attempt.
+        let third = claimed(claim(&mut conn, t(40)).expect("claim"));
+        assert_eq!((third.resumed, third.previous_attempt), (true, Some(t(0))));
         complete(&conn, id, t(16)).expect("complete");
         assert_eq!(next_due(&conn).expect("due"), None);
         assert!(claim(&mut conn, t(1000)).expect("claim").is_none());

@@ -177,7 +177,15 @@ impl TwilioJobs {
                 .await;
             let listed = match listed {
                 Ok(l) => l,
-                Err(e) => return from_error(e),
+                // Still unknown: the next attempt must reconcile too (and
+                // never gives up: a message is not dropped on a list error).
+                Err(e) => {
+                    return Outcome::Retry {
+                        retry_after: e.retry_after(),
+                        error: format!("checking whether the lost attempt sent it: {e}"),
+                        unknown: true,
+                    }
+                }
             };
             let db = self.db.clone();
             let body = msg.body.clone();
@@ -193,7 +201,13 @@ impl TwilioJobs {
                         "outbox: the lost attempt had not sent the message; sending"
                     );
                 }
-                Err(e) => return retry(e.to_string()),
+                Err(e) => {
+                    return Outcome::Retry {
+                        error: e.to_string(),
+                        retry_after: None,
+                        unknown: true,
+                    }
+                }
             }
         }
         let media_urls: Vec<String> = msg
