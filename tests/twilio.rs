@@ -442,6 +442,22 @@ fn twiml_is_well_formed_and_only_uses_documented_twilio_verbs() {
     assert!(bye.contains("<Hangup/>"), "{bye}");
     docs.push(bye);
 
+    // The admin reads the same login for the SIP Domain's credential list.
+    let sip = h
+        .call("GET", "/api/twilio/sip-credentials", Some(&rig.admin), None)
+        .json();
+    assert_eq!(
+        (sip["username"].as_str(), sip["password"].as_str()),
+        (
+            Some(attr(&ring, "username").as_str()),
+            Some(attr(&ring, "password").as_str())
+        )
+    );
+    assert_eq!(
+        (sip["public_host"].as_str(), sip["public_port"].as_u64()),
+        (Some("home.example.org"), Some(5061))
+    );
+
     // Outgoing call from a phone through the SIP Domain.
     let creds = attr(&ring, "username");
     let out = [

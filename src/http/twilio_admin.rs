@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `GET /api/twilio/numbers` (asks Twilio; 502 if it cannot) | Admin |
 //! | `POST /api/twilio/numbers/{sid}/connect` → 202 (outbox job; the number is added to Homeline) | Admin |
+//! | `GET /api/twilio/sip-credentials` (for the SIP Domain's credential list) | Admin |
 //! | `GET /api/system/outbox?unfinished=true` (paged) | Admin |
 //! | `GET /api/system/alerts` | Admin |
 
@@ -32,6 +33,12 @@ pub fn routes() -> Vec<Route> {
             "/api/twilio/numbers/{sid}/connect",
             Access::Admin,
             connect,
+        ),
+        Route::new(
+            Method::GET,
+            "/api/twilio/sip-credentials",
+            Access::Admin,
+            sip_credentials,
         ),
         Route::new(Method::GET, "/api/system/outbox", Access::Admin, jobs),
         Route::new(
@@ -137,6 +144,31 @@ async fn connect(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         StatusCode::ACCEPTED,
         &json!({ "job_id": job_id, "did_id": did_id }),
     ))
+}
+
+/// The SIP login shared with Twilio, generated on first use: the admin
+/// copies it into the SIP Domain's credential list (like a phone's password
+/// for provisioning, it must be readable by an admin).
+async fn sip_credentials(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let secrets = state.secrets.clone();
+    let body = state
+        .db
+        .call(move |c| {
+            let (username, password) = sysconfig::twilio_sip_credentials(c, &secrets)
+                .map_err(|e| StoreError::Conflict(e.to_string()))?;
+            let domain = crate::store::config::get(c, sysconfig::TWILIO_SIP_DOMAIN)?;
+            let target = sysconfig::sip_public_target(c)?;
+            Ok(json!({
+                "username": username,
+                "password": password,
+                "sip_domain": domain,
+                "public_host": target.as_ref().map(|t| t.0.clone()),
+                "public_port": target.map(|t| t.1),
+            }))
+        })
+        .await
+        .map_err(|e| ApiError::internal(&req.request_id, &e))?;
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 async fn jobs(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
