@@ -153,9 +153,7 @@ async fn upload(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
 async fn remove(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     let did_id = check_number(&state, &req).await?;
     remove_all(&state.settings.data_dir, did_id, None).await;
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = StatusCode::NO_CONTENT;
-    Ok(r)
+    Ok(super::request::no_content())
 }
 
 async fn serve(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {

@@ -201,6 +201,13 @@ pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Ful
     }
 }
 
+/// `204 No Content` (deletions, Twilio status callbacks).
+pub fn no_content() -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
+}
+
 /// The envelope of every paginated list: `{items, page, per_page, total}`.
 pub fn paged_response<T: Serialize>(p: PageParams, rows: Paged<T>) -> Response<Full<Bytes>> {
     json_response(

@@ -67,14 +67,22 @@ async fn client(state: &ServerState, req: &ApiRequest) -> Result<Client, ApiErro
     ))
 }
 
-async fn numbers(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let client = client(&state, &req).await?;
-    let listed = tokio::task::spawn_blocking(move || client.list_numbers())
+/// The account's numbers, asked of Twilio on a blocking thread.
+async fn list_numbers(
+    state: &ServerState,
+    req: &ApiRequest,
+) -> Result<Vec<crate::twilio::client::IncomingNumber>, ApiError> {
+    let client = client(state, req).await?;
+    tokio::task::spawn_blocking(move || client.list_numbers())
         .await
         .map_err(|e| ApiError::internal(&req.request_id, &e))?
         .map_err(|e| {
             ApiError::bad_gateway("twilio", format!("Twilio could not list the numbers: {e}"))
-        })?;
+        })
+}
+
+async fn numbers(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let listed = list_numbers(&state, &req).await?;
     Ok(json_response(StatusCode::OK, &json!({ "items": listed })))
 }
 
@@ -85,13 +93,7 @@ async fn connect(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
             "{sid:?} is not a Twilio number SID"
         )));
     }
-    let client = client(&state, &req).await?;
-    let listed = tokio::task::spawn_blocking(move || client.list_numbers())
-        .await
-        .map_err(|e| ApiError::internal(&req.request_id, &e))?
-        .map_err(|e| {
-            ApiError::bad_gateway("twilio", format!("Twilio could not list the numbers: {e}"))
-        })?;
+    let listed = list_numbers(&state, &req).await?;
     let Some(number) = listed.into_iter().find(|n| n.sid == sid) else {
         return Err(ApiError::not_found(format!(
             "the Twilio account has no number {sid}"

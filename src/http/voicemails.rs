@@ -169,9 +169,7 @@ async fn delete(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     state
         .events
         .publish(Event::VoicemailChanged { did_id: v.did_id });
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = StatusCode::NO_CONTENT;
-    Ok(r)
+    Ok(super::request::no_content())
 }
 
 /// A `Range` header that cannot be satisfied for the file.

@@ -19,10 +19,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Response, StatusCode};
+use hyper::{Method, Response};
 
 use super::error::{ApiError, ApiResult};
-use super::request::{parse_query, ApiRequest};
+use super::request::{no_content, parse_query, ApiRequest};
 use super::router::{Access, Route};
 use super::ServerState;
 use crate::clock::Timestamp;
@@ -177,12 +177,6 @@ fn twiml_response(doc: twiml::Response) -> Response<Full<Bytes>> {
         CONTENT_TYPE,
         HeaderValue::from_static("text/xml; charset=utf-8"),
     );
-    r
-}
-
-fn no_content() -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = StatusCode::NO_CONTENT;
     r
 }
 

@@ -466,23 +466,11 @@ impl Client {
                 "not a recording SID: {sid:?}"
             )));
         }
-        let a = self.send(
-            &self.agent,
-            "DELETE",
-            &format!(
-                "{}{}",
-                self.base_url,
-                self.account_path(&format!("/Recordings/{sid}.json"))
-            ),
-            None,
-            true,
-            MAX_RESPONSE_BYTES,
-        )?;
-        if (200..300).contains(&a.status) {
-            Ok(())
-        } else {
-            Err(error_of(&a))
-        }
+        self.delete(&format!(
+            "{}{}",
+            self.base_url,
+            self.account_path(&format!("/Recordings/{sid}.json"))
+        ))
     }
 
     /// Deletes an MMS media item given its `MediaUrl` (the Media resource
@@ -501,14 +489,12 @@ impl Client {
                 "not a media URL of this account: {url}"
             )));
         }
-        let a = self.send(
-            &self.agent,
-            "DELETE",
-            &format!("{url}.json"),
-            None,
-            true,
-            MAX_RESPONSE_BYTES,
-        )?;
+        self.delete(&format!("{url}.json"))
+    }
+
+    /// `DELETE url` (a resource of our account): 2xx is done.
+    fn delete(&self, url: &str) -> Result<(), TwilioError> {
+        let a = self.send(&self.agent, "DELETE", url, None, true, MAX_RESPONSE_BYTES)?;
         if (200..300).contains(&a.status) {
             Ok(())
         } else {

@@ -66,14 +66,7 @@ impl Homeline {
     /// dir and environment.
     pub fn restart(&mut self) {
         assert!(self.terminate(Duration::from_secs(15)).success());
-        let (child, http) = spawn(
-            self.dir.path(),
-            &self.env,
-            self.stderr.as_deref(),
-            self.sip_listen.as_deref(),
-        );
-        self.child = child;
-        self.http = http;
+        self.respawn();
     }
 
     /// Kills the appliance with SIGKILL (no shutdown at all) and starts it
@@ -82,6 +75,10 @@ impl Homeline {
         signal(self.child.id(), "KILL");
         wait_exit(&mut self.child, Duration::from_secs(10)).expect("homeline dies on SIGKILL");
         self.env = env;
+        self.respawn();
+    }
+
+    fn respawn(&mut self) {
         let (child, http) = spawn(
             self.dir.path(),
             &self.env,
