@@ -181,6 +181,7 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
                 true,
             ))
         }
+        "/api/system/alerts/{id}" => Some(("/api/system/alerts/999999".into(), false)),
         "/api/dids/{id}/greeting" => Some((format!("/api/dids/{}/greeting", hh.gran_did), true)),
         "/api/greetings/{name}" => Some((
             "/api/greetings/1-0123456789abcdef0123456789abcdef.mp3".into(),

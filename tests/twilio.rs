@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::twilio::{Fault, StandIn, NUMBER_SID, RECORDING_AUDIO, RECORDING_SID, SID, TOKEN};
+use common::twilio::{
+    Fault, StandIn, INVALID_NUMBER, NUMBER_SID, RECORDING_AUDIO, RECORDING_SID, SID, TOKEN,
+};
 use common::{wait_for, Homeline, Resp, Start};
 use serde_json::{json, Value};
 
@@ -1009,6 +1011,71 @@ fn outbox_rides_out_500s_and_429_with_retry_after_then_delivers_once() {
         (job["state"].as_str(), job["attempts"].as_u64()),
         (Some("done"), Some(3)),
         "{job}"
+    );
+}
+
+#[test]
+fn a_message_twilio_refuses_fails_alerts_and_does_not_hold_back_the_next() {
+    let rig = rig(&[]);
+    let (h, admin) = (&rig.h, rig.admin.as_str());
+    let r = h.call(
+        "POST",
+        "/api/messages",
+        Some(admin),
+        Some(&json!({"did_id": rig.did, "to": INVALID_NUMBER, "body": "to nowhere"})),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let bad = r.json()["id"].as_i64().expect("id");
+    let good = send(&rig, "to someone");
+    assert!(
+        sent_sid(&rig, good, Duration::from_secs(15)).is_some(),
+        "the next message went out"
+    );
+    let m = h
+        .call("GET", &format!("/api/messages/{bad}"), Some(admin), None)
+        .json();
+    assert_eq!(
+        (m["status"].as_str(), m["error_code"].as_i64()),
+        (Some("failed"), Some(21211)),
+        "{m}"
+    );
+    let alerts = h
+        .call("GET", "/api/system/alerts", Some(admin), None)
+        .json();
+    let alert = alerts["items"][0].clone();
+    assert!(
+        alert["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("will not be retried"),
+        "{alerts}"
+    );
+    let r = h.call(
+        "DELETE",
+        &format!("/api/system/alerts/{}", alert["id"]),
+        Some(admin),
+        None,
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        h.call("GET", "/api/system/alerts", Some(admin), None)
+            .json()["items"],
+        json!([])
+    );
+    assert_eq!(
+        h.call(
+            "DELETE",
+            &format!("/api/system/alerts/{}", alert["id"]),
+            Some(admin),
+            None
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        rig.standin.created().len(),
+        1,
+        "the refused one was not retried"
     );
 }
 

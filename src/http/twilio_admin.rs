@@ -8,7 +8,7 @@
 //! | `POST /api/twilio/numbers/{sid}/connect` → 202 (outbox job; the number is added to Homeline) | Admin |
 //! | `GET /api/twilio/sip-credentials` (for the SIP Domain's credential list) | Admin |
 //! | `GET /api/system/outbox?unfinished=true` (paged) | Admin |
-//! | `GET /api/system/alerts` | Admin |
+//! | `GET /api/system/alerts`, `DELETE /api/system/alerts/{id}` (dismiss) | Admin |
 
 use std::sync::Arc;
 
@@ -46,6 +46,12 @@ pub fn routes() -> Vec<Route> {
             "/api/system/alerts",
             Access::Admin,
             open_alerts,
+        ),
+        Route::new(
+            Method::DELETE,
+            "/api/system/alerts/{id}",
+            Access::Admin,
+            dismiss_alert,
         ),
     ]
 }
@@ -194,4 +200,17 @@ async fn open_alerts(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
     Ok(json_response(StatusCode::OK, &json!({ "items": rows })))
+}
+
+/// An admin has seen an alert (e.g. a message Twilio refused for good) and
+/// closes it. A job that fails again raises a new one.
+async fn dismiss_alert(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let id = req.id_param("id")?;
+    let now = state.clock.now();
+    state
+        .db
+        .call(move |c| alerts::dismiss(c, id, now))
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    Ok(super::request::no_content())
 }

@@ -44,6 +44,15 @@ pub fn clear(conn: &Connection, key: &str, now: Timestamp) -> Result<bool, Store
     )? > 0)
 }
 
+/// Closes alert `id` (an admin dismissed it); `NotFound` if it is not open.
+pub fn dismiss(conn: &Connection, id: i64, now: Timestamp) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE alerts SET cleared_at = ?2 WHERE id = ?1 AND cleared_at IS NULL",
+        params![id, now.to_string()],
+    )?;
+    super::one_row(n, "open alert", id)
+}
+
 /// Open alerts, newest first.
 pub fn open(conn: &Connection) -> Result<Vec<Alert>, StoreError> {
     let mut stmt = conn.prepare_cached(
@@ -79,5 +88,12 @@ mod tests {
         assert!(!clear(&conn, "outbox:1", t(4)).expect("clear again"));
         assert_eq!(open(&conn).expect("open")[0].key, "outbox:2");
         assert!(raise(&conn, "outbox:1", "failing again", t(5)).expect("reopen"));
+        let id = open(&conn).expect("open")[0].id;
+        dismiss(&conn, id, t(6)).expect("dismiss");
+        assert!(matches!(
+            dismiss(&conn, id, t(7)),
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(open(&conn).expect("open").len(), 1);
     }
 }

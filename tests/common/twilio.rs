@@ -34,6 +34,8 @@ pub const RECORDING_SID: &str = "RE0123456789abcdef0123456789abcdef";
 /// Its audio (not real MP3; the appliance stores bytes, it does not decode).
 pub const RECORDING_AUDIO: &[u8] =
     b"ID3\x04\x00fake-mp3-frames-0123456789abcdefghijklmnopqrstuvwxyz";
+/// A recipient Twilio refuses (its test credentials' magic number).
+pub const INVALID_NUMBER: &str = "+15005550001";
 /// A number of the account.
 pub const NUMBER_SID: &str = "PN0123456789abcdef0123456789abcdef";
 
@@ -394,7 +396,8 @@ fn answer(
                     .map(|(_, v)| v.clone())
                     .collect(),
             };
-            if m.to.is_empty() || !m.to.starts_with('+') {
+            // Twilio's magic test number for an invalid recipient.
+            if m.to.is_empty() || !m.to.starts_with('+') || m.to == INVALID_NUMBER {
                 drop(st);
                 error(&mut s, 400, 21211, "Invalid 'To' Phone Number", "");
                 return;
