@@ -1474,6 +1474,81 @@ mod in_process {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_disk_that_cannot_take_the_recording_is_retried_not_given_up() {
+        let b = bench().await;
+        let url = b.standin.recording_url();
+        let now = b.clock.now();
+        let vm =
+            b.db.call(move |c| {
+                let did = dids::find_by_number(c, HOME)?.expect("did").id;
+                let (id, _) = homeline::store::voicemails::insert_once(
+                    c,
+                    &homeline::store::voicemails::NewVoicemail {
+                        did_id: did,
+                        recording_sid: RECORDING_SID,
+                        call_sid: None,
+                        from_number: CALLER,
+                        twilio_recording_url: Some(&url),
+                        duration_secs: 9,
+                    },
+                    now,
+                )?;
+                Outbox::enqueue_in(
+                    c,
+                    &Task::DownloadRecording {
+                        voicemail_id: id,
+                        recording_sid: RECORDING_SID.into(),
+                        url: url.clone(),
+                    },
+                    now,
+                )?;
+                Ok(id)
+            })
+            .await
+            .expect("seed");
+        // A file where the voicemail directory should be: every write fails.
+        let blocker = b._dir.path().join("voicemail");
+        std::fs::write(&blocker, b"in the way").expect("blocker");
+        b.worker.run_due().await.expect("pass");
+        let jobs =
+            b.db.call(|c| homeline::outbox::store::list(c, true, homeline::store::Page::ALL))
+                .await
+                .expect("jobs");
+        let job = jobs
+            .items
+            .iter()
+            .find(|j| j.kind == "download_recording")
+            .expect("job");
+        assert_eq!(
+            (job.state.as_str(), job.failures),
+            ("pending", 1),
+            "{job:?}"
+        );
+        assert!(
+            job.last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("cannot store the file"),
+            "{job:?}"
+        );
+        std::fs::remove_file(&blocker).expect("unblock");
+        b.clock.advance(Duration::from_secs(2));
+        b.worker.run_due().await.expect("pass");
+        let v =
+            b.db.call(move |c| homeline::store::voicemails::get(c, vm))
+                .await
+                .expect("voicemail");
+        assert_eq!(
+            v.audio_path.as_deref(),
+            Some(format!("voicemail/{RECORDING_SID}.mp3").as_str())
+        );
+        assert_eq!(
+            std::fs::read(b._dir.path().join(v.audio_path.expect("path"))).expect("file"),
+            RECORDING_AUDIO
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn retry_after_of_a_429_is_honoured() {
         let b = bench().await;
         b.standin.script(&[Fault::RateLimited(120)]);

@@ -308,21 +308,29 @@ impl TwilioJobs {
         let rel = format!("voicemail/{sid}.{ext}");
         let target = self.data_dir.join(&rel);
         let fetched = self
-            .blocking(client, move |c| {
-                let d = c.download(&file_url, MAX_RECORDING_BYTES)?;
-                write_atomically(&target, &d.bytes).map_err(|e| {
-                    TwilioError::Refused(format!("cannot store the recording: {e}"))
-                })?;
-                Ok(d.bytes.len())
-            })
+            .blocking(client, move |c| c.download(&file_url, MAX_RECORDING_BYTES))
             .await;
+        let fetched = match fetched {
+            Ok(d) => {
+                let size = d.bytes.len();
+                store_file(target, d.bytes).await.map(|()| size)
+            }
+            Err(e) => Err(download_error(e)),
+        };
         match fetched {
             Ok(size) => {
                 let (now, sid) = (self.clock.now(), sid.to_string());
                 tracing::info!(voicemail = voicemail_id, size, "voicemail audio stored");
                 let outbox = self.outbox.clone();
+                let file = self.data_dir.join(&rel);
                 Outcome::Done(Some(Box::new(move |c| {
-                    voicemails::set_audio_path(c, voicemail_id, &rel)?;
+                    if let Err(StoreError::NotFound { .. }) =
+                        voicemails::set_audio_path(c, voicemail_id, &rel)
+                    {
+                        // Deleted while its audio was downloading.
+                        let _ = std::fs::remove_file(&file);
+                        return Ok(());
+                    }
                     if sysconfig::flag(c, sysconfig::TWILIO_DELETE_AFTER_DOWNLOAD)? {
                         Outbox::enqueue_in(c, &Task::DeleteRecording { recording_sid: sid }, now)?;
                         outbox.wake();
@@ -330,10 +338,7 @@ impl TwilioJobs {
                     Ok(())
                 })))
             }
-            Err(TwilioError::NotFound { .. }) => {
-                Outcome::Failed("Twilio no longer has this recording".into())
-            }
-            Err(e) => from_error(e),
+            Err(outcome) => outcome,
         }
     }
 
@@ -371,21 +376,22 @@ impl TwilioJobs {
         };
         let (url, media_url) = (url.to_string(), url.to_string());
         let dir = self.data_dir.clone();
-        let fetched = self
-            .blocking(client, move |c| {
-                let d = c.download(&url, MAX_MMS_MEDIA_BYTES)?;
-                if !ALLOWED_MEDIA_TYPES.contains(&d.content_type.as_str()) {
-                    return Err(TwilioError::Refused(format!(
-                        "media type {} is not accepted",
-                        d.content_type
-                    )));
-                }
+        let fetched = match self
+            .blocking(client, move |c| c.download(&url, MAX_MMS_MEDIA_BYTES))
+            .await
+        {
+            Ok(d) if !ALLOWED_MEDIA_TYPES.contains(&d.content_type.as_str()) => {
+                return Outcome::Failed(format!("media type {} is not accepted", d.content_type))
+            }
+            Ok(d) => {
                 let rel = format!("mms/{message_id}/{index}.{}", extension_of(&d.content_type));
-                write_atomically(&dir.join(&rel), &d.bytes)
-                    .map_err(|e| TwilioError::Refused(format!("cannot store the media: {e}")))?;
-                Ok((rel, d.bytes.len() as u64, d.content_type))
-            })
-            .await;
+                let size = d.bytes.len() as u64;
+                store_file(dir.join(&rel), d.bytes)
+                    .await
+                    .map(|()| (rel, size, d.content_type))
+            }
+            Err(e) => Err(download_error(e)),
+        };
         match fetched {
             Ok((rel, size, ct)) => {
                 let (now, outbox) = (self.clock.now(), self.outbox.clone());
@@ -401,8 +407,7 @@ impl TwilioJobs {
                     Ok(())
                 })))
             }
-            Err(e @ TwilioError::Refused(_)) => Outcome::Failed(e.to_string()),
-            Err(e) => from_error(e),
+            Err(outcome) => outcome,
         }
     }
 
@@ -511,6 +516,25 @@ fn from_error(e: TwilioError) -> Outcome {
     } else {
         Outcome::Failed(e.to_string())
     }
+}
+
+/// A failed download: gone at Twilio (404) or refused by us (foreign URL,
+/// too large) will not change; the rest is decided by [`from_error`].
+fn download_error(e: TwilioError) -> Outcome {
+    match e {
+        TwilioError::NotFound { .. } => Outcome::Failed(format!("Twilio no longer has it: {e}")),
+        TwilioError::Refused(_) => Outcome::Failed(e.to_string()),
+        e => from_error(e),
+    }
+}
+
+/// Stores a download on a blocking thread. A full or failing disk is worth
+/// retrying (space may be freed), unlike what Twilio refuses.
+async fn store_file(path: PathBuf, bytes: Vec<u8>) -> Result<(), Outcome> {
+    tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+        .map_err(|e| retry(format!("cannot store the file: {e}")))
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
