@@ -8,6 +8,8 @@ CARGO      ?= cargo
 BIN        := homeline
 CROSS_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
 APT_GET    := DEBIAN_FRONTEND=noninteractive apt-get
+# Twilio's Python library: the tests cross-check signatures and TwiML with it.
+TWILIO_PY  := 9.13.0
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
@@ -35,7 +37,7 @@ test-browser: test-deps ## drive the web UI in Debian's Chromium against the rea
 	$(CARGO) build --locked --bin $(BIN)
 	tests/browser.sh target/debug/$(BIN) target/browser-shots
 
-test-deps: ## install what the tests need when it is missing (sipp, Chromium, node modules)
+test-deps: ## install what the tests need when it is missing (sipp, Chromium, node modules, python twilio)
 	@missing=""; \
 	 command -v sipp >/dev/null || missing="$$missing sip-tester"; \
 	 [ -x /usr/lib/chromium/chromium ] || missing="$$missing chromium"; \
@@ -46,6 +48,9 @@ test-deps: ## install what the tests need when it is missing (sipp, Chromium, no
 	 fi
 	@command -v node >/dev/null || { $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq nodejs npm >/dev/null; }
 	@[ -d ui/node_modules/playwright-core ] || (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+	@python3 -c 'import sys, twilio; sys.exit(twilio.__version__ != "$(TWILIO_PY)")' 2>/dev/null || { \
+	   python3 -m pip --version >/dev/null 2>&1 || { $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq python3-pip >/dev/null; }; \
+	   python3 -m pip install -q twilio==$(TWILIO_PY) 2>/dev/null || python3 -m pip install -q --break-system-packages twilio==$(TWILIO_PY); }
 
 ui: ## rebuild ui-dist/ from ui/ (commit the result)
 	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build

@@ -3,7 +3,7 @@
 //! Startup order: data dir → database (migrated) → secret key → settings from
 //! the `config` table → listeners → `run/ports.json` → `READY=1`. Besides the
 //! HTTP server, the background tasks are the database probe, the storage
-//! watch and the sweep of expired sessions. Shutdown
+//! watch, the sweep of expired sessions and the outbox worker. Shutdown
 //! (SIGTERM): `STOPPING=1` → stop accepting → drain in-flight requests within
 //! the grace period → checkpoint and close the database → remove ports.json.
 
@@ -176,6 +176,8 @@ async fn run_with_db(
             listeners.push((name, addr));
         }
     }
+    let outbox = crate::outbox::Outbox::new(db.clone(), clock.clone());
+    let events = crate::events::Events::new();
     let state = Arc::new(ServerState {
         settings: settings.clone(),
         db: db.clone(),
@@ -188,6 +190,8 @@ async fn run_with_db(
         secrets: secrets.clone(),
         hashes: HashPool::new(MAX_CONCURRENT_PASSWORD_HASHES),
         setup_lock: tokio::sync::Mutex::new(()),
+        outbox: outbox.clone(),
+        events,
         #[cfg(feature = "test-hooks")]
         stall_http_ms: Default::default(),
     });
@@ -211,6 +215,14 @@ async fn run_with_db(
         stopped(),
     ));
     let sweep_task = tokio::spawn(accounts::sweep_loop(db.clone(), clock.clone(), stopped()));
+    let twilio_jobs = crate::twilio::jobs::TwilioJobs::new(
+        outbox.clone(),
+        secrets.clone(),
+        &settings.twilio_api_base,
+        &settings.data_dir,
+    );
+    let outbox_task =
+        tokio::spawn(crate::outbox::worker::Worker::new(outbox, twilio_jobs).run(stopped()));
     let storage_task = tokio::spawn(watch_storage(
         settings.data_dir.clone(),
         settings.storage_min_free_mib,
@@ -256,6 +268,7 @@ async fn run_with_db(
     let _ = db_probe.await;
     let _ = storage_task.await;
     let _ = sweep_task.await;
+    let _ = outbox_task.await;
     if let Some(t) = watchdog_task {
         let _ = t.await;
     }
@@ -289,27 +302,25 @@ pub async fn load_device_credentials(
     Ok(creds)
 }
 
-/// `config`/`secrets` keys of the credentials Twilio and Homeline use with
-/// each other over SIP, and of the SIP Domain outgoing calls go to.
-const TWILIO_SIP_USERNAME: &str = "twilio.sip_username";
-const TWILIO_SIP_PASSWORD: &str = "twilio.sip_password";
-const TWILIO_SIP_DOMAIN: &str = "twilio.sip_domain";
-
 /// Builds the call router's directory from the database: phones, the
 /// numbers and who they ring, and the Twilio SIP credentials (sealed).
 pub async fn load_directory(
     db: &Db,
     secrets: &Arc<SecretBox>,
 ) -> anyhow::Result<endpoint::Directory> {
-    let (phones, numbers, firsts, user, sealed, domain) = db
-        .call(|c| {
+    let secret_box = secrets.clone();
+    let (phones, numbers, firsts, credentials, domain) = db
+        .call(move |c| {
+            // Generated (and stored) on first use: the same pair goes into
+            // the TwiML <Sip> and into Twilio's credential list.
+            let credentials = crate::sysconfig::twilio_sip_credentials(c, &secret_box)
+                .map_err(|e| store::StoreError::Conflict(e.to_string()));
             Ok((
                 store::devices::routing(c)?,
                 store::dids::routing(c)?,
                 store::dids::first_number_of_users(c)?,
-                store::config::get(c, TWILIO_SIP_USERNAME)?,
-                store::secrets::get(c, TWILIO_SIP_PASSWORD)?,
-                store::config::get(c, TWILIO_SIP_DOMAIN)?,
+                credentials,
+                store::config::get(c, crate::sysconfig::TWILIO_SIP_DOMAIN)?,
             ))
         })
         .await?;
@@ -331,15 +342,16 @@ pub async fn load_directory(
         dir.numbers
             .insert(number, endpoint::Number { did_id, device_ids });
     }
-    let password = crate::sysconfig::open_secret(secrets, TWILIO_SIP_PASSWORD, sealed)
-        .map_err(|e| anyhow::anyhow!("cannot open the Twilio SIP password: {e}"))?;
-    if let (Some(user), Some(password)) = (user, password) {
-        dir.trunk = Some(endpoint::Trunk {
-            credential: DeviceCredential::new(0, &user, &password),
-            password,
-            domain: domain.unwrap_or_default(),
-            edge: None,
-        });
+    match credentials {
+        Ok((user, password)) => {
+            dir.trunk = Some(endpoint::Trunk {
+                credential: DeviceCredential::new(0, &user, &password),
+                password,
+                domain: domain.unwrap_or_default(),
+                edge: None,
+            });
+        }
+        Err(e) => tracing::error!(error = %e, "no Twilio SIP credentials: calls from and to Twilio are refused"),
     }
     Ok(dir)
 }

@@ -89,6 +89,29 @@ pub const TWILIO_ALERT_AFTER_FAILURES: u32 = 3;
 pub const RETRY_BASE_DELAY: Duration = Duration::from_secs(1);
 /// Cap of the doubling retry delay.
 pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(30);
+/// Outbox: attempts on the doubling schedule before the slow one.
+pub const RETRY_FAST_ATTEMPTS: u32 = 10;
+/// Outbox: delay between attempts once the doubling schedule is used up
+/// (about 3.5 minutes of fast retries; then every 5 minutes, forever: a
+/// queued message is never dropped, an admin alert says it is stuck).
+pub const RETRY_SLOW_DELAY: Duration = Duration::from_secs(5 * 60);
+/// Outbox: each delay is scaled by a random factor within ±this percent.
+pub const RETRY_JITTER_PERCENT: u32 = 20;
+/// Outbox: the longest `Retry-After` honoured as given.
+pub const RETRY_MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
+/// Outbox: a job whose previous attempt's outcome is unknown (crash or
+/// timeout after the request left) is reconciled no sooner than this after
+/// that attempt started, so the lost request can no longer be in flight
+/// (longer than [`TWILIO_REQUEST_TIMEOUT`]).
+pub const OUTBOX_RECONCILE_AFTER: Duration = Duration::from_secs(15);
+/// Finished outbox rows are kept this long (for the API), then pruned.
+pub const OUTBOX_KEEP_DONE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// Twilio downloads (recordings, MMS media): time for the whole transfer.
+pub const TWILIO_DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest recording downloaded (180 s of MP3 is well under 1 MiB).
+pub const MAX_RECORDING_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest MMS media item downloaded (Twilio's own limit is 5 MB).
+pub const MAX_MMS_MEDIA_BYTES: u64 = 5 * 1024 * 1024;
 /// E-mail: attempts before giving up.
 pub const EMAIL_MAX_RETRIES: u32 = 3;
 /// E-mail: the retries are spread over this window.

@@ -71,6 +71,11 @@ const NANP_RISKY: &[&str] = &[
 /// Emergency numbers that always go out.
 const EMERGENCY: &[&str] = &["911", "112", "999", "000", "110", "119"];
 
+/// Whether `number` is an emergency number (never refused).
+pub fn is_emergency(number: &str) -> bool {
+    EMERGENCY.contains(&number)
+}
+
 impl DialRules {
     /// Reads what the phone dialled. `is_extension` says whether a string
     /// names one of the household's phones (checked before numbers, so an

@@ -24,7 +24,11 @@
 //!   login lockout, and the ownership [`accounts::scope::Scope`].
 //! * [`sysconfig`] is the configuration edited from the web UI (Twilio, SMTP,
 //!   notifications, time zone), with its secrets sealed.
-//! * [`twilio`] is the Twilio REST client.
+//! * [`twilio`] is the Twilio REST client, webhook signatures, TwiML and
+//!   the outbox jobs that talk to Twilio.
+//! * [`outbox`] is the durable queue of side effects (exactly once across
+//!   crashes), with a worker generic over how a job is executed.
+//! * [`events`] tells other parts (MWI, notifications) what happened.
 //! * [`media`] is SDP and the RTP relay that anchors every call.
 //! * [`dialplan`] reads dialled numbers and guards against toll fraud.
 //!
@@ -39,9 +43,11 @@ pub mod clock;
 pub mod constants;
 pub mod dialplan;
 pub mod endpoint;
+pub mod events;
 pub mod http;
 pub mod logging;
 pub mod media;
+pub mod outbox;
 pub mod registrar;
 pub mod secrets;
 pub mod settings;

@@ -31,6 +31,27 @@ pub const TWILIO_AUTH_TOKEN: &str = "twilio.auth_token";
 pub const SYSTEM_TIMEZONE: &str = "system.timezone";
 /// The URL the appliance is reached at from outside (webhooks, CSRF origin).
 pub const SYSTEM_PUBLIC_URL: &str = "system.public_url";
+/// Optional Twilio API key SID (`SK…`) used instead of the Account SID for REST calls.
+pub const TWILIO_API_KEY_SID: &str = "twilio.api_key_sid";
+/// The secret of that API key (secret).
+pub const TWILIO_API_KEY_SECRET: &str = "twilio.api_key_secret";
+/// The Twilio SIP Domain outgoing calls are sent to (`myhome.sip.twilio.com`).
+pub const TWILIO_SIP_DOMAIN: &str = "twilio.sip_domain";
+/// The SIP user name Twilio uses towards us and we use towards Twilio.
+pub const TWILIO_SIP_USERNAME: &str = "twilio.sip_username";
+/// Its password (secret).
+pub const TWILIO_SIP_PASSWORD: &str = "twilio.sip_password";
+/// Host Twilio dials for incoming calls (default: the host of `system.public_url`).
+pub const TWILIO_SIP_PUBLIC_HOST: &str = "twilio.sip_public_host";
+/// Port Twilio dials for incoming calls (SIP over TLS; default 5061).
+pub const TWILIO_SIP_PUBLIC_PORT: &str = "twilio.sip_public_port";
+/// Whether recordings and MMS media are deleted at Twilio once stored on
+/// the appliance (privacy).
+pub const TWILIO_DELETE_AFTER_DOWNLOAD: &str = "twilio.delete_after_download";
+/// The text said to callers before the voicemail beep.
+pub const TWILIO_VOICEMAIL_GREETING: &str = "twilio.voicemail_greeting";
+/// Default of [`TWILIO_SIP_PUBLIC_PORT`].
+pub const DEFAULT_SIP_PUBLIC_PORT: u16 = 5061;
 
 /// What kind of value a field holds, which decides its validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +63,8 @@ enum Kind {
     Url,
     Timezone,
     AccountSid,
+    /// `true` or `false`.
+    Bool,
     /// Sealed in the `secrets` table; reported only as `<name>_set`.
     Secret,
 }
@@ -62,6 +85,15 @@ const fn f(group: &'static str, name: &'static str, kind: Kind) -> Field {
 const FIELDS: &[Field] = &[
     f("twilio", "account_sid", Kind::AccountSid),
     f("twilio", "auth_token", Kind::Secret),
+    f("twilio", "api_key_sid", Kind::Text),
+    f("twilio", "api_key_secret", Kind::Secret),
+    f("twilio", "sip_domain", Kind::Host),
+    f("twilio", "sip_username", Kind::Text),
+    f("twilio", "sip_password", Kind::Secret),
+    f("twilio", "sip_public_host", Kind::Host),
+    f("twilio", "sip_public_port", Kind::Port),
+    f("twilio", "delete_after_download", Kind::Bool),
+    f("twilio", "voicemail_greeting", Kind::Text),
     f("smtp", "host", Kind::Host),
     f("smtp", "port", Kind::Port),
     f("smtp", "username", Kind::Text),
@@ -144,6 +176,10 @@ pub fn view(conn: &Connection) -> Result<View, StoreError> {
                 let port = table.get(&key).and_then(|v| v.parse::<u16>().ok());
                 group.insert(field.name.into(), json!(port));
             }
+            Kind::Bool => {
+                let b = table.get(&key).map(|v| v == "true");
+                group.insert(field.name.into(), json!(b));
+            }
             _ => {
                 group.insert(field.name.into(), json!(table.get(&key)));
             }
@@ -216,6 +252,12 @@ fn check(field: &Field, value: &Value) -> Result<Option<String>, String> {
             _ => Err("expected a port number from 1 to 65535".into()),
         };
     }
+    if field.kind == Kind::Bool {
+        return match value {
+            Value::Bool(b) => Ok(Some(b.to_string())),
+            _ => Err("expected true or false, or null to clear".into()),
+        };
+    }
     let Some(text) = value.as_str() else {
         return Err("expected a string, or null to clear".into());
     };
@@ -236,7 +278,7 @@ fn check(field: &Field, value: &Value) -> Result<Option<String>, String> {
         return Err("must not contain control characters".into());
     }
     match field.kind {
-        Kind::Text | Kind::Secret | Kind::Port => {}
+        Kind::Text | Kind::Secret | Kind::Port | Kind::Bool => {}
         Kind::Email => crate::accounts::check_email(text)?,
         Kind::Host => check_host(text)?,
         Kind::Url => crate::settings::check_http_url(text)?,
@@ -379,6 +421,185 @@ pub fn open_secret(
         .transpose()
 }
 
+/// Reading a configuration that includes sealed secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A sealed secret could not be opened (another key file, damaged data).
+    #[error("a sealed setting could not be opened: {0}")]
+    Secret(#[from] SecretError),
+}
+
+/// Random characters for generated SIP credentials (no look-alikes needed:
+/// nobody types them, Twilio's console gets them by copy and paste).
+const CREDENTIAL_ALPHABET: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+fn random_text(len: usize) -> Result<String, SecretError> {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let rng = SystemRandom::new();
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        rng.fill(&mut buf).map_err(|_| SecretError::Random)?;
+        // Rejection sampling keeps the distribution uniform (248 = 4 × 62).
+        for b in buf.iter().filter(|b| **b < 248) {
+            if out.len() < len {
+                out.push(char::from(CREDENTIAL_ALPHABET[usize::from(*b) % 62]));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A password Twilio's credential lists accept: at least 12 characters with
+/// an upper-case letter, a lower-case letter and a digit.
+fn strong_password() -> Result<String, SecretError> {
+    loop {
+        let p = random_text(24)?;
+        if p.bytes().any(|b| b.is_ascii_uppercase())
+            && p.bytes().any(|b| b.is_ascii_lowercase())
+            && p.bytes().any(|b| b.is_ascii_digit())
+        {
+            return Ok(p);
+        }
+    }
+}
+
+/// The SIP user name and password shared with Twilio (our `<Sip username
+/// password>` towards the phones' endpoint, and Twilio's credential list for
+/// the SIP Domain). Generated on first use (random, strong) and stored, the
+/// password sealed, so the SIP endpoint can verify Twilio's INVITE digest and
+/// the admin can copy them into the Twilio console. An admin may also set
+/// them through the settings API.
+pub fn twilio_sip_credentials(
+    conn: &Connection,
+    secret_box: &SecretBox,
+) -> Result<(String, String), ConfigError> {
+    let username = config::get(conn, TWILIO_SIP_USERNAME)?;
+    let password = open_secret(
+        secret_box,
+        TWILIO_SIP_PASSWORD,
+        secrets::get(conn, TWILIO_SIP_PASSWORD)?,
+    )?;
+    if let (Some(u), Some(p)) = (&username, &password) {
+        return Ok((u.clone(), p.clone()));
+    }
+    // Stored timestamps are records, not rules; the one clock lives in the
+    // callers, which this contract does not pass in.
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let username = match username {
+        Some(u) => u,
+        None => {
+            let u = format!("homeline{}", random_text(8)?.to_ascii_lowercase());
+            config::set(conn, TWILIO_SIP_USERNAME, &u, now)?;
+            u
+        }
+    };
+    let password = match password {
+        Some(p) => p,
+        None => {
+            let p = strong_password()?;
+            let sealed = secret_box.seal(TWILIO_SIP_PASSWORD, p.as_bytes())?;
+            secrets::set(conn, TWILIO_SIP_PASSWORD, &sealed, now)?;
+            p
+        }
+    };
+    Ok((username, password))
+}
+
+/// Credentials for Twilio's REST API: the Account SID and who signs in (the
+/// Account SID and auth token, or an API key and its secret).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TwilioCredentials {
+    /// The account every path names.
+    pub account_sid: String,
+    /// The Basic-auth user: the Account SID or an API key SID.
+    pub username: String,
+    /// The Basic-auth password: the auth token or the API key secret.
+    pub password: String,
+    /// The auth token, which signs webhooks (API keys do not).
+    pub auth_token: String,
+}
+
+impl std::fmt::Debug for TwilioCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioCredentials")
+            .field("account_sid", &self.account_sid)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Twilio credentials, if the account SID and auth token are set.
+pub fn twilio_credentials(
+    conn: &Connection,
+    secret_box: &SecretBox,
+) -> Result<Option<TwilioCredentials>, ConfigError> {
+    let sid = config::get(conn, TWILIO_ACCOUNT_SID)?;
+    let token = open_secret(
+        secret_box,
+        TWILIO_AUTH_TOKEN,
+        secrets::get(conn, TWILIO_AUTH_TOKEN)?,
+    )?;
+    let (Some(account_sid), Some(auth_token)) = (sid, token) else {
+        return Ok(None);
+    };
+    let key_sid = config::get(conn, TWILIO_API_KEY_SID)?;
+    let key_secret = open_secret(
+        secret_box,
+        TWILIO_API_KEY_SECRET,
+        secrets::get(conn, TWILIO_API_KEY_SECRET)?,
+    )?;
+    let (username, password) = match (key_sid, key_secret) {
+        (Some(k), Some(s)) => (k, s),
+        _ => (account_sid.clone(), auth_token.clone()),
+    };
+    Ok(Some(TwilioCredentials {
+        account_sid,
+        username,
+        password,
+        auth_token,
+    }))
+}
+
+/// `system.public_url` without a trailing slash, if set.
+pub fn public_url(conn: &Connection) -> Result<Option<String>, StoreError> {
+    Ok(config::get(conn, SYSTEM_PUBLIC_URL)?.map(|u| u.trim_end_matches('/').to_string()))
+}
+
+/// Where Twilio sends incoming calls: `sip_public_host` (default: the host of
+/// `system.public_url`) and `sip_public_port` (default 5061).
+pub fn sip_public_target(conn: &Connection) -> Result<Option<(String, u16)>, StoreError> {
+    let host = match config::get(conn, TWILIO_SIP_PUBLIC_HOST)? {
+        Some(h) => Some(h),
+        None => public_url(conn)?.and_then(|u| url_host(&u)),
+    };
+    let port = config::get(conn, TWILIO_SIP_PUBLIC_PORT)?
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(DEFAULT_SIP_PUBLIC_PORT);
+    Ok(host.map(|h| (h, port)))
+}
+
+/// The host of an `http(s)://host[:port]/…` URL (IPv6 literals keep brackets).
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    let host = if authority.starts_with('[') {
+        authority.split_inclusive(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then(|| host.to_string())
+}
+
+/// Whether a boolean field is `true`.
+pub fn flag(conn: &Connection, key: &str) -> Result<bool, StoreError> {
+    Ok(config::get(conn, key)?.as_deref() == Some("true"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,8 +632,18 @@ mod tests {
         apply(&conn, &seal(&ch, &sb).expect("seal"), t(0)).expect("apply");
         let v = view(&conn).expect("view");
         assert_eq!(
-            v["twilio"],
-            json!({"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token_set": true})
+            (
+                v["twilio"]["account_sid"].clone(),
+                v["twilio"]["auth_token_set"].clone(),
+                v["twilio"]["sip_password_set"].clone(),
+                v["twilio"]["delete_after_download"].clone()
+            ),
+            (
+                json!("AC0123456789abcdef0123456789abcdef"),
+                json!(true),
+                json!(false),
+                Value::Null
+            )
         );
         assert_eq!(v["smtp"]["port"], 587);
         assert_eq!(v["smtp"]["password_set"], true);
@@ -508,5 +739,69 @@ mod tests {
         assert!(!setup_completed(&conn).expect("read"));
         config::set(&conn, SETUP_COMPLETED, "true", t(0)).expect("set");
         assert!(setup_completed(&conn).expect("read"));
+    }
+
+    #[test]
+    fn sip_credentials_are_generated_once_strong_and_sealed() {
+        let conn = db();
+        let sb = SecretBox::from_key(&[7; 32]).expect("key");
+        let (user, pw) = twilio_sip_credentials(&conn, &sb).expect("generate");
+        assert!(user.starts_with("homeline") && user.len() <= 32, "{user}");
+        assert!(pw.len() >= 12);
+        assert!(pw.bytes().any(|b| b.is_ascii_uppercase()));
+        assert!(pw.bytes().any(|b| b.is_ascii_lowercase()));
+        assert!(pw.bytes().any(|b| b.is_ascii_digit()));
+        assert_eq!(
+            twilio_sip_credentials(&conn, &sb).expect("again"),
+            (user.clone(), pw.clone()),
+            "stored, not regenerated"
+        );
+        let sealed = secrets::get(&conn, TWILIO_SIP_PASSWORD)
+            .expect("get")
+            .expect("stored");
+        assert!(!sealed.windows(pw.len()).any(|w| w == pw.as_bytes()));
+        assert_eq!(
+            view(&conn).expect("view")["twilio"]["sip_username"],
+            json!(user)
+        );
+        let other = SecretBox::from_key(&[8; 32]).expect("key");
+        assert!(twilio_sip_credentials(&conn, &other).is_err());
+    }
+
+    #[test]
+    fn sip_target_defaults_to_the_public_url_host_and_5061() {
+        let conn = db();
+        assert_eq!(sip_public_target(&conn).expect("read"), None);
+        config::set(
+            &conn,
+            SYSTEM_PUBLIC_URL,
+            "https://home.example.org:8443/",
+            t(0),
+        )
+        .expect("set");
+        assert_eq!(
+            sip_public_target(&conn).expect("read"),
+            Some(("home.example.org".into(), 5061))
+        );
+        assert_eq!(
+            public_url(&conn).expect("read").as_deref(),
+            Some("https://home.example.org:8443")
+        );
+        let ch = changes(
+            json!({"twilio": {"sip_public_host": "sip.example.org", "sip_public_port": 5071, "delete_after_download": true}}),
+        );
+        let sb = SecretBox::from_key(&[7; 32]).expect("key");
+        apply(&conn, &seal(&ch, &sb).expect("seal"), t(1)).expect("apply");
+        assert_eq!(
+            sip_public_target(&conn).expect("read"),
+            Some(("sip.example.org".into(), 5071))
+        );
+        assert!(flag(&conn, TWILIO_DELETE_AFTER_DOWNLOAD).expect("flag"));
+        assert_eq!(
+            view(&conn).expect("view")["twilio"]["delete_after_download"],
+            json!(true)
+        );
+        assert!(parse_update(&json!({"twilio": {"delete_after_download": "yes"}})).is_err());
+        assert_eq!(url_host("http://[::1]:8080/x").as_deref(), Some("[::1]"));
     }
 }

@@ -24,7 +24,7 @@ fn health_and_readiness() {
     assert_eq!(r.status, 200, "{v}");
     assert_eq!(v["ready"], true);
     assert_eq!(v["checks"]["database"]["ok"], true);
-    assert_eq!(v["checks"]["database"]["schema_version"], 3);
+    assert_eq!(v["checks"]["database"]["schema_version"], 4);
     assert_eq!(v["checks"]["storage"]["data_dir_writable"], true);
     assert_eq!(
         v["checks"]["listeners"]["bound"]["http"],
@@ -175,7 +175,8 @@ fn migrations_apply_once_and_change_nothing_the_second_time() {
     assert!(
         first.contains("applied 001_initial_schema")
             && first.contains("applied 002_indexes")
-            && first.contains("applied 003_accounts_security"),
+            && first.contains("applied 003_accounts_security")
+            && first.contains("applied 004_outbox_alerts"),
         "{first}"
     );
     let before = schema();
@@ -184,7 +185,7 @@ fn migrations_apply_once_and_change_nothing_the_second_time() {
         !second.contains("applied"),
         "nothing applied twice: {second}"
     );
-    assert!(second.contains("at migration 003"), "{second}");
+    assert!(second.contains("at migration 004"), "{second}");
     assert_eq!(schema(), before, "schema and migration records unchanged");
 }
 

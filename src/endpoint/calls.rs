@@ -410,6 +410,16 @@ impl Endpoint {
                 }
                 Ok(Dialed::Number(number)) | Ok(Dialed::Emergency(number)) => {
                     let emergency = !number.starts_with('+');
+                    if self
+                        .directory
+                        .trunk
+                        .as_ref()
+                        .is_some_and(|t| t.domain.is_empty() && t.edge.is_none())
+                    {
+                        return self
+                            .respond(&key, fail(503, "the Twilio SIP Domain is not set"))
+                            .await;
+                    }
                     if self.directory.trunk.is_none() {
                         return self.respond(&key, fail(503, "Twilio is not set up")).await;
                     }

@@ -3,8 +3,8 @@
 //! them; another user's number is "not found"), and
 //! `PUT /api/dids/{id}/users` (admins: assign a number to accounts).
 //!
-//! Numbers are added by the setup wizard today; the Twilio issue adds
-//! syncing them from the Twilio account.
+//! Numbers are added by the setup wizard, or from the Twilio account with
+//! `POST /api/twilio/numbers/{sid}/connect` (`http::twilio_admin`).
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! The HTTP server: web UI, REST API and (later) Twilio webhooks.
+//! The HTTP server: web UI, REST API and Twilio webhooks.
 //!
 //! A hyper 1 HTTP/1.1 server with a bounded number of connections, a header
 //! read timeout, bodies capped before they are read, panics caught per
@@ -16,8 +16,10 @@ pub mod calls;
 pub mod devices;
 pub mod dids;
 pub mod error;
+pub mod greetings;
 pub mod health;
 pub mod login;
+pub mod messages;
 pub mod request;
 pub mod router;
 pub mod setup;
@@ -26,7 +28,10 @@ pub mod system;
 pub mod test_hooks;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod twilio_admin;
 pub mod users;
+pub mod voicemails;
+pub mod webhooks;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -82,6 +87,10 @@ pub struct ServerState {
     pub secrets: std::sync::Arc<SecretBox>,
     /// Where password hashes are computed (bounded, off the reactor).
     pub hashes: HashPool,
+    /// The durable outbox (enqueue side effects, wake its worker).
+    pub outbox: crate::outbox::Outbox,
+    /// What happened, for MWI and notifications.
+    pub events: crate::events::Events,
     /// Serialises setup-wizard completions (the first one wins, the others
     /// find setup completed).
     pub setup_lock: tokio::sync::Mutex<()>,
@@ -109,6 +118,11 @@ pub fn routes() -> Vec<Route> {
     routes.extend(dids::routes());
     routes.extend(devices::routes());
     routes.extend(calls::routes());
+    routes.extend(webhooks::routes());
+    routes.extend(voicemails::routes());
+    routes.extend(messages::routes());
+    routes.extend(twilio_admin::routes());
+    routes.extend(greetings::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());
     routes

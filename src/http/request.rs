@@ -112,6 +112,12 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Decodes `%XX` escapes in a path segment (`+` stays a plus: only query
+/// strings use it for spaces). Router parameters arrive undecoded.
+pub fn decode_path_segment(s: &str) -> String {
+    percent_decode(&s.replace('+', "%2B"))
+}
+
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -193,6 +199,13 @@ pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Ful
         }
         Err(e) => ApiError::internal("serialize", &e).into_response(),
     }
+}
+
+/// `204 No Content` (deletions, Twilio status callbacks).
+pub fn no_content() -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
 }
 
 /// The envelope of every paginated list: `{items, page, per_page, total}`.

@@ -27,7 +27,7 @@ pub enum Access {
     /// Twilio's webhooks, reachable from the internet through the router's
     /// port-forward. No session and no CSRF check (Twilio sends neither);
     /// instead the handler must verify `X-Twilio-Signature` before acting.
-    /// The Twilio issue adds the routes and that check; none exist yet.
+    /// `http::webhooks` checks it (403 otherwise).
     Webhook,
     /// Any logged-in account. What it may see is narrowed by its
     /// `accounts::scope::Scope`: admins everything, users their own.

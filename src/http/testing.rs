@@ -79,6 +79,7 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let heartbeats = Heartbeats::new();
+        let outbox = crate::outbox::Outbox::new(db.clone(), shared.clone());
         let state = Arc::new(ServerState {
             settings: inputs.resolve(&BTreeMap::new()).expect("settings"),
             db,
@@ -91,6 +92,8 @@ impl TestServer {
             secrets: Arc::new(SecretBox::from_key(&[7; 32]).expect("key")),
             hashes: HashPool::new(2),
             setup_lock: tokio::sync::Mutex::new(()),
+            outbox,
+            events: crate::events::Events::new(),
             #[cfg(feature = "test-hooks")]
             stall_http_ms: Default::default(),
         });

@@ -155,6 +155,45 @@ pub fn insert(conn: &Connection, c: &Cdr) -> Result<i64, StoreError> {
     Ok(conn.last_insert_rowid())
 }
 
+/// Marks the record of call `call_sid`, if one exists, as having ended in
+/// voicemail (the recording may arrive after the call's final status).
+/// Blocked calls stay blocked. Returns whether a record changed.
+pub fn mark_voicemail(conn: &Connection, call_sid: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE cdrs SET disposition = 'voicemail' WHERE call_sid = ?1 AND disposition != 'blocked'",
+        [call_sid],
+    )? > 0)
+}
+
+/// Gives the record of SIP call `sip_call_id` Twilio's CallSid, unless it
+/// has one. Returns whether a record changed.
+pub fn link_call_sid(conn: &Connection, sip_call_id: &str, call_sid: &str) -> Result<bool, StoreError> {
+    let changed = conn
+        .execute(
+            "UPDATE cdrs SET call_sid = ?2 WHERE sip_call_id = ?1 AND call_sid IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM cdrs WHERE call_sid = ?2)",
+            [sip_call_id, call_sid],
+        )
+        .map_err(|e| conflict_as(e, "this CallSid has a record already"))?;
+    Ok(changed > 0)
+}
+
+/// Completes the record of call `call_sid` with Twilio's final status; a
+/// call that left a voicemail is marked so (blocked calls stay blocked).
+pub fn merge_twilio_status(
+    conn: &Connection,
+    call_sid: &str,
+    status: &str,
+    voicemail: bool,
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE cdrs SET twilio_status = ?2, \
+         disposition = CASE WHEN ?3 AND disposition != 'blocked' THEN 'voicemail' ELSE disposition END \
+         WHERE call_sid = ?1",
+        params![call_sid, status, voicemail],
+    )? > 0)
+}
+
 /// One record.
 pub fn get(conn: &Connection, id: i64) -> Result<Cdr, StoreError> {
     found(

@@ -2,11 +2,11 @@
 //! (number, remote party). Webhooks may be delivered twice, so inserting is
 //! idempotent on Twilio's MessageSid.
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{one_row, Page, Paged, StoreError};
+use super::{found, one_row, Page, Paged, StoreError};
 use crate::clock::Timestamp;
 
 text_enum! {
@@ -232,6 +232,89 @@ pub fn mark_read(conn: &Connection, did_id: i64, remote: &str) -> Result<u64, St
     )? as u64)
 }
 
+/// One message.
+pub fn get(conn: &Connection, id: i64) -> Result<Message, StoreError> {
+    found(
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"),
+            [id],
+            from_row,
+        ),
+        "message",
+        id,
+    )
+}
+
+/// The message with Twilio SID `sid`, if stored.
+pub fn find_by_sid(conn: &Connection, sid: &str) -> Result<Option<Message>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM messages WHERE message_sid = ?1"),
+            [sid],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// Records a local verdict on a message (e.g. `failed` when Twilio refused
+/// to create it), whether or not it has a SID.
+pub fn set_status(
+    conn: &Connection,
+    id: i64,
+    status: &str,
+    error_code: Option<i64>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE messages SET status = ?2, error_code = ?3, updated_at = ?4 WHERE id = ?1",
+        params![id, status, error_code, now.to_string()],
+    )?;
+    one_row(n, "message", id)
+}
+
+/// Fills in a downloaded media item: its file (relative to the data dir),
+/// size and type, at position `index` of the message's `media` array.
+pub fn set_media_item(
+    conn: &Connection,
+    id: i64,
+    index: usize,
+    path: &str,
+    size: u64,
+    content_type: &str,
+) -> Result<(), StoreError> {
+    let at = format!("$[{index}]");
+    let n = conn.execute(
+        "UPDATE messages SET media = json_set(media, ?2 || '.path', ?3, ?2 || '.size', ?4, ?2 || '.content_type', ?5)
+         WHERE id = ?1 AND json_type(media, ?2) = 'object'",
+        params![id, at, path, size as i64, content_type],
+    )?;
+    one_row(n, "message media item", format!("{id}/{index}"))
+}
+
+/// Outbound messages Twilio has not reported a final status for (for the
+/// status sync): `(id, sid)`.
+pub fn pending_outbound(conn: &Connection) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, message_sid FROM messages WHERE direction = 'outbound' AND message_sid IS NOT NULL
+         AND status IN ('accepted', 'queued', 'sending', 'sent', 'scheduled') ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Unread inbound messages of some numbers (`None`: all).
+pub fn unread_count(conn: &Connection, did_ids: Option<&[i64]>) -> Result<u64, StoreError> {
+    let dids = did_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+    Ok(conn.query_row(
+        "SELECT count(*) FROM messages WHERE direction = 'inbound' AND is_read = 0
+         AND (?1 IS NULL OR did_id IN (SELECT value FROM json_each(?1)))",
+        [dids],
+        |r| r.get(0),
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,5 +433,57 @@ mod tests {
             insert_once(&conn, &inbound(home, "SM1", "+1555", "x", &obj), t(0)),
             Err(StoreError::Conflict(_))
         ));
+    }
+
+    #[test]
+    fn media_items_statuses_and_pending_sync() {
+        let conn = db();
+        let home = dids::tests::make(&conn, "+15551230001");
+        let media = json!([{"index": 0, "content_type": "image/jpeg", "path": null, "size": null}]);
+        let (id, _) = insert_once(
+            &conn,
+            &inbound(home, "MM1", "+15559870000", "pic", &media),
+            t(0),
+        )
+        .expect("insert");
+        set_media_item(&conn, id, 0, "mms/1/0.jpg", 1234, "image/jpeg").expect("set");
+        assert!(matches!(
+            set_media_item(&conn, id, 5, "x", 1, "image/png"),
+            Err(StoreError::NotFound { .. })
+        ));
+        let m = get(&conn, id).expect("get");
+        assert_eq!(
+            (m.media[0]["path"].as_str(), m.media[0]["size"].as_i64()),
+            (Some("mms/1/0.jpg"), Some(1234))
+        );
+        assert_eq!(
+            find_by_sid(&conn, "MM1").expect("find").map(|m| m.id),
+            Some(id)
+        );
+        assert_eq!(unread_count(&conn, None).expect("count"), 1);
+        assert_eq!(unread_count(&conn, Some(&[])).expect("count"), 0);
+        let none = json!([]);
+        let out = NewMessage {
+            message_sid: None,
+            direction: Direction::Outbound,
+            did_id: home,
+            from_number: "+15551230001",
+            to_number: "+15559870000",
+            body: "hi",
+            media: &none,
+            status: "pending",
+        };
+        let (o, _) = insert_once(&conn, &out, t(1)).expect("outbound");
+        assert!(
+            pending_outbound(&conn).expect("pending").is_empty(),
+            "no SID yet"
+        );
+        set_sid(&conn, o, "SM1", "queued", t(2)).expect("sid");
+        assert_eq!(
+            pending_outbound(&conn).expect("pending"),
+            vec![(o, "SM1".to_string())]
+        );
+        set_status(&conn, o, "delivered", None, t(3)).expect("status");
+        assert!(pending_outbound(&conn).expect("pending").is_empty());
     }
 }

@@ -64,6 +64,7 @@ macro_rules! text_enum {
 
 pub mod migrate;
 
+pub mod alerts;
 pub mod auto_replies;
 pub mod blocklist;
 pub mod cdrs;

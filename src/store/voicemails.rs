@@ -156,6 +156,17 @@ pub fn unread_count(conn: &Connection, did_id: i64) -> Result<u64, StoreError> {
     )?)
 }
 
+/// Unread voicemails of some mailboxes (`None`: all).
+pub fn unread_total(conn: &Connection, did_ids: Option<&[i64]>) -> Result<u64, StoreError> {
+    let dids = did_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+    Ok(conn.query_row(
+        "SELECT count(*) FROM voicemails WHERE is_read = 0
+         AND (?1 IS NULL OR did_id IN (SELECT value FROM json_each(?1)))",
+        [dids],
+        |r| r.get(0),
+    )?)
+}
+
 fn update_one(
     conn: &Connection,
     sql: &str,
@@ -182,6 +193,16 @@ pub fn set_audio_path(conn: &Connection, id: i64, path: &str) -> Result<(), Stor
         "UPDATE voicemails SET audio_path = ?2 WHERE id = ?1",
         id,
         &path,
+    )
+}
+
+/// Records the recording's length (known once its callback arrives).
+pub fn set_duration(conn: &Connection, id: i64, secs: i64) -> Result<(), StoreError> {
+    update_one(
+        conn,
+        "UPDATE voicemails SET duration_secs = ?2 WHERE id = ?1",
+        id,
+        &secs.max(0),
     )
 }
 
@@ -251,6 +272,8 @@ mod tests {
             "newest first"
         );
         assert_eq!(unread_count(&conn, home).expect("count"), 1);
+        assert_eq!(unread_total(&conn, None).expect("count"), 2);
+        assert_eq!(unread_total(&conn, Some(&[work])).expect("count"), 1);
         set_read(&conn, a, true).expect("read");
         set_audio_path(&conn, a, "voicemail/RE1.wav").expect("path");
         set_transcript(&conn, a, "Hi, it's Grandma").expect("transcript");

@@ -67,6 +67,19 @@ impl Homeline {
     /// dir and environment.
     pub fn restart(&mut self) {
         assert!(self.terminate(Duration::from_secs(15)).success());
+        self.respawn();
+    }
+
+    /// Kills the appliance with SIGKILL (no shutdown at all) and starts it
+    /// again on the same data dir with `env` instead of the old environment.
+    pub fn kill9_and_restart(&mut self, env: Vec<(String, String)>) {
+        signal(self.child.id(), "KILL");
+        wait_exit(&mut self.child, Duration::from_secs(10)).expect("homeline dies on SIGKILL");
+        self.env = env;
+        self.respawn();
+    }
+
+    fn respawn(&mut self) {
         let (child, http) = spawn(
             self.dir.path(),
             &self.env,

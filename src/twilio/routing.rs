@@ -1,0 +1,179 @@
+//! The call and message decisions Homeline makes before the rules engine
+//! lands: the blocklist (calls and SMS alike), which numbers are ours, and
+//! the toll-fraud hook for outgoing calls.
+//!
+//! Blocklist patterns: `exact` and `prefix` compare digits only (so
+//! `+1 555-0100` blocks `+15550100`); `regex` matches the whole number as
+//! received (E.164 with `+`), compiled to a size-limited DFA (no
+//! backtracking, so a hostile pattern cannot stall a webhook).
+
+use regex_automata::dfa::{dense, Automaton};
+use regex_automata::{Anchored, Input};
+use rusqlite::Connection;
+
+use crate::store::blocklist::{self, PatternType};
+use crate::store::{Page, StoreError};
+
+/// Largest compiled DFA for one blocklist pattern.
+const MAX_DFA_BYTES: usize = 256 * 1024;
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Whether `number` matches `pattern` fully. A pattern that does not
+/// compile (or is too large) matches nothing and is logged.
+fn regex_matches(pattern: &str, number: &str) -> bool {
+    let built = dense::Builder::new()
+        .configure(dense::Config::new().dfa_size_limit(Some(MAX_DFA_BYTES)))
+        .build(&format!("(?-u)(?:{pattern})$"));
+    let dfa = match built {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(pattern, error = %e, "blocklist pattern ignored: it does not compile");
+            return false;
+        }
+    };
+    matches!(
+        dfa.try_search_fwd(&Input::new(number).anchored(Anchored::Yes)),
+        Ok(Some(_))
+    )
+}
+
+/// Whether calls and messages from `number` are refused.
+pub fn is_blocked(conn: &Connection, number: &str) -> Result<bool, StoreError> {
+    let entries = blocklist::list(conn, Page::ALL)?.items;
+    let d = digits(number);
+    Ok(entries.iter().any(|e| match e.pattern_type {
+        PatternType::Exact => !d.is_empty() && digits(&e.pattern) == d,
+        PatternType::Prefix => {
+            let p = digits(&e.pattern);
+            !p.is_empty() && d.starts_with(&p)
+        }
+        PatternType::Regex => regex_matches(&e.pattern, number),
+    }))
+}
+
+/// Whether `s` is an E.164 number: `+`, a non-zero digit, at most 15 digits.
+pub fn is_e164(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('+') else {
+        return false;
+    };
+    (2..=15).contains(&rest.len())
+        && rest.bytes().all(|b| b.is_ascii_digit())
+        && !rest.starts_with('0')
+}
+
+/// The user part of a SIP URI (`sip:+15551230001@domain;transport=tls` →
+/// `+15551230001`), or the value itself if it is not a URI.
+pub fn sip_user(uri: &str) -> &str {
+    let rest = uri
+        .strip_prefix("sips:")
+        .or_else(|| uri.strip_prefix("sip:"))
+        .unwrap_or(uri);
+    let user = rest.split('@').next().unwrap_or("");
+    user.split([';', '?']).next().unwrap_or("")
+}
+
+/// The toll-fraud decision for an outgoing call from a phone to `dest`
+/// (E.164) with caller ID `did`.
+///
+/// The call layer has already applied the whole toll-fraud guard
+/// ([`crate::dialplan`]: allow-list and rate caps) before its INVITE left;
+/// this is the second check Twilio's request gets, without the rate caps
+/// (the call was already counted): emergency numbers go out, anything else
+/// must be E.164, allowed by the dial rules and not blocklisted.
+pub fn outgoing_call_allowed(
+    conn: &Connection,
+    did: &str,
+    dest: &str,
+    rules: &crate::dialplan::DialRules,
+) -> Result<Result<(), String>, StoreError> {
+    if crate::dialplan::is_emergency(dest) {
+        return Ok(Ok(()));
+    }
+    if !is_e164(dest) {
+        return Ok(Err(format!("{dest:?} is not an E.164 number")));
+    }
+    if dest == did {
+        return Ok(Err("a number cannot call itself".into()));
+    }
+    if !rules.destination_allowed(dest) {
+        return Ok(Err(format!("destination {dest} is not in an allowed country or prefix")));
+    }
+    if is_blocked(conn, dest)? {
+        return Ok(Err("the destination is on the blocklist".into()));
+    }
+    Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{db, t};
+
+    #[test]
+    fn blocklist_exact_prefix_and_regex() {
+        let conn = db();
+        blocklist::insert(&conn, "+1 555-0100", PatternType::Exact, "", t(0)).expect("insert");
+        blocklist::insert(&conn, "+1900", PatternType::Prefix, "", t(0)).expect("insert");
+        blocklist::insert(&conn, r"\+44(70|76)\d+", PatternType::Regex, "", t(0)).expect("insert");
+        blocklist::insert(&conn, "(unclosed", PatternType::Regex, "", t(0)).expect("insert");
+        blocklist::insert(&conn, "(a+)+(b+)+(c+)+$", PatternType::Regex, "", t(0)).expect("insert");
+        for blocked in [
+            "+15550100",
+            "+19005551234",
+            "+447012345678",
+            "+447698765432",
+        ] {
+            assert!(is_blocked(&conn, blocked).expect("check"), "{blocked}");
+        }
+        for free in [
+            "+15550101",
+            "+15559000000",
+            "+447112345678",
+            "x+447012345678",
+            "",
+        ] {
+            assert!(!is_blocked(&conn, free).expect("check"), "{free}");
+        }
+    }
+
+    #[test]
+    fn numbers_and_sip_users() {
+        assert!(is_e164("+15551230001"));
+        for bad in [
+            "15551230001",
+            "+0555",
+            "+1",
+            "+1234567890123456",
+            "+1555x",
+            "",
+        ] {
+            assert!(!is_e164(bad), "{bad}");
+        }
+        assert_eq!(
+            sip_user("sip:+15551230001@home.sip.twilio.com;transport=tls"),
+            "+15551230001"
+        );
+        assert_eq!(sip_user("sips:alice@x"), "alice");
+        assert_eq!(sip_user("+15551230001"), "+15551230001");
+        let conn = db();
+        let rules = crate::dialplan::DialRules {
+            home_country: "1".into(),
+            allowed_prefixes: vec![],
+            max_concurrent: 2,
+            max_per_hour: 20,
+        };
+        let allowed = |dest: &str| {
+            outgoing_call_allowed(&conn, "+15551230001", dest, &rules)
+                .expect("ok")
+                .is_ok()
+        };
+        assert!(allowed("+15559870000"));
+        assert!(allowed("911"), "emergency numbers always go out");
+        assert!(!allowed("0900123"));
+        assert!(!allowed("+442079460000"), "not in the allow-list");
+        assert!(!allowed("+18765550100"), "a risky NANP area code");
+    }
+}
