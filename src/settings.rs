@@ -179,6 +179,20 @@ pub const SPECS: &[Spec] = &[
         doc: "Toll-fraud guard: most calls to Twilio started per hour.",
     },
     Spec {
+        key: "twilio.sip_mode",
+        env: "HOMELINE_TWILIO_SIP_MODE",
+        default: "domain",
+        in_db: true,
+        doc: "`domain` (Programmable Voice + SIP Domain: Twilio authenticates by digest) or `trunk` (Elastic SIP Trunking: origination INVITEs accepted from `twilio.sip_sources`).",
+    },
+    Spec {
+        key: "twilio.sip_sources",
+        env: "HOMELINE_TWILIO_SIP_SOURCES",
+        default: "",
+        in_db: true,
+        doc: "Comma-separated addresses/CIDRs Twilio's SIP traffic comes from; required in `trunk` mode, an extra check in `domain` mode.",
+    },
+    Spec {
         key: "twilio.sip_edge",
         env: "HOMELINE_TWILIO_SIP_EDGE",
         default: "",
@@ -286,8 +300,69 @@ pub struct Settings {
     pub calls: CallSettings,
     /// Where outgoing calls go instead of the Twilio SIP Domain, if set.
     pub twilio_sip_edge: Option<SocketAddr>,
+    /// How Twilio's SIP side is trusted.
+    pub twilio_sip: TwilioSip,
     /// Where each value came from, by key.
     pub sources: BTreeMap<&'static str, Source>,
+}
+
+/// How Twilio's INVITEs are recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioSip {
+    /// Elastic SIP Trunking (`trunk`): origination INVITEs carry no digest
+    /// and are trusted by source address. Otherwise the SIP Domain mode.
+    pub trunking: bool,
+    /// Where Twilio's SIP traffic may come from (empty: anywhere).
+    pub sources: IpRanges,
+}
+
+/// A list of addresses and CIDR blocks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpRanges(Vec<(IpAddr, u8)>);
+
+impl IpRanges {
+    /// Parses `1.2.3.4, 54.172.60.0/30, 2001:db8::/32`.
+    pub fn parse(s: &str) -> Result<IpRanges, String> {
+        let mut v = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (ip, bits) = match part.split_once('/') {
+                Some((ip, bits)) => (ip, Some(bits)),
+                None => (part, None),
+            };
+            let ip: IpAddr = ip.parse().map_err(|_| format!("{part:?} is not an address or CIDR"))?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                Some(b) => b
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|b| *b <= max)
+                    .ok_or_else(|| format!("{part:?} has a bad prefix length"))?,
+                None => max,
+            };
+            v.push((ip, bits));
+        }
+        Ok(IpRanges(v))
+    }
+
+    /// No ranges at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `ip` falls in one of the ranges.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|(net, bits)| match (net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = if *bits == 0 { 0 } else { u32::MAX << (32 - *bits as u32) };
+                u32::from(*n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = if *bits == 0 { 0 } else { u128::MAX << (128 - *bits as u32) };
+                u128::from(*n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        })
+    }
 }
 
 /// How media is relayed.
@@ -587,6 +662,25 @@ impl RawInputs {
                 },
             }
         };
+        let twilio_sip = {
+            let (key, value, source) = get("twilio.sip_sources");
+            let sources = IpRanges::parse(&value).map_err(|e| invalid(key, value.clone(), source, e))?;
+            let (key, value, source) = get("twilio.sip_mode");
+            let trunking = match value.trim() {
+                "domain" => false,
+                "trunk" => true,
+                _ => return Err(invalid(key, value, source, "expected domain or trunk")),
+            };
+            if trunking && sources.is_empty() {
+                return Err(invalid(
+                    key,
+                    value,
+                    source,
+                    "trunk mode needs twilio.sip_sources (Twilio's signalling addresses)",
+                ));
+            }
+            TwilioSip { trunking, sources }
+        };
         let twilio_sip_edge = {
             let (key, value, source) = get("twilio.sip_edge");
             if value.trim().is_empty() {
@@ -604,6 +698,7 @@ impl RawInputs {
             media,
             calls,
             twilio_sip_edge,
+            twilio_sip,
             data_dir,
             http_listen,
             http_trusted_proxy,
@@ -872,6 +967,27 @@ mod tests {
                 "{var}={bad}"
             );
         }
+    }
+
+    #[test]
+    fn twilio_sources_and_modes() {
+        let r = IpRanges::parse("54.172.60.0/30, 127.0.0.1, 2001:db8::/32").unwrap();
+        for (ip, inside) in [
+            ("54.172.60.3", true),
+            ("54.172.60.4", false),
+            ("127.0.0.1", true),
+            ("127.0.0.2", false),
+            ("2001:db8::5", true),
+            ("2001:db9::5", false),
+        ] {
+            assert_eq!(r.contains(ip.parse().unwrap()), inside, "{ip}");
+        }
+        assert!(IpRanges::parse("10.0.0.0/33").is_err());
+        assert!(IpRanges::parse("twilio").is_err());
+        let err = inputs(&[("twilio.sip_mode", "trunk")], &[]).unwrap_err();
+        assert_eq!(err.key, "twilio.sip_mode", "trunk mode without sources is refused");
+        let s = inputs(&[("twilio.sip_mode", "trunk"), ("twilio.sip_sources", "10.1.0.0/16")], &[]).unwrap();
+        assert!(s.twilio_sip.trunking && s.twilio_sip.sources.contains("10.1.2.3".parse().unwrap()));
     }
 
     #[test]

@@ -919,3 +919,43 @@ fn an_attended_transfer_joins_the_caller_to_the_consulted_phone() {
     assert_eq!(tcode, 0, "the caller got its BYE: {tout}");
     assert_eq!(ccode, 0, "carol got her BYE: {cout}");
 }
+
+#[test]
+fn trunking_origination_is_trusted_by_address_and_twilio_credentials_only_from_twilio() {
+    // Elastic SIP Trunking: Twilio's INVITE carries no credentials.
+    let h = start_household(
+        "+15550001111",
+        &[("kitchen", "kitchenpw")],
+        "31900-31919",
+        &[("HOMELINE_TWILIO_SIP_MODE", "trunk"), ("HOMELINE_TWILIO_SIP_SOURCES", "127.0.0.1")],
+    );
+    let sip = h.sip();
+    let kitchen = free_udp_port();
+    register(sip, "kitchen", "kitchenpw", kitchen);
+    let phone = SippRun::spawn(None, "uas_answer_rtp.xml", &["-p", &kitchen.to_string(), "-mp", "33800"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let twilio = SippRun::spawn(
+        Some(sip),
+        "uac_invite_rtp.xml",
+        &["-s", "+15550001111", "-key", "caller", "+15557654321", "-mp", "33700", "-d", "1000"],
+    );
+    let (code, out) = twilio.wait(Duration::from_secs(20));
+    let (pcode, pout) = phone.wait(Duration::from_secs(10));
+    assert_eq!(code, 0, "origination without digest from Twilio's address: {out}");
+    assert_eq!(pcode, 0, "phone: {pout}");
+    assert!(!out.contains("SIP/2.0 407"), "no challenge in trunking mode: {out}");
+    // SIP Domain mode with Twilio's addresses configured: the right
+    // credentials from another address are refused.
+    let h2 = start_household(
+        "+15550001111",
+        &[("kitchen", "kitchenpw")],
+        "31920-31939",
+        &[("HOMELINE_TWILIO_SIP_SOURCES", "54.172.60.0/30")],
+    );
+    let (code, out) = sipp(
+        h2.sip(),
+        "uac_invite_refused.xml",
+        &["-s", "+15550001111", "-key", "caller", "+15557654321", "-au", common::TRUNK_USER, "-ap", common::TRUNK_PASSWORD],
+    );
+    assert_eq!(code, 0, "403 for Twilio's credentials from a non-Twilio address: {out}");
+}

@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::uac::{ClientEvent, ClientKey, Owner};
-use super::{reply, Endpoint, Key, TimerKey, REALM};
+use super::{reply, DeviceCredential, Endpoint, Key, TimerKey, REALM};
 use crate::clock::Timestamp;
 use crate::dialplan::{Dialed, TollGuard};
 use crate::media::relay::{Control, MediaEvent, Relay, Side};
@@ -313,49 +313,12 @@ impl Endpoint {
             }
             r
         };
-        // Who is calling: a phone or Twilio, both by digest (407).
-        let creds = req
-            .headers
-            .lines(&HeaderName::ProxyAuthorization)
-            .filter_map(Credentials::parse)
-            .find(|c| c.realm == REALM);
-        let Some(creds) = creds.filter(|c| c.algorithm().is_some()) else {
-            let mut r = reply(&req, 407, &tag);
-            for c in self.auth.challenges(now, false) {
-                r.headers.push(HeaderName::ProxyAuthenticate, c);
-            }
-            return self.respond(&key, r).await;
+        // Who is calling: a phone, or Twilio (by digest, or by address in
+        // trunking mode).
+        let phone = match self.authenticate_caller(&req, source, &tag) {
+            Ok(phone) => phone,
+            Err(r) => return self.respond(&key, r).await,
         };
-        let alg = creds
-            .algorithm()
-            .unwrap_or(crate::sip::auth::Algorithm::Md5);
-        let phone = self.devices.get(&creds.username).cloned();
-        let trunk = self
-            .directory
-            .trunk
-            .as_ref()
-            .filter(|t| t.credential.username == creds.username)
-            .map(|t| t.credential.clone());
-        let caller = phone.clone().or(trunk.clone());
-        let ha1 = caller
-            .as_ref()
-            .map(|d| d.ha1(alg).to_string())
-            .unwrap_or_else(|| alg.hash("no such user"));
-        match self.auth.verify(&creds, "INVITE", &ha1, now) {
-            Verdict::Ok if caller.is_some() => {}
-            Verdict::Stale | Verdict::Rechallenge => {
-                let mut r = reply(&req, 407, &tag);
-                for c in self.auth.challenges(now, true) {
-                    r.headers.push(HeaderName::ProxyAuthenticate, c);
-                }
-                return self.respond(&key, r).await;
-            }
-            Verdict::Ok | Verdict::Rejected => {
-                tracing::info!(%source, username = %creds.username, "SIP authentication failed for a call");
-                self.guard.auth_failed(source.ip(), now);
-                return self.respond(&key, fail(403, "")).await;
-            }
-        }
         // What the caller offers.
         if req.body.is_empty() {
             let r = fail(
@@ -655,6 +618,74 @@ impl Endpoint {
         if kind != Kind::Outbound {
             self.arm(TimerKey::Call(id, CallTimer::Ring), self.ring_timeout);
         }
+    }
+
+    /// Authenticates an INVITE: `Ok(Some(phone))` for a phone, `Ok(None)`
+    /// for Twilio, `Err(answer)` otherwise (407 challenge, 403).
+    ///
+    /// Phones and Twilio's SIP Domain answer a 407 digest challenge. In
+    /// Elastic SIP Trunking mode Twilio's origination INVITEs carry no
+    /// credentials and are trusted by source address (`twilio.sip_sources`);
+    /// in either mode a configured address list also confines the Twilio
+    /// credentials to those addresses.
+    fn authenticate_caller(
+        &mut self,
+        req: &Request,
+        source: SocketAddr,
+        tag: &str,
+    ) -> Result<Option<DeviceCredential>, Response> {
+        let now = self.clock.now();
+        let from_twilio = self.twilio_sip.sources.contains(source.ip());
+        if self.twilio_sip.trunking && from_twilio && self.directory.trunk.is_some() {
+            return Ok(None);
+        }
+        let creds = req
+            .headers
+            .lines(&HeaderName::ProxyAuthorization)
+            .filter_map(Credentials::parse)
+            .find(|c| c.realm == REALM);
+        let challenge = |auth: &crate::sip::auth::DigestAuth, stale: bool| {
+            let mut r = reply(req, 407, tag);
+            for c in auth.challenges(now, stale) {
+                r.headers.push(HeaderName::ProxyAuthenticate, c);
+            }
+            r
+        };
+        let Some(creds) = creds.filter(|c| c.algorithm().is_some()) else {
+            return Err(challenge(&self.auth, false));
+        };
+        let alg = creds
+            .algorithm()
+            .unwrap_or(crate::sip::auth::Algorithm::Md5);
+        let phone = self.devices.get(&creds.username).cloned();
+        let trunk = self
+            .directory
+            .trunk
+            .as_ref()
+            .filter(|t| t.credential.username == creds.username)
+            .map(|t| t.credential.clone());
+        let caller = phone.clone().or(trunk.clone());
+        let ha1 = caller
+            .as_ref()
+            .map(|d| d.ha1(alg).to_string())
+            .unwrap_or_else(|| alg.hash("no such user"));
+        match self.auth.verify(&creds, "INVITE", &ha1, now) {
+            Verdict::Ok if caller.is_some() => {}
+            Verdict::Stale => return Err(challenge(&self.auth, true)),
+            Verdict::Rechallenge => return Err(challenge(&self.auth, false)),
+            Verdict::Ok | Verdict::Rejected => {
+                tracing::info!(%source, username = %creds.username, "SIP authentication failed for a call");
+                self.guard.auth_failed(source.ip(), now);
+                return Err(reply(req, 403, tag));
+            }
+        }
+        if phone.is_none() && !self.twilio_sip.sources.is_empty() && !from_twilio {
+            tracing::warn!(%source, "Twilio's SIP credentials used from an address outside twilio.sip_sources");
+            let mut r = reply(req, 403, tag);
+            r.reason = "Forbidden (not a Twilio address)".into();
+            return Err(r);
+        }
+        Ok(phone)
     }
 
     /// Builds one fork's INVITE.

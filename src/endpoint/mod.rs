@@ -266,6 +266,8 @@ pub struct EndpointSetup {
     pub cdrs: Option<mpsc::UnboundedSender<crate::store::cdrs::Cdr>>,
     /// Send outgoing calls here instead of the SIP Domain (`twilio.sip_edge`).
     pub trunk_edge: Option<SocketAddr>,
+    /// How Twilio's INVITEs are recognised (SIP Domain or trunking mode).
+    pub twilio_sip: crate::settings::TwilioSip,
 }
 
 /// What the call layer relays media with.
@@ -323,6 +325,7 @@ pub async fn start(
         pending: std::collections::VecDeque::new(),
         directory: with_edge(setup.directory, setup.trunk_edge),
         trunk_edge: setup.trunk_edge,
+        twilio_sip: setup.twilio_sip,
         media: Media {
             pool: setup.media.pool,
             music: setup.media.music,
@@ -368,6 +371,7 @@ struct Endpoint {
     pending: std::collections::VecDeque<uac::ClientEvent>,
     directory: Directory,
     trunk_edge: Option<SocketAddr>,
+    twilio_sip: crate::settings::TwilioSip,
     media: Media,
     rules: crate::dialplan::DialRules,
     ring_timeout: std::time::Duration,
