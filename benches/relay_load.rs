@@ -44,7 +44,9 @@ fn main() {
         counts = vec![10, 50, 100];
     }
     let rtpengine = which("rtpengine");
-    println!("relay load: {secs} s per step, 50 pps each way per call, {PACKET}-byte packets, loopback");
+    println!(
+        "relay load: {secs} s per step, 50 pps each way per call, {PACKET}-byte packets, loopback"
+    );
     println!("| calls | relay | CPU % (of one core) | CPU ms/s per call | loss | added latency p50 / p99 |");
     println!("|---|---|---|---|---|---|");
     for &n in &counts {
@@ -53,7 +55,9 @@ fn main() {
         println!("{row}");
         match &rtpengine {
             Some(bin) => println!("{}", run_rtpengine(bin, n, secs, &direct)),
-            None => println!("| {n} | rtpengine | not installed (apt-get install rtpengine-daemon) | | | |"),
+            None => println!(
+                "| {n} | rtpengine | not installed (apt-get install rtpengine-daemon) | | | |"
+            ),
         }
     }
 }
@@ -66,13 +70,26 @@ fn serve(n: usize) {
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let pool = homeline::media::ports::PortPool::new("127.0.0.1".parse().unwrap(), 40000, 40000 + 4 * n as u16 + 8);
+        let pool = homeline::media::ports::PortPool::new(
+            "127.0.0.1".parse().unwrap(),
+            40000,
+            40000 + 4 * n as u16 + 8,
+        );
         let music = homeline::media::music::HoldMusic::default_tune();
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let mut relays = Vec::new();
         for i in 0..n {
-            let pairs = [pool.allocate().expect("ports"), pool.allocate().expect("ports")];
-            let relay = homeline::media::relay::Relay::start(i as u64, pairs, music.clone(), Duration::from_secs(3600), tx.clone());
+            let pairs = [
+                pool.allocate().expect("ports"),
+                pool.allocate().expect("ports"),
+            ];
+            let relay = homeline::media::relay::Relay::start(
+                i as u64,
+                pairs,
+                music.clone(),
+                Duration::from_secs(3600),
+                tx.clone(),
+            );
             println!("{} {}", relay.ports[0], relay.ports[1]);
             relays.push(relay);
         }
@@ -81,7 +98,11 @@ fn serve(n: usize) {
         // Until the parent closes stdin.
         let _ = tokio::task::spawn_blocking(|| {
             let mut s = String::new();
-            while std::io::stdin().read_line(&mut s).map(|n| n > 0).unwrap_or(false) {
+            while std::io::stdin()
+                .read_line(&mut s)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {
                 s.clear();
             }
         })
@@ -118,7 +139,11 @@ fn drive(sockets: &[(UdpSocket, UdpSocket)], paths: &[CallPath], secs: u64) -> S
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let measuring = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(Mutex::new(Stats { sent: 0, received: 0, latencies_us: Vec::new() }));
+    let stats = Arc::new(Mutex::new(Stats {
+        sent: 0,
+        received: 0,
+        latencies_us: Vec::new(),
+    }));
     let all: Vec<UdpSocket> = sockets
         .iter()
         .flat_map(|(a, b)| [a.try_clone().expect("clone"), b.try_clone().expect("clone")])
@@ -208,10 +233,16 @@ fn measure_direct(n: usize, secs: u64) -> (u64, u64) {
     let socks = endpoints(n);
     let paths: Vec<CallPath> = socks
         .iter()
-        .map(|(a, b)| CallPath { a_to: b.local_addr().unwrap(), b_to: a.local_addr().unwrap() })
+        .map(|(a, b)| CallPath {
+            a_to: b.local_addr().unwrap(),
+            b_to: a.local_addr().unwrap(),
+        })
         .collect();
     let mut st = drive(&socks, &paths, secs);
-    (percentile(&mut st.latencies_us, 0.5), percentile(&mut st.latencies_us, 0.99))
+    (
+        percentile(&mut st.latencies_us, 0.5),
+        percentile(&mut st.latencies_us, 0.99),
+    )
 }
 
 /// User + system CPU time of a process, in clock ticks (100 per second).
@@ -220,10 +251,19 @@ fn cpu_ticks(pid: u32) -> u64 {
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     // Fields after the command: state is [0], utime [11], stime [12].
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
-fn report(n: usize, name: &str, pid: u32, socks: &[(UdpSocket, UdpSocket)], paths: &[CallPath], secs: u64, direct: &(u64, u64)) -> String {
+fn report(
+    n: usize,
+    name: &str,
+    pid: u32,
+    socks: &[(UdpSocket, UdpSocket)],
+    paths: &[CallPath],
+    secs: u64,
+    direct: &(u64, u64),
+) -> String {
     // Warm-up traffic happens inside drive(); CPU is read around it and
     // scaled to the measured window (the warm-up second is included, so the
     // figure is slightly pessimistic).
@@ -233,7 +273,11 @@ fn report(n: usize, name: &str, pid: u32, socks: &[(UdpSocket, UdpSocket)], path
     let ticks = cpu_ticks(pid) - t0;
     let elapsed = wall.elapsed().as_secs_f64();
     let cpu_pct = ticks as f64 / elapsed; // ticks are 1/100 s: ticks/s == percent
-    let loss = if st.sent == 0 { 100.0 } else { 100.0 * (st.sent.saturating_sub(st.received)) as f64 / st.sent as f64 };
+    let loss = if st.sent == 0 {
+        100.0
+    } else {
+        100.0 * (st.sent.saturating_sub(st.received)) as f64 / st.sent as f64
+    };
     let p50 = percentile(&mut st.latencies_us, 0.5);
     let p99 = percentile(&mut st.latencies_us, 0.99);
     format!(
@@ -261,13 +305,18 @@ fn run_homeline(n: usize, secs: u64, direct: &(u64, u64)) -> String {
         if line == "ready" {
             break;
         }
-        let mut it = line.split_whitespace().map(|p| p.parse::<u16>().expect("port"));
+        let mut it = line
+            .split_whitespace()
+            .map(|p| p.parse::<u16>().expect("port"));
         ports.push((it.next().unwrap(), it.next().unwrap()));
     }
     let socks = endpoints(n);
     let paths: Vec<CallPath> = ports
         .iter()
-        .map(|(a, b)| CallPath { a_to: ([127, 0, 0, 1], *a).into(), b_to: ([127, 0, 0, 1], *b).into() })
+        .map(|(a, b)| CallPath {
+            a_to: ([127, 0, 0, 1], *a).into(),
+            b_to: ([127, 0, 0, 1], *b).into(),
+        })
         .collect();
     let row = report(n, "Homeline", child.id(), &socks, &paths, secs, direct);
     drop(child.stdin.take());
@@ -277,8 +326,13 @@ fn run_homeline(n: usize, secs: u64, direct: &(u64, u64)) -> String {
 }
 
 fn which(bin: &str) -> Option<String> {
-    let out = Command::new("sh").args(["-c", &format!("command -v {bin}")]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// A bencoded dictionary of strings (all the ng protocol needs here).
@@ -330,10 +384,17 @@ fn run_rtpengine(bin: &str, n: usize, secs: u64, direct: &(u64, u64)) -> String 
     let mut paths = Vec::new();
     let mut buf = [0u8; 65535];
     for (i, (a, b)) in socks.iter().enumerate() {
-        let sdp = |port: u16| format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n");
+        let sdp = |port: u16| {
+            format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+        };
         let call_id = format!("bench-{i}");
         let mut ask = |cmd: &str, sdp: String, to_tag: bool| -> Option<u16> {
-            let mut pairs = vec![("command", cmd), ("call-id", call_id.as_str()), ("from-tag", "caller"), ("sdp", sdp.as_str())];
+            let mut pairs = vec![
+                ("command", cmd),
+                ("call-id", call_id.as_str()),
+                ("from-tag", "caller"),
+                ("sdp", sdp.as_str()),
+            ];
             if to_tag {
                 pairs.push(("to-tag", "callee"));
             }
@@ -349,11 +410,24 @@ fn run_rtpengine(bin: &str, n: usize, secs: u64, direct: &(u64, u64)) -> String 
             ask("answer", sdp(b.local_addr().unwrap().port()), true),
         ) else {
             let _ = child.kill();
-            return format!("| {n} | rtpengine | ng control failed (is port {ng_port} free?) | | | |");
+            return format!(
+                "| {n} | rtpengine | ng control failed (is port {ng_port} free?) | | | |"
+            );
         };
-        paths.push(CallPath { a_to: ([127, 0, 0, 1], to_a).into(), b_to: ([127, 0, 0, 1], to_b).into() });
+        paths.push(CallPath {
+            a_to: ([127, 0, 0, 1], to_a).into(),
+            b_to: ([127, 0, 0, 1], to_b).into(),
+        });
     }
-    let row = report(n, "rtpengine (userspace)", child.id(), &socks, &paths, secs, direct);
+    let row = report(
+        n,
+        "rtpengine (userspace)",
+        child.id(),
+        &socks,
+        &paths,
+        secs,
+        direct,
+    );
     let _ = child.kill();
     let _ = child.wait();
     row

@@ -149,7 +149,7 @@ async fn run_with_db(
                 settings.media.rtp_first,
                 settings.media.rtp_last,
             ),
-            music: crate::media::music::HoldMusic::default_tune(),
+            music: crate::media::music::HoldMusic::load(&settings.data_dir),
             timeout: settings.media.timeout,
             public_ip: settings.media.public_ip,
         },
@@ -352,7 +352,9 @@ pub async fn load_directory(
                 edge: None,
             });
         }
-        Err(e) => tracing::error!(error = %e, "no Twilio SIP credentials: calls from and to Twilio are refused"),
+        Err(e) => {
+            tracing::error!(error = %e, "no Twilio SIP credentials: calls from and to Twilio are refused")
+        }
     }
     Ok(dir)
 }

@@ -329,7 +329,9 @@ impl IpRanges {
                 Some((ip, bits)) => (ip, Some(bits)),
                 None => (part, None),
             };
-            let ip: IpAddr = ip.parse().map_err(|_| format!("{part:?} is not an address or CIDR"))?;
+            let ip: IpAddr = ip
+                .parse()
+                .map_err(|_| format!("{part:?} is not an address or CIDR"))?;
             let max = if ip.is_ipv4() { 32 } else { 128 };
             let bits = match bits {
                 Some(b) => b
@@ -353,11 +355,19 @@ impl IpRanges {
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|(net, bits)| match (net, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = if *bits == 0 { 0 } else { u32::MAX << (32 - *bits as u32) };
+                let mask = if *bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - *bits as u32)
+                };
                 u32::from(*n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = if *bits == 0 { 0 } else { u128::MAX << (128 - *bits as u32) };
+                let mask = if *bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - *bits as u32)
+                };
                 u128::from(*n) & mask == u128::from(a) & mask
             }
             _ => false,
@@ -664,7 +674,8 @@ impl RawInputs {
         };
         let twilio_sip = {
             let (key, value, source) = get("twilio.sip_sources");
-            let sources = IpRanges::parse(&value).map_err(|e| invalid(key, value.clone(), source, e))?;
+            let sources =
+                IpRanges::parse(&value).map_err(|e| invalid(key, value.clone(), source, e))?;
             let (key, value, source) = get("twilio.sip_mode");
             let trunking = match value.trim() {
                 "domain" => false,
@@ -985,9 +996,21 @@ mod tests {
         assert!(IpRanges::parse("10.0.0.0/33").is_err());
         assert!(IpRanges::parse("twilio").is_err());
         let err = inputs(&[("twilio.sip_mode", "trunk")], &[]).unwrap_err();
-        assert_eq!(err.key, "twilio.sip_mode", "trunk mode without sources is refused");
-        let s = inputs(&[("twilio.sip_mode", "trunk"), ("twilio.sip_sources", "10.1.0.0/16")], &[]).unwrap();
-        assert!(s.twilio_sip.trunking && s.twilio_sip.sources.contains("10.1.2.3".parse().unwrap()));
+        assert_eq!(
+            err.key, "twilio.sip_mode",
+            "trunk mode without sources is refused"
+        );
+        let s = inputs(
+            &[
+                ("twilio.sip_mode", "trunk"),
+                ("twilio.sip_sources", "10.1.0.0/16"),
+            ],
+            &[],
+        )
+        .unwrap();
+        assert!(
+            s.twilio_sip.trunking && s.twilio_sip.sources.contains("10.1.2.3".parse().unwrap())
+        );
     }
 
     #[test]

@@ -927,23 +927,46 @@ fn trunking_origination_is_trusted_by_address_and_twilio_credentials_only_from_t
         "+15550001111",
         &[("kitchen", "kitchenpw")],
         "31900-31919",
-        &[("HOMELINE_TWILIO_SIP_MODE", "trunk"), ("HOMELINE_TWILIO_SIP_SOURCES", "127.0.0.1")],
+        &[
+            ("HOMELINE_TWILIO_SIP_MODE", "trunk"),
+            ("HOMELINE_TWILIO_SIP_SOURCES", "127.0.0.1"),
+        ],
     );
     let sip = h.sip();
     let kitchen = free_udp_port();
     register(sip, "kitchen", "kitchenpw", kitchen);
-    let phone = SippRun::spawn(None, "uas_answer_rtp.xml", &["-p", &kitchen.to_string(), "-mp", "33800"]);
+    let phone = SippRun::spawn(
+        None,
+        "uas_answer_rtp.xml",
+        &["-p", &kitchen.to_string(), "-mp", "33800"],
+    );
     std::thread::sleep(Duration::from_millis(300));
     let twilio = SippRun::spawn(
         Some(sip),
         "uac_invite_rtp.xml",
-        &["-s", "+15550001111", "-key", "caller", "+15557654321", "-mp", "33700", "-d", "1000"],
+        &[
+            "-s",
+            "+15550001111",
+            "-key",
+            "caller",
+            "+15557654321",
+            "-mp",
+            "33700",
+            "-d",
+            "1000",
+        ],
     );
     let (code, out) = twilio.wait(Duration::from_secs(20));
     let (pcode, pout) = phone.wait(Duration::from_secs(10));
-    assert_eq!(code, 0, "origination without digest from Twilio's address: {out}");
+    assert_eq!(
+        code, 0,
+        "origination without digest from Twilio's address: {out}"
+    );
     assert_eq!(pcode, 0, "phone: {pout}");
-    assert!(!out.contains("SIP/2.0 407"), "no challenge in trunking mode: {out}");
+    assert!(
+        !out.contains("SIP/2.0 407"),
+        "no challenge in trunking mode: {out}"
+    );
     // SIP Domain mode with Twilio's addresses configured: the right
     // credentials from another address are refused.
     let h2 = start_household(
@@ -955,7 +978,170 @@ fn trunking_origination_is_trusted_by_address_and_twilio_credentials_only_from_t
     let (code, out) = sipp(
         h2.sip(),
         "uac_invite_refused.xml",
-        &["-s", "+15550001111", "-key", "caller", "+15557654321", "-au", common::TRUNK_USER, "-ap", common::TRUNK_PASSWORD],
+        &[
+            "-s",
+            "+15550001111",
+            "-key",
+            "caller",
+            "+15557654321",
+            "-au",
+            common::TRUNK_USER,
+            "-ap",
+            common::TRUNK_PASSWORD,
+        ],
     );
-    assert_eq!(code, 0, "403 for Twilio's credentials from a non-Twilio address: {out}");
+    assert_eq!(
+        code, 0,
+        "403 for Twilio's credentials from a non-Twilio address: {out}"
+    );
+}
+
+#[test]
+fn the_web_ui_transfers_a_twilio_call_to_another_phone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::provision_household(dir.path(), "+15550001111", &[("bob", "bobpw")]);
+    provision_devices(dir.path(), &[("carol", "carolpw")]);
+    let h = Homeline::start_with(Start {
+        dir: Some(dir),
+        env: vec![("HOMELINE_MEDIA_RTP_PORTS".into(), "31940-31959".into())],
+        ..Start::default()
+    });
+    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
+    let sip = h.sip();
+    let (bob, carol) = (free_udp_port(), free_udp_port());
+    register(sip, "bob", "bobpw", bob);
+    register(sip, "carol", "carolpw", carol);
+    let bob_phone = SippRun::spawn(
+        None,
+        "uas_answer_rtp.xml",
+        &["-p", &bob.to_string(), "-mp", "34000"],
+    );
+    let carol_phone = SippRun::spawn(
+        None,
+        "uas_answer_rtp.xml",
+        &["-p", &carol.to_string(), "-mp", "34100"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let twilio = SippRun::spawn(
+        Some(sip),
+        "uac_until_bye.xml",
+        &[
+            "-s",
+            "+15550001111",
+            "-key",
+            "caller",
+            "+15557654321",
+            "-au",
+            common::TRUNK_USER,
+            "-ap",
+            common::TRUNK_PASSWORD,
+            "-mp",
+            "33900",
+        ],
+    );
+    let call = common::wait_for(Duration::from_secs(5), || {
+        let c = calls(&h, &admin)["items"].as_array()?.first()?.clone();
+        (c["state"] == "answered").then_some(c)
+    })
+    .expect("bob answered");
+    let id = call["id"].as_u64().unwrap();
+    let body = serde_json::json!({ "to": "nobody" });
+    assert_eq!(
+        h.call(
+            "POST",
+            &format!("/api/calls/{id}/transfer"),
+            Some(&admin),
+            Some(&body)
+        )
+        .status,
+        400
+    );
+    let body = serde_json::json!({ "to": "carol" });
+    assert_eq!(
+        h.call("POST", "/api/calls/999/transfer", Some(&admin), Some(&body))
+            .status,
+        404
+    );
+    let r = h.call(
+        "POST",
+        &format!("/api/calls/{id}/transfer"),
+        Some(&admin),
+        Some(&body),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let (bcode, bout) = bob_phone.wait(Duration::from_secs(10));
+    assert_eq!(bcode, 0, "bob was released with a BYE: {bout}");
+    let moved = common::wait_for(Duration::from_secs(5), || {
+        let c = calls(&h, &admin)["items"].as_array()?.first()?.clone();
+        (c["device_id"] != call["device_id"]).then_some(c)
+    });
+    assert!(moved.is_some(), "the call is now carol's");
+    assert_eq!(
+        h.call("DELETE", &format!("/api/calls/{id}"), Some(&admin), None)
+            .status,
+        200
+    );
+    let (tcode, tout) = twilio.wait(Duration::from_secs(10));
+    let (ccode, cout) = carol_phone.wait(Duration::from_secs(10));
+    assert_eq!(tcode, 0, "{tout}");
+    assert_eq!(ccode, 0, "{cout}");
+}
+
+#[test]
+fn hold_music_uploads_are_validated_converted_and_kept() {
+    let mut h = start(&[], "31960-31969", &[]);
+    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
+    let upload = |h: &Homeline, ct: &str, body: &[u8]| {
+        let cookie = format!("homeline_session={admin}");
+        h.request(
+            "PUT",
+            "/api/system/hold-music",
+            &[
+                ("Cookie", &cookie),
+                ("X-Requested-With", "homeline"),
+                ("Content-Type", ct),
+            ],
+            body,
+        )
+    };
+    let shown = h
+        .call("GET", "/api/system/hold-music", Some(&admin), None)
+        .json();
+    assert_eq!(
+        (shown["source"].as_str(), shown["seconds"].as_f64()),
+        (Some("default"), Some(8.0))
+    );
+    assert_eq!(upload(&h, "text/plain", b"la la la").status, 415);
+    let r = upload(&h, "audio/wav", b"RIFF....WAVEnot really");
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "VALIDATION_ERROR"),
+        "{}",
+        r.text()
+    );
+    let wav = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/media/tone1000_5s_8k.wav"),
+    )
+    .unwrap();
+    let r = upload(&h, "audio/wav", &wav);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (r.json()["source"].as_str(), r.json()["seconds"].as_f64()),
+        (Some("uploaded"), Some(5.0))
+    );
+    assert!(h.data().join("hold-music.wav").exists());
+    h.restart();
+    let admin2 = h
+        .login("admin@home.test", "correct horse battery")
+        .expect("login");
+    let shown = h
+        .call("GET", "/api/system/hold-music", Some(&admin2), None)
+        .json();
+    assert_eq!(shown["source"], "uploaded", "kept across a restart");
+    let shown = h
+        .call("DELETE", "/api/system/hold-music", Some(&admin2), None)
+        .json();
+    assert_eq!(shown["source"], "default");
+    assert!(!h.data().join("hold-music.wav").exists());
 }

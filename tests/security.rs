@@ -165,7 +165,9 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
             Some((format!("/api/devices/{}/credentials", hh.gran_device), true))
         }
         // No call is up: hold and hang-up answer 404 for every admitted caller.
-        "/api/calls/{id}" | "/api/calls/{id}/hold" => Some((path.replace("{id}", "4242"), false)),
+        "/api/calls/{id}" | "/api/calls/{id}/hold" | "/api/calls/{id}/transfer" => {
+            Some((path.replace("{id}", "4242"), false))
+        }
         // Voicemail and messages hang off gran's number; ids that name no
         // row answer 404 to everyone past the gate (like another user's).
         "/api/voicemails/{id}" | "/api/voicemails/{id}/read" | "/api/voicemails/{id}/audio" => {

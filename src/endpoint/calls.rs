@@ -167,6 +167,9 @@ struct Call {
     bridged: Vec<Relay>,
     /// The side whose party arrived through an attended transfer.
     joined_side: Option<Side>,
+    /// A REFER is being carried out: its sender gets NOTIFYs (a transfer
+    /// started from the API has nobody to notify).
+    notifies: bool,
 }
 
 impl Call {
@@ -509,6 +512,7 @@ impl Endpoint {
             transfer: None,
             bridged: Vec::new(),
             joined_side: None,
+            notifies: false,
         };
         call.relay.control(Control::Peer {
             side: Side::A,
@@ -1836,6 +1840,7 @@ impl Endpoint {
         tracing::info!(call = id, ?side, ?plan, "transfer requested");
         if let Some(call) = self.calls.calls.get_mut(&id) {
             call.refer = Some(plan);
+            call.notifies = true;
         }
         self.arm(TimerKey::Call(id, CallTimer::Refer), Duration::ZERO);
         reply(req, 202, tag)
@@ -1857,6 +1862,10 @@ impl Endpoint {
 
     /// Tells the referrer how its transfer goes (NOTIFY with a sipfrag).
     async fn notify_referrer(&mut self, id: u64, side: Side, status: u16, done: bool) {
+        match self.calls.calls.get_mut(&id) {
+            Some(call) if call.notifies => call.notifies = !done,
+            _ => return,
+        }
         let Some(route) = self.leg_route(id, side) else {
             return;
         };
@@ -1886,6 +1895,33 @@ impl Endpoint {
             .start_client(notify, route.protocol, route.dest, Owner::Nobody)
             .await;
         self.pending.extend(ev);
+    }
+
+    /// Transfers a call from the API: the party on `side` (by default the
+    /// household's phone) is replaced by `extension`, ringing while the
+    /// other party hears music.
+    pub(super) async fn api_transfer(
+        &mut self,
+        id: u64,
+        extension: &str,
+        side: Option<Side>,
+    ) -> Result<(), TransferRefused> {
+        let Some(call) = self.calls.calls.get(&id) else {
+            return Err(TransferRefused::NoSuchCall);
+        };
+        if call.b.is_none() || call.transfer.is_some() || call.refer.is_some() {
+            return Err(TransferRefused::NotNow);
+        }
+        if self.directory.phone_by_username(extension).is_none() {
+            return Err(TransferRefused::UnknownExtension);
+        }
+        let side = side.unwrap_or(match call.kind {
+            Kind::Outbound => Side::A,
+            Kind::Inbound | Kind::Internal => Side::B,
+        });
+        tracing::info!(call = id, ?side, %extension, "transfer requested from the API");
+        self.start_blind_transfer(id, side, extension).await;
+        Ok(())
     }
 
     fn leg_route(&self, id: u64, side: Side) -> Option<Route> {
@@ -2217,6 +2253,17 @@ impl Endpoint {
         self.calls.joined.insert(other, id);
         tracing::info!(call = id, joined = other, "attended transfer completed");
     }
+}
+
+/// Why the API could not start a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferRefused {
+    /// No call with that id.
+    NoSuchCall,
+    /// Not answered yet, or a transfer is already under way.
+    NotNow,
+    /// The target is not one of the household's phones.
+    UnknownExtension,
 }
 
 /// Puts a new party on `side` of a call (after a transfer); returns the

@@ -16,7 +16,7 @@ mod calls;
 mod directory;
 mod uac;
 
-pub use calls::CallInfo;
+pub use calls::{CallInfo, TransferRefused};
 pub use directory::{Directory, Number, Phone, Trunk};
 
 use std::collections::{BTreeMap, HashMap};
@@ -121,9 +121,16 @@ enum Command {
     Bans(oneshot::Sender<Vec<Ban>>),
     Subscribe(oneshot::Sender<tokio::sync::broadcast::Receiver<RegistrationEvent>>),
     ReloadDirectory(Box<Directory>),
+    HoldMusic(Arc<crate::media::music::HoldMusic>),
     Calls(oneshot::Sender<Vec<CallInfo>>),
     HangUp(u64, oneshot::Sender<bool>),
     Hold(u64, bool, oneshot::Sender<bool>),
+    Transfer(
+        u64,
+        String,
+        Option<crate::media::relay::Side>,
+        oneshot::Sender<Result<(), TransferRefused>>,
+    ),
 }
 
 /// A handle for the rest of the application.
@@ -166,6 +173,11 @@ impl SipHandle {
             .await;
     }
 
+    /// Plays `music` on holds from now on.
+    pub async fn set_hold_music(&self, music: Arc<crate::media::music::HoldMusic>) {
+        let _ = self.cmds.send(Command::HoldMusic(music)).await;
+    }
+
     /// The calls in progress.
     pub async fn calls(&self) -> Vec<CallInfo> {
         let (tx, rx) = oneshot::channel();
@@ -186,6 +198,22 @@ impl SipHandle {
         let (tx, rx) = oneshot::channel();
         let _ = self.cmds.send(Command::Hold(id, on, tx)).await;
         rx.await.unwrap_or(false)
+    }
+
+    /// Transfers a call to another phone (blind); `side` is the party
+    /// replaced (default: the household's phone in the call).
+    pub async fn transfer(
+        &self,
+        id: u64,
+        extension: &str,
+        side: Option<crate::media::relay::Side>,
+    ) -> Result<(), TransferRefused> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self
+            .cmds
+            .send(Command::Transfer(id, extension.to_string(), side, tx))
+            .await;
+        rx.await.unwrap_or(Err(TransferRefused::NoSuchCall))
     }
 
     /// Registration changes as they happen.
@@ -462,6 +490,7 @@ impl Endpoint {
                 let _ = reply.send(self.registrar.subscribe());
             }
             Command::ReloadDirectory(d) => self.directory = with_edge(*d, self.trunk_edge),
+            Command::HoldMusic(m) => self.media.music = m,
             Command::Calls(reply) => {
                 let _ = reply.send(self.list_calls());
             }
@@ -471,6 +500,10 @@ impl Endpoint {
             }
             Command::Hold(id, on, reply) => {
                 let _ = reply.send(self.hold(id, on));
+            }
+            Command::Transfer(id, extension, side, reply) => {
+                let outcome = self.api_transfer(id, &extension, side).await;
+                let _ = reply.send(outcome);
             }
         }
     }

@@ -13,6 +13,8 @@ use super::router::{Access, Route};
 use super::ServerState;
 use crate::accounts::scope::Scope;
 use crate::clock::Timestamp;
+use crate::endpoint::TransferRefused;
+use crate::media::relay::Side;
 use crate::store::cdrs::{self, Direction, Disposition, Filter};
 
 /// The routes of this module.
@@ -21,6 +23,12 @@ pub fn routes() -> Vec<Route> {
         Route::new(Method::GET, "/api/calls", Access::Admin, list),
         Route::new(Method::DELETE, "/api/calls/{id}", Access::Admin, hang_up),
         Route::new(Method::POST, "/api/calls/{id}/hold", Access::Admin, hold),
+        Route::new(
+            Method::POST,
+            "/api/calls/{id}/transfer",
+            Access::Admin,
+            transfer,
+        ),
         Route::new(Method::GET, "/api/cdrs", Access::User, history),
     ]
 }
@@ -81,6 +89,35 @@ async fn hold(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         Err(ApiError::conflict("the call is not answered yet"))
     } else {
         Err(ApiError::not_found("no such call"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    /// The phone (SIP user name) that takes the call over.
+    to: String,
+    /// Which party is replaced: `a` (the caller's side) or `b`; by default
+    /// the household's phone in the call.
+    side: Option<Side>,
+}
+
+async fn transfer(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let id = call_id(&req)?;
+    let body: TransferBody = req.json()?;
+    match sip(&state)?.transfer(id, body.to.trim(), body.side).await {
+        Ok(()) => Ok(json_response(
+            StatusCode::ACCEPTED,
+            &json!({ "id": id, "transferring_to": body.to.trim() }),
+        )),
+        Err(TransferRefused::NoSuchCall) => Err(ApiError::not_found("no such call")),
+        Err(TransferRefused::NotNow) => Err(ApiError::conflict(
+            "the call is not answered yet, or a transfer is already under way",
+        )),
+        Err(TransferRefused::UnknownExtension) => Err(ApiError::fields(
+            "cannot transfer there",
+            vec![field("to", "not one of the household's phones")],
+        )),
     }
 }
 

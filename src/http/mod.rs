@@ -18,6 +18,7 @@ pub mod dids;
 pub mod error;
 pub mod greetings;
 pub mod health;
+pub mod hold_music;
 pub mod login;
 pub mod messages;
 pub mod request;
@@ -118,6 +119,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(dids::routes());
     routes.extend(devices::routes());
     routes.extend(calls::routes());
+    routes.extend(hold_music::routes());
     routes.extend(webhooks::routes());
     routes.extend(voicemails::routes());
     routes.extend(messages::routes());

@@ -354,7 +354,10 @@ async fn dial_result(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     // (written by the call layer, keyed by the SIP Call-ID) takes Twilio's
     // CallSid, so the status callback completes it instead of adding a
     // second record for the same call.
-    let (sip_call_id, call_sid) = (s.get("DialSipCallId").to_string(), s.get("CallSid").to_string());
+    let (sip_call_id, call_sid) = (
+        s.get("DialSipCallId").to_string(),
+        s.get("CallSid").to_string(),
+    );
     if !sip_call_id.is_empty() && is_sid(&call_sid, "CA") {
         let linked = state
             .db
@@ -476,8 +479,10 @@ async fn sip_domain(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
                     "caller ID {caller:?} is not one of our numbers"
                 )));
             };
-            Ok(routing::outgoing_call_allowed(c, &did.number, &dest, &rules)?
-                .map(|()| (did.number, dest)))
+            Ok(
+                routing::outgoing_call_allowed(c, &did.number, &dest, &rules)?
+                    .map(|()| (did.number, dest)),
+            )
         })
         .await
         .map_err(store_err(&req))?;

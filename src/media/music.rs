@@ -56,7 +56,10 @@ impl HoldMusic {
     /// Reads a 16-bit PCM WAV at any rate, mixes to mono, resamples to
     /// 8 kHz and encodes both G.711 laws.
     pub fn from_wav(bytes: &[u8]) -> Result<HoldMusic, WavError> {
-        let pcm = read_wav(bytes)?;
+        HoldMusic::from_pcm(&read_wav(bytes)?)
+    }
+
+    fn from_pcm(pcm: &[i16]) -> Result<HoldMusic, WavError> {
         let seconds = pcm.len() as f64 / 8000.0;
         if !(1.0..=MAX_SECONDS as f64).contains(&seconds) {
             return Err(WavError::Length(seconds));
@@ -67,6 +70,37 @@ impl HoldMusic {
             pcmu: pcm[..n].iter().map(|&s| linear_to_ulaw(s)).collect(),
             pcma: pcm[..n].iter().map(|&s| linear_to_alaw(s)).collect(),
         })
+    }
+
+    /// Converts an uploaded WAV: validated, mixed to mono, resampled to
+    /// 8 kHz. Returns the converted file (16-bit PCM WAV, what is kept on
+    /// disk) and the prepared music.
+    pub fn convert(bytes: &[u8]) -> Result<(Vec<u8>, HoldMusic), WavError> {
+        let pcm = read_wav(bytes)?;
+        let music = HoldMusic::from_pcm(&pcm)?;
+        let n = music.frames() * FRAME_SAMPLES;
+        Ok((write_wav(&pcm[..n]), music))
+    }
+
+    /// The music in `<data>/hold-music.wav` if there is a valid one, else
+    /// the embedded tune.
+    pub fn load(data_dir: &std::path::Path) -> Arc<HoldMusic> {
+        let path = data_dir.join(FILE_NAME);
+        match std::fs::read(&path) {
+            Ok(bytes) => match HoldMusic::from_wav(&bytes) {
+                Ok(m) => Arc::new(m),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "unusable hold music, playing the default");
+                    HoldMusic::default_tune()
+                }
+            },
+            Err(_) => HoldMusic::default_tune(),
+        }
+    }
+
+    /// Length of the loop in seconds.
+    pub fn seconds(&self) -> f64 {
+        self.frames() as f64 * 0.02
     }
 
     /// Number of 20 ms frames in the loop.
@@ -83,6 +117,31 @@ impl HoldMusic {
         let start = (i % self.frames().max(1)) * FRAME_SAMPLES;
         &data[start..start + FRAME_SAMPLES]
     }
+}
+
+/// Where uploaded hold music is kept, in the data dir.
+pub const FILE_NAME: &str = "hold-music.wav";
+
+/// A canonical 8 kHz mono 16-bit PCM WAV.
+fn write_wav(pcm: &[i16]) -> Vec<u8> {
+    let data_len = (pcm.len() * 2) as u32;
+    let mut b = Vec::with_capacity(44 + pcm.len() * 2);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_len).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&8000u32.to_le_bytes());
+    b.extend_from_slice(&16000u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    for s in pcm {
+        b.extend_from_slice(&s.to_le_bytes());
+    }
+    b
 }
 
 /// Decodes a WAV to 8 kHz mono 16-bit samples.
@@ -214,6 +273,19 @@ mod tests {
         let stereo_16k: Vec<i16> = (0..32000 * 2).map(|i| (i % 100) as i16).collect();
         let m = HoldMusic::from_wav(&wav(16000, 2, &stereo_16k)).unwrap();
         assert_eq!(m.frames(), 100); // 2 s at 8 kHz
+    }
+
+    #[test]
+    fn uploads_are_converted_to_8k_mono() {
+        let stereo_44k: Vec<i16> = (0..44100 * 2 * 2).map(|i| ((i / 2) % 200) as i16).collect();
+        let (file, music) = HoldMusic::convert(&wav(44100, 2, &stereo_44k)).unwrap();
+        assert_eq!(music.frames(), 100);
+        let again = HoldMusic::from_wav(&file).unwrap();
+        assert_eq!(again.frames(), 100);
+        assert_eq!(
+            u32::from_le_bytes([file[24], file[25], file[26], file[27]]),
+            8000
+        );
     }
 
     #[test]

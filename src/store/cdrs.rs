@@ -167,7 +167,11 @@ pub fn mark_voicemail(conn: &Connection, call_sid: &str) -> Result<bool, StoreEr
 
 /// Gives the record of SIP call `sip_call_id` Twilio's CallSid, unless it
 /// has one. Returns whether a record changed.
-pub fn link_call_sid(conn: &Connection, sip_call_id: &str, call_sid: &str) -> Result<bool, StoreError> {
+pub fn link_call_sid(
+    conn: &Connection,
+    sip_call_id: &str,
+    call_sid: &str,
+) -> Result<bool, StoreError> {
     let changed = conn
         .execute(
             "UPDATE cdrs SET call_sid = ?2 WHERE sip_call_id = ?1 AND call_sid IS NULL \

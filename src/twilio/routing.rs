@@ -99,7 +99,9 @@ pub fn outgoing_call_allowed(
         return Ok(Err("a number cannot call itself".into()));
     }
     if !rules.destination_allowed(dest) {
-        return Ok(Err(format!("destination {dest} is not in an allowed country or prefix")));
+        return Ok(Err(format!(
+            "destination {dest} is not in an allowed country or prefix"
+        )));
     }
     if is_blocked(conn, dest)? {
         return Ok(Err("the destination is on the blocklist".into()));

@@ -1,0 +1,96 @@
+//! Music on hold (admins): `GET /api/system/hold-music` says which music
+//! plays, `PUT` replaces it with an uploaded WAV (validated, converted to
+//! 8 kHz mono and kept as `<data>/hold-music.wav`), `DELETE` goes back to
+//! the embedded tune. New holds use the new music at once.
+
+use std::sync::Arc;
+
+use hyper::header::CONTENT_TYPE;
+use hyper::{Method, StatusCode};
+use serde_json::json;
+
+use super::error::{ApiError, ApiResult};
+use super::request::{json_response, ApiRequest};
+use super::router::{Access, Route};
+use super::ServerState;
+use crate::media::music::{HoldMusic, FILE_NAME};
+
+/// The routes of this module.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(Method::GET, "/api/system/hold-music", Access::Admin, get),
+        Route::new(Method::PUT, "/api/system/hold-music", Access::Admin, put),
+        Route::new(
+            Method::DELETE,
+            "/api/system/hold-music",
+            Access::Admin,
+            remove,
+        ),
+    ]
+}
+
+fn describe(uploaded: bool, music: &HoldMusic) -> serde_json::Value {
+    json!({
+        "source": if uploaded { "uploaded" } else { "default" },
+        "seconds": (music.seconds() * 100.0).round() / 100.0,
+    })
+}
+
+async fn get(state: Arc<ServerState>, _req: ApiRequest) -> ApiResult {
+    let uploaded = tokio::fs::try_exists(state.settings.data_dir.join(FILE_NAME))
+        .await
+        .unwrap_or(false);
+    let music = HoldMusic::load(&state.settings.data_dir);
+    Ok(json_response(StatusCode::OK, &describe(uploaded, &music)))
+}
+
+async fn put(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let ct = req
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !matches!(ct.as_str(), "audio/wav" | "audio/x-wav" | "audio/wave") {
+        return Err(ApiError::unsupported_media_type("audio/wav"));
+    }
+    let body = req.body.clone();
+    let converted = tokio::task::spawn_blocking(move || HoldMusic::convert(&body))
+        .await
+        .map_err(|e| ApiError::internal(&req.request_id, &e))?;
+    let (file, music) = converted.map_err(|e| ApiError::validation(e.to_string()))?;
+    let dir = state.settings.data_dir.clone();
+    let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+    let write = async {
+        tokio::fs::write(&tmp, &file).await?;
+        tokio::fs::rename(&tmp, dir.join(FILE_NAME)).await
+    };
+    write
+        .await
+        .map_err(|e| ApiError::internal(&req.request_id, &e))?;
+    let music = Arc::new(music);
+    let shown = describe(true, &music);
+    if let Some(sip) = &state.sip {
+        sip.set_hold_music(music).await;
+    }
+    tracing::info!(seconds = shown["seconds"].as_f64(), "hold music replaced");
+    Ok(json_response(StatusCode::OK, &shown))
+}
+
+async fn remove(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    match tokio::fs::remove_file(state.settings.data_dir.join(FILE_NAME)).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ApiError::internal(&req.request_id, &e)),
+    }
+    let music = HoldMusic::default_tune();
+    let shown = describe(false, &music);
+    if let Some(sip) = &state.sip {
+        sip.set_hold_music(music).await;
+    }
+    Ok(json_response(StatusCode::OK, &shown))
+}
