@@ -410,6 +410,7 @@ fn run_rtpengine(bin: &str, n: usize, secs: u64, direct: &(u64, u64)) -> String 
             ask("answer", sdp(b.local_addr().unwrap().port()), true),
         ) else {
             let _ = child.kill();
+            let _ = child.wait();
             return format!(
                 "| {n} | rtpengine | ng control failed (is port {ng_port} free?) | | | |"
             );

@@ -995,7 +995,9 @@ mod tests {
         }
         assert!(IpRanges::parse("10.0.0.0/33").is_err());
         assert!(IpRanges::parse("twilio").is_err());
-        let err = inputs(&[("twilio.sip_mode", "trunk")], &[]).unwrap_err();
+        let err = inputs(&[("twilio.sip_mode", "trunk")], &[])
+            .resolve(&BTreeMap::new())
+            .unwrap_err();
         assert_eq!(
             err.key, "twilio.sip_mode",
             "trunk mode without sources is refused"
@@ -1007,6 +1009,7 @@ mod tests {
             ],
             &[],
         )
+        .resolve(&BTreeMap::new())
         .unwrap();
         assert!(
             s.twilio_sip.trunking && s.twilio_sip.sources.contains("10.1.2.3".parse().unwrap())

@@ -92,7 +92,7 @@ impl PortPool {
         if self.last <= self.first {
             return 0;
         }
-        ((self.last - self.first + 1) / 2) as usize
+        (self.last - self.first).div_ceil(2) as usize
     }
 
     /// Binds the next free pair. Must run inside a tokio runtime.

@@ -190,8 +190,11 @@ pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
     )
 }
 
+/// A phone as the call router sees it: id, SIP user name, display name, user.
+pub type RoutingRow = (i64, String, String, Option<i64>);
+
 /// Every phone's id, SIP user name, display name and user, for the router.
-pub fn routing(conn: &Connection) -> Result<Vec<(i64, String, String, Option<i64>)>, StoreError> {
+pub fn routing(conn: &Connection) -> Result<Vec<RoutingRow>, StoreError> {
     let mut stmt = conn.prepare("SELECT id, username, name, user_id FROM devices ORDER BY id")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
