@@ -37,9 +37,10 @@ test-browser: test-deps ## drive the web UI in Debian's Chromium against the rea
 	$(CARGO) build --locked --bin $(BIN)
 	tests/browser.sh target/debug/$(BIN) target/browser-shots
 
-test-deps: ## install what the tests need when it is missing (sipp, Chromium, node modules, python twilio)
+test-deps: ## install what the tests need when it is missing (sipp, baresip, Chromium, node modules, python twilio)
 	@missing=""; \
 	 command -v sipp >/dev/null || missing="$$missing sip-tester"; \
+	 command -v baresip >/dev/null || missing="$$missing baresip-core"; \
 	 [ -x /usr/lib/chromium/chromium ] || missing="$$missing chromium"; \
 	 command -v ip >/dev/null || missing="$$missing iproute2"; \
 	 if [ -n "$$missing" ]; then \
