@@ -603,14 +603,23 @@ fn cancel_racing_the_answer_leaves_no_call_behind() {
     }
 }
 
-#[test]
-fn a_twilio_call_is_blind_transferred_to_another_phone() {
+/// A household for transfers: its number rings bob; carol is a phone of
+/// nobody's (the transfer target). Both are registered from these ports.
+struct Transferable {
+    h: Homeline,
+    admin: String,
+    sip: SocketAddr,
+    bob: u16,
+    carol: u16,
+}
+
+fn transferable(rtp: &str) -> Transferable {
     let dir = tempfile::tempdir().expect("tempdir");
     common::provision_household(dir.path(), "+15550001111", &[("bob", "bobpw")]);
     provision_devices(dir.path(), &[("carol", "carolpw")]);
     let h = Homeline::start_with(Start {
         dir: Some(dir),
-        env: vec![("HOMELINE_MEDIA_RTP_PORTS".into(), "31700-31719".into())],
+        env: vec![("HOMELINE_MEDIA_RTP_PORTS".into(), rtp.into())],
         ..Start::default()
     });
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
@@ -618,6 +627,24 @@ fn a_twilio_call_is_blind_transferred_to_another_phone() {
     let (bob, carol) = (free_udp_port(), free_udp_port());
     register(sip, "bob", "bobpw", bob);
     register(sip, "carol", "carolpw", carol);
+    Transferable {
+        h,
+        admin,
+        sip,
+        bob,
+        carol,
+    }
+}
+
+#[test]
+fn a_twilio_call_is_blind_transferred_to_another_phone() {
+    let Transferable {
+        h,
+        admin,
+        sip,
+        bob,
+        carol,
+    } = transferable("31700-31719");
     let carol_phone = SippRun::spawn(
         None,
         "uas_answer_rtp.xml",
@@ -761,19 +788,13 @@ fn uri_of(value: &str) -> String {
 
 #[test]
 fn an_attended_transfer_joins_the_caller_to_the_consulted_phone() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    common::provision_household(dir.path(), "+15550001111", &[("bob", "bobpw")]);
-    provision_devices(dir.path(), &[("carol", "carolpw")]);
-    let h = Homeline::start_with(Start {
-        dir: Some(dir),
-        env: vec![("HOMELINE_MEDIA_RTP_PORTS".into(), "31800-31829".into())],
-        ..Start::default()
-    });
-    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
-    let sip = h.sip();
-    let (bob_port, carol) = (free_udp_port(), free_udp_port());
-    register(sip, "bob", "bobpw", bob_port);
-    register(sip, "carol", "carolpw", carol);
+    let Transferable {
+        h,
+        admin,
+        sip,
+        bob: bob_port,
+        carol,
+    } = transferable("31800-31829");
     let bob = RawPhone {
         sock: std::net::UdpSocket::bind(("127.0.0.1", bob_port)).expect("bob's port"),
         port: bob_port,
@@ -998,19 +1019,13 @@ fn trunking_origination_is_trusted_by_address_and_twilio_credentials_only_from_t
 
 #[test]
 fn the_web_ui_transfers_a_twilio_call_to_another_phone() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    common::provision_household(dir.path(), "+15550001111", &[("bob", "bobpw")]);
-    provision_devices(dir.path(), &[("carol", "carolpw")]);
-    let h = Homeline::start_with(Start {
-        dir: Some(dir),
-        env: vec![("HOMELINE_MEDIA_RTP_PORTS".into(), "31940-31959".into())],
-        ..Start::default()
-    });
-    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
-    let sip = h.sip();
-    let (bob, carol) = (free_udp_port(), free_udp_port());
-    register(sip, "bob", "bobpw", bob);
-    register(sip, "carol", "carolpw", carol);
+    let Transferable {
+        h,
+        admin,
+        sip,
+        bob,
+        carol,
+    } = transferable("31940-31959");
     let bob_phone = SippRun::spawn(
         None,
         "uas_answer_rtp.xml",

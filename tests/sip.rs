@@ -199,61 +199,9 @@ fn registration_refreshes_do_not_write_to_the_database() {
     );
 }
 
-/// A free loopback port with its neighbour free too (baresip also binds
-/// SIP/TLS on port + 1).
-fn free_port_pair() -> u16 {
-    loop {
-        let a = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("port")
-            .port();
-        if a < 65000
-            && std::net::TcpListener::bind(("127.0.0.1", a + 1)).is_ok()
-            && std::net::TcpListener::bind(("127.0.0.1", a)).is_ok()
-        {
-            return a;
-        }
-    }
-}
-
-/// A headless baresip profile (Debian's baresip 1.0), made by the verified
-/// generator in tests/baresip, registering `user` through `registrar`
-/// (`host:port`, optionally `;transport=tcp|tls`).
-fn baresip_profile(dir: &std::path::Path, user: &str, pass: &str, registrar: &str, port: u16) {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/baresip/make_profile.sh");
-    let out = std::process::Command::new("sh")
-        .arg(script)
-        .arg(dir)
-        .args([
-            user,
-            pass,
-            &port.to_string(),
-            "30000-30099",
-            "sine:440",
-            "",
-            registrar,
-            &(port + 1000).to_string(),
-        ])
-        .output()
-        .expect("make_profile.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn baresip_registers_over_udp_tcp_and_tls() {
-    let which = std::process::Command::new("sh")
-        .args(["-c", "command -v baresip"])
-        .output()
-        .expect("sh");
-    assert!(
-        which.status.success(),
-        "baresip is not installed: run `make test-deps`"
-    );
+    common::baresip::require();
     let dir = tempfile::tempdir().expect("tempdir");
     provision_devices(
         dir.path(),
@@ -285,7 +233,15 @@ fn baresip_registers_over_udp_tcp_and_tls() {
         ("carol", "carolpw", format!("{tls};transport=tls"), "tls"),
     ] {
         let profile = tempfile::tempdir().expect("tempdir");
-        baresip_profile(profile.path(), user, pass, &outbound, free_port_pair());
+        common::baresip::profile(
+            profile.path(),
+            user,
+            pass,
+            &outbound,
+            common::baresip::free_port_pair(),
+            "30000-30099",
+            "sine:440",
+        );
         let mut child = std::process::Command::new("timeout")
             .args(["20", "baresip", "-4", "-f"])
             .arg(profile.path())

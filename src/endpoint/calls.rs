@@ -800,11 +800,8 @@ impl Endpoint {
             101..=199 => {
                 if fork.state == ForkState::CancelPending {
                     fork.state = ForkState::Cancelled;
-                    let (cancel, route) = (cancel_for(&fork.invite), fork.route);
-                    let ev = self
-                        .start_client(cancel, route.protocol, route.dest, Owner::Nobody)
-                        .await;
-                    self.pending.extend(ev);
+                    let cancel = vec![(cancel_for(&fork.invite), fork.route)];
+                    self.send_cancels(cancel).await;
                     return;
                 }
                 if fork.state == ForkState::Calling {
@@ -1033,20 +1030,7 @@ impl Endpoint {
         });
         call.b_answer = Some(answer.clone());
         // Stop the other forks.
-        let mut cancels = Vec::new();
-        for (i, f) in call.forks.iter_mut().enumerate() {
-            if i == n {
-                continue;
-            }
-            match f.state {
-                ForkState::Ringing => {
-                    f.state = ForkState::Cancelled;
-                    cancels.push((cancel_for(&f.invite), f.route));
-                }
-                ForkState::Calling => f.state = ForkState::CancelPending,
-                _ => {}
-            }
-        }
+        let cancels = stop_forks(call.forks.iter_mut());
         // Answer the caller.
         let a_ip = self.local_ip_for(call_a_dest(&self.calls, id).ip());
         let Some(call) = self.calls.calls.get_mut(&id) else {
@@ -1112,12 +1096,7 @@ impl Endpoint {
                 crate::sip::transaction::TimerConfig::UDP.t1,
             );
         }
-        for (cancel, route) in cancels {
-            let ev = self
-                .start_client(cancel, route.protocol, route.dest, Owner::Nobody)
-                .await;
-            self.pending.extend(ev);
-        }
+        self.send_cancels(cancels).await;
     }
 
     /// A 2xx nobody wants (a losing fork, a call already over): ACK it and
@@ -1218,17 +1197,12 @@ impl Endpoint {
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return;
         };
-        let mut cancels = Vec::new();
-        for f in call.forks.iter_mut() {
-            match f.state {
-                ForkState::Ringing => {
-                    f.state = ForkState::Cancelled;
-                    cancels.push((cancel_for(&f.invite), f.route));
-                }
-                ForkState::Calling => f.state = ForkState::CancelPending,
-                _ => {}
-            }
-        }
+        let cancels = stop_forks(call.forks.iter_mut());
+        self.send_cancels(cancels).await;
+    }
+
+    /// Sends CANCELs (their answers only end their transactions).
+    async fn send_cancels(&mut self, cancels: Vec<(Request, Route)>) {
         for (cancel, route) in cancels {
             let ev = self
                 .start_client(cancel, route.protocol, route.dest, Owner::Nobody)
@@ -1720,6 +1694,24 @@ fn contact_for(transport: &crate::sip::transport::Transport, route: Route, ip: I
     super::contact_uri(transport, route.protocol, ip)
 }
 
+/// Stops the forks still trying: a ringing one is CANCELled now; one that
+/// has not answered at all gets its CANCEL with its first provisional
+/// response (§9.1: a CANCEL may only follow one).
+fn stop_forks<'a>(forks: impl Iterator<Item = &'a mut Fork>) -> Vec<(Request, Route)> {
+    let mut cancels = Vec::new();
+    for f in forks {
+        match f.state {
+            ForkState::Ringing => {
+                f.state = ForkState::Cancelled;
+                cancels.push((cancel_for(&f.invite), f.route));
+            }
+            ForkState::Calling => f.state = ForkState::CancelPending,
+            _ => {}
+        }
+    }
+    cancels
+}
+
 /// The CANCEL for one of our INVITEs (§9.1): same Request-URI, top Via,
 /// Call-ID, From, To and CSeq number.
 fn cancel_for(invite: &Request) -> Request {
@@ -2024,11 +2016,8 @@ impl Endpoint {
             100..=199 => {
                 if fork.state == ForkState::CancelPending {
                     fork.state = ForkState::Cancelled;
-                    let (cancel, route) = (cancel_for(&fork.invite), fork.route);
-                    let ev = self
-                        .start_client(cancel, route.protocol, route.dest, Owner::Nobody)
-                        .await;
-                    self.pending.extend(ev);
+                    let cancel = vec![(cancel_for(&fork.invite), fork.route)];
+                    self.send_cancels(cancel).await;
                 } else if fork.state == ForkState::Calling {
                     fork.state = ForkState::Ringing;
                 }
@@ -2106,14 +2095,11 @@ impl Endpoint {
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return;
         };
-        let mut cancels = Vec::new();
-        if let Some(t) = call.transfer.take() {
-            for f in t.forks {
-                if matches!(f.state, ForkState::Ringing) {
-                    cancels.push((cancel_for(&f.invite), f.route));
-                }
-            }
-        }
+        let cancels = call
+            .transfer
+            .take()
+            .map(|mut t| stop_forks(t.forks.iter_mut()))
+            .unwrap_or_default();
         call.relay.control(Control::Peer {
             side: referrer,
             rtp: SocketAddr::new(answer.audio.addr, answer.audio.port),
@@ -2132,12 +2118,7 @@ impl Endpoint {
         }
         self.calls.by_dialog.insert(new_key, (id, referrer));
         tracing::info!(call = id, "blind transfer completed");
-        for (cancel, route) in cancels {
-            let ev = self
-                .start_client(cancel, route.protocol, route.dest, Owner::Nobody)
-                .await;
-            self.pending.extend(ev);
-        }
+        self.send_cancels(cancels).await;
     }
 
     async fn transfer_failed(&mut self, id: u64, status: u16) {
@@ -2157,12 +2138,8 @@ impl Endpoint {
     async fn transfer_failed_with(&mut self, id: u64, referrer: Side, status: u16) {
         let mut cancels = Vec::new();
         if let Some(call) = self.calls.calls.get_mut(&id) {
-            if let Some(t) = call.transfer.take() {
-                for f in t.forks {
-                    if matches!(f.state, ForkState::Ringing) {
-                        cancels.push((cancel_for(&f.invite), f.route));
-                    }
-                }
+            if let Some(mut t) = call.transfer.take() {
+                cancels = stop_forks(t.forks.iter_mut());
             }
             let held = call.holding[Call::leg_index(referrer)] || call.api_hold;
             call.relay.control(Control::Music {
@@ -2175,12 +2152,7 @@ impl Endpoint {
             status,
             "transfer failed; the referrer keeps the call"
         );
-        for (cancel, route) in cancels {
-            let ev = self
-                .start_client(cancel, route.protocol, route.dest, Owner::Nobody)
-                .await;
-            self.pending.extend(ev);
-        }
+        self.send_cancels(cancels).await;
         self.notify_referrer(id, referrer, status.max(300), true)
             .await;
     }

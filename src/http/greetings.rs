@@ -103,16 +103,7 @@ async fn check_number(state: &ServerState, req: &ApiRequest) -> Result<i64, ApiE
 
 async fn upload(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     let did_id = check_number(&state, &req).await?;
-    let ct = req
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let ct = req.content_type();
     let body = &req.body;
     let ext = match ct.as_str() {
         "audio/mpeg" | "audio/mp3"

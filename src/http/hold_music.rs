@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use hyper::header::CONTENT_TYPE;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -45,17 +44,10 @@ async fn get(state: Arc<ServerState>, _req: ApiRequest) -> ApiResult {
 }
 
 async fn put(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let ct = req
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if !matches!(ct.as_str(), "audio/wav" | "audio/x-wav" | "audio/wave") {
+    if !matches!(
+        req.content_type().as_str(),
+        "audio/wav" | "audio/x-wav" | "audio/wave"
+    ) {
         return Err(ApiError::unsupported_media_type("audio/wav"));
     }
     let body = req.body.clone();

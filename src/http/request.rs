@@ -52,6 +52,20 @@ impl ApiRequest {
             .ok_or_else(|| ApiError::unauthenticated("log in first"))
     }
 
+    /// The body's media type, lower case, without parameters (`audio/wav`
+    /// for `Audio/WAV; rate=8000`); empty when there is none.
+    pub fn content_type(&self) -> String {
+        self.headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    }
+
     /// A path parameter by name.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
