@@ -224,6 +224,10 @@ async fn delete(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
     tracing::info!(user_id = id, by = me.user_id, "account deleted");
+    // Their phones no longer ring for their numbers, nor call out as them.
+    if let Some(sip) = &state.sip {
+        crate::app::reload_sip(sip, &state.db, &state.secrets).await;
+    }
     Ok(json_response(
         StatusCode::OK,
         &serde_json::json!({ "deleted": id }),
