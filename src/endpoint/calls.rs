@@ -557,6 +557,7 @@ impl Endpoint {
                             &from,
                             display.as_deref(),
                             route,
+                            false,
                         );
                         targets.push((invite, route, Some(device)));
                     }
@@ -578,7 +579,8 @@ impl Endpoint {
                         };
                         let uri = format!("sip:{number}@{}", trunk.domain);
                         let from_uri = format!("sip:{from}@{}", trunk.domain);
-                        let mut invite = self.b_invite(&media, &uri, &uri, &from, None, route);
+                        let mut invite =
+                            self.b_invite(&media, &uri, &uri, &from, None, route, true);
                         invite
                             .headers
                             .set(HeaderName::From, format!("<{from_uri}>;tag={}", self.tag()));
@@ -701,18 +703,15 @@ impl Endpoint {
         from_user: &str,
         display: Option<&str>,
         route: Route,
+        towards_twilio: bool,
     ) -> Request {
+        // Towards Twilio, Homeline is the router's public address (when
+        // known): in the SDP, so media comes back through the forwarded
+        // RTP ports, and in Contact, so Twilio's BYE finds the way back.
         let local = self.local_ip_for(route.dest.ip());
-        let sdp_ip = if route.protocol == Protocol::Udp
-            && self
-                .directory
-                .trunk
-                .as_ref()
-                .is_some_and(|t| t.edge == Some(route.dest))
-        {
-            self.media.public_ip.unwrap_or(local)
-        } else {
-            local
+        let sdp_ip = match self.media.public_ip {
+            Some(public) if towards_twilio => public,
+            _ => local,
         };
         let mut origin = Origin::new(self.random_u32() as u64);
         let body = sdp::write(
@@ -748,7 +747,10 @@ impl Endpoint {
         h.push(HeaderName::To, format!("<{to_uri}>"));
         h.push(HeaderName::CallId, format!("{}@homeline", self.tag_long()));
         h.push(HeaderName::CSeq, "1 INVITE");
-        h.push(HeaderName::Contact, format!("<{}>", self.contact(route)));
+        h.push(
+            HeaderName::Contact,
+            format!("<{}>", contact_for(&self.transport, route, sdp_ip)),
+        );
         h.push(HeaderName::Allow, super::ALLOW);
         h.push(HeaderName::UserAgent, super::server_header());
         h.push(HeaderName::ContentType, "application/sdp");
@@ -1036,18 +1038,10 @@ impl Endpoint {
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return;
         };
-        let sdp_ip = if call.kind == Kind::Inbound {
-            self.media
-                .public_ip
-                .filter(|_| {
-                    self.directory
-                        .trunk
-                        .as_ref()
-                        .is_some_and(|t| t.edge.is_none())
-                })
-                .unwrap_or(a_ip)
-        } else {
-            a_ip
+        // Inbound calls come from Twilio: answer with the public address.
+        let sdp_ip = match self.media.public_ip {
+            Some(public) if call.kind == Kind::Inbound => public,
+            _ => a_ip,
         };
         let body = sdp::write(
             &mut call.a.origin,
@@ -1065,7 +1059,7 @@ impl Endpoint {
         let mut ok = reply(&call.a.invite, 200, &call.a.tag);
         ok.headers.push(
             HeaderName::Contact,
-            format!("<{}>", contact_for(&self.transport, call.a.route, a_ip)),
+            format!("<{}>", contact_for(&self.transport, call.a.route, sdp_ip)),
         );
         ok.headers.push(HeaderName::Allow, super::ALLOW);
         ok.headers.push(HeaderName::ContentType, "application/sdp");
@@ -1289,10 +1283,17 @@ impl Endpoint {
             },
             None => return reply(req, 481, tag),
         };
-        let ip = self.local_ip_for(local_for);
+        let local = self.local_ip_for(local_for);
+        let public = self.media.public_ip;
         let Some(call) = self.calls.calls.get_mut(&id) else {
             return reply(req, 481, tag);
         };
+        // Twilio's leg sees the public address, as in the first answer.
+        let twilio_side = matches!(
+            (side, call.kind),
+            (Side::A, Kind::Inbound) | (Side::B, Kind::Outbound)
+        );
+        let ip = public.filter(|_| twilio_side).unwrap_or(local);
         let described = if req.body.is_empty() {
             None // an offerless re-INVITE: we offer what we have, sendrecv
         } else {
@@ -1962,7 +1963,7 @@ impl Endpoint {
                 dest: b.source,
             };
             let to_uri = format!("sip:{}@{}", phone.username, self.host_for(route.dest.ip()));
-            let invite = self.b_invite(&media, &b.contact, &to_uri, &from, None, route);
+            let invite = self.b_invite(&media, &b.contact, &to_uri, &from, None, route, false);
             if let Some(key) = super::uac::client_key(&invite) {
                 forks.push(Fork {
                     invite,
