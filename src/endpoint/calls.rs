@@ -263,6 +263,8 @@ struct OfferMedia {
     codecs: Vec<Codec>,
     telephone_event: Option<u8>,
     ptime: Option<u32>,
+    /// The leg is Twilio's: Homeline is the router's public address there.
+    towards_twilio: bool,
 }
 
 /// What a REFER asked for, carried out once its 202 is on the wire.
@@ -533,6 +535,7 @@ impl Endpoint {
             codecs: call.a.offer.audio.codecs.clone(),
             telephone_event: call.telephone_event,
             ptime: call.a.offer.audio.ptime,
+            towards_twilio: matches!(target, Target::Trunk { .. }),
         };
         let mut targets: Vec<(Request, Route, Option<i64>)> = Vec::new();
         match &target {
@@ -557,7 +560,6 @@ impl Endpoint {
                             &from,
                             display.as_deref(),
                             route,
-                            false,
                         );
                         targets.push((invite, route, Some(device)));
                     }
@@ -579,8 +581,7 @@ impl Endpoint {
                         };
                         let uri = format!("sip:{number}@{}", trunk.domain);
                         let from_uri = format!("sip:{from}@{}", trunk.domain);
-                        let mut invite =
-                            self.b_invite(&media, &uri, &uri, &from, None, route, true);
+                        let mut invite = self.b_invite(&media, &uri, &uri, &from, None, route);
                         invite
                             .headers
                             .set(HeaderName::From, format!("<{from_uri}>;tag={}", self.tag()));
@@ -703,14 +704,13 @@ impl Endpoint {
         from_user: &str,
         display: Option<&str>,
         route: Route,
-        towards_twilio: bool,
     ) -> Request {
         // Towards Twilio, Homeline is the router's public address (when
         // known): in the SDP, so media comes back through the forwarded
         // RTP ports, and in Contact, so Twilio's BYE finds the way back.
         let local = self.local_ip_for(route.dest.ip());
         let sdp_ip = match self.media.public_ip {
-            Some(public) if towards_twilio => public,
+            Some(public) if media.towards_twilio => public,
             _ => local,
         };
         let mut origin = Origin::new(self.random_u32() as u64);
@@ -1946,6 +1946,7 @@ impl Endpoint {
             codecs: vec![call.codec],
             telephone_event: call.telephone_event,
             ptime: None,
+            towards_twilio: false,
         };
         let from = match referrer.other() {
             Side::A => call.from.clone(),
@@ -1963,7 +1964,7 @@ impl Endpoint {
                 dest: b.source,
             };
             let to_uri = format!("sip:{}@{}", phone.username, self.host_for(route.dest.ip()));
-            let invite = self.b_invite(&media, &b.contact, &to_uri, &from, None, route, false);
+            let invite = self.b_invite(&media, &b.contact, &to_uri, &from, None, route);
             if let Some(key) = super::uac::client_key(&invite) {
                 forks.push(Fork {
                     invite,
