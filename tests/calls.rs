@@ -53,6 +53,37 @@ fn cdrs(h: &Homeline, admin: &str) -> Vec<serde_json::Value> {
     r.json()["items"].as_array().cloned().unwrap_or_default()
 }
 
+/// The call records once at least `n` are written (the writer is a task
+/// behind the call layer, so they land a moment after the call ends).
+fn wait_cdrs(h: &Homeline, admin: &str, n: usize) -> Vec<serde_json::Value> {
+    common::wait_for(Duration::from_secs(3), || {
+        let r = cdrs(h, admin);
+        (r.len() >= n).then_some(r)
+    })
+    .unwrap_or_else(|| panic!("{n} call records"))
+}
+
+/// Twilio's edge (a sipp scenario) calling the household's number
+/// +15550001111 from +15557654321, answering the digest challenge with the
+/// SIP credentials, its RTP on `media_port`.
+fn twilio_calls_in(sip: SocketAddr, scenario: &str, media_port: &str, extra: &[&str]) -> SippRun {
+    let mut args = vec![
+        "-s",
+        "+15550001111",
+        "-key",
+        "caller",
+        "+15557654321",
+        "-au",
+        common::TRUNK_USER,
+        "-ap",
+        common::TRUNK_PASSWORD,
+        "-mp",
+        media_port,
+    ];
+    args.extend_from_slice(extra);
+    SippRun::spawn(Some(sip), scenario, &args)
+}
+
 #[test]
 fn phone_calls_phone_with_rtp_relayed_both_ways() {
     let h = start(
@@ -108,11 +139,7 @@ fn phone_calls_phone_with_rtp_relayed_both_ways() {
     assert_eq!(uas_code, 0, "callee: {uas_out}");
     // The call is gone and one CDR tells its story.
     assert_eq!(calls(&h, &admin)["total"], 0);
-    let rows = common::wait_for(Duration::from_secs(3), || {
-        let r = cdrs(&h, &admin);
-        (!r.is_empty()).then_some(r)
-    })
-    .expect("a CDR");
+    let rows = wait_cdrs(&h, &admin, 1);
     assert_eq!(rows.len(), 1, "{rows:?}");
     let cdr = &rows[0];
     assert_eq!(cdr["disposition"], "answered");
@@ -159,25 +186,7 @@ fn twilio_calls_in_through_the_sip_domain_path_and_the_phone_answers() {
     );
     std::thread::sleep(Duration::from_millis(300));
     // Twilio's <Dial><Sip username password> INVITE: digest with the trunk credentials.
-    let twilio = SippRun::spawn(
-        Some(sip),
-        "uac_invite_rtp.xml",
-        &[
-            "-s",
-            "+15550001111",
-            "-key",
-            "caller",
-            "+15557654321",
-            "-au",
-            common::TRUNK_USER,
-            "-ap",
-            common::TRUNK_PASSWORD,
-            "-mp",
-            "32200",
-            "-d",
-            "2000",
-        ],
-    );
+    let twilio = twilio_calls_in(sip, "uac_invite_rtp.xml", "32200", &["-d", "2000"]);
     let (code, out) = twilio.wait(Duration::from_secs(20));
     let (pcode, pout) = phone.wait(Duration::from_secs(10));
     assert_eq!(code, 0, "Twilio edge: {out}\nphone: {pout}");
@@ -186,11 +195,7 @@ fn twilio_calls_in_through_the_sip_domain_path_and_the_phone_answers() {
         pout.contains("From: <sip:+15557654321@"),
         "the phone sees the caller's number: {pout}"
     );
-    let rows = common::wait_for(Duration::from_secs(3), || {
-        let r = cdrs(&h, &admin);
-        (!r.is_empty()).then_some(r)
-    })
-    .expect("a CDR");
+    let rows = wait_cdrs(&h, &admin, 1);
     let cdr = &rows[0];
     assert_eq!(cdr["direction"], "inbound", "{cdr}");
     assert_eq!(cdr["disposition"], "answered", "{cdr}");
@@ -252,11 +257,7 @@ fn phone_calls_out_through_twilio_answering_its_challenge_with_the_households_nu
         tout.contains("From: <sip:+15550001111@home.sip.twilio.com>"),
         "caller ID is the DID: {tout}"
     );
-    let rows = common::wait_for(Duration::from_secs(3), || {
-        let r = cdrs(&h, &admin);
-        (!r.is_empty()).then_some(r)
-    })
-    .expect("a CDR");
+    let rows = wait_cdrs(&h, &admin, 1);
     assert_eq!(rows[0]["direction"], "outbound");
     assert_eq!(rows[0]["disposition"], "answered");
     assert_eq!(rows[0]["to_number"], "+14155550100");
@@ -290,11 +291,8 @@ fn the_toll_fraud_guard_refuses_foreign_numbers_and_says_so() {
         );
         assert_eq!(code, 0, "{dialled} refused with 403: {out}");
     }
-    let rows = common::wait_for(Duration::from_secs(3), || {
-        let r = cdrs(&h, &admin);
-        (r.len() == 2).then_some(r)
-    })
-    .expect("two CDRs");
+    let rows = wait_cdrs(&h, &admin, 2);
+    assert_eq!(rows.len(), 2, "{rows:?}");
     for r in &rows {
         assert_eq!(r["disposition"], "blocked", "{r}");
         assert!(
@@ -383,23 +381,7 @@ fn a_phone_that_vanishes_mid_call_is_hung_up_by_the_media_timeout() {
         &["-p", &kitchen.to_string(), "-mp", "32700"],
     );
     std::thread::sleep(Duration::from_millis(300));
-    let twilio = SippRun::spawn(
-        Some(sip),
-        "uac_until_bye.xml",
-        &[
-            "-s",
-            "+15550001111",
-            "-key",
-            "caller",
-            "+15557654321",
-            "-au",
-            common::TRUNK_USER,
-            "-ap",
-            common::TRUNK_PASSWORD,
-            "-mp",
-            "32600",
-        ],
-    );
+    let twilio = twilio_calls_in(sip, "uac_until_bye.xml", "32600", &[]);
     // The phone re-registering mid-call does not drop the call.
     std::thread::sleep(Duration::from_millis(800));
     let again = free_udp_port();
@@ -413,11 +395,7 @@ fn a_phone_that_vanishes_mid_call_is_hung_up_by_the_media_timeout() {
     let (pcode, pout) = phone.wait(Duration::from_secs(10));
     assert_eq!(code, 0, "Twilio's leg got a BYE: {out}");
     assert_eq!(pcode, 0, "phone: {pout}");
-    let rows = common::wait_for(Duration::from_secs(3), || {
-        let r = cdrs(&h, &admin);
-        (!r.is_empty()).then_some(r)
-    })
-    .expect("a CDR");
+    let rows = wait_cdrs(&h, &admin, 1);
     assert_eq!(rows[0]["disposition"], "answered");
     assert_eq!(
         rows[0]["hangup_cause"], "media timeout: no RTP from the phone",
@@ -590,11 +568,8 @@ fn cancel_racing_the_answer_leaves_no_call_behind() {
         0,
         "no call left behind ({outcomes:?})"
     );
-    let rows = common::wait_for(Duration::from_secs(3), || {
-        let r = cdrs(&h, &admin);
-        (r.len() == 3).then_some(r)
-    })
-    .expect("three CDRs");
+    let rows = wait_cdrs(&h, &admin, 3);
+    assert_eq!(rows.len(), 3, "{rows:?}");
     for r in rows {
         assert!(
             r["disposition"] == "answered" || r["disposition"] == "canceled",
@@ -664,23 +639,7 @@ fn a_twilio_call_is_blind_transferred_to_another_phone() {
         ],
     );
     std::thread::sleep(Duration::from_millis(300));
-    let twilio = SippRun::spawn(
-        Some(sip),
-        "uac_until_bye.xml",
-        &[
-            "-s",
-            "+15550001111",
-            "-key",
-            "caller",
-            "+15557654321",
-            "-au",
-            common::TRUNK_USER,
-            "-ap",
-            common::TRUNK_PASSWORD,
-            "-mp",
-            "33100",
-        ],
-    );
+    let twilio = twilio_calls_in(sip, "uac_until_bye.xml", "33100", &[]);
     let (bcode, bout) = bob_phone.wait(Duration::from_secs(20));
     let log = std::fs::read_to_string(h.data().join("server.log")).unwrap_or_default();
     assert_eq!(bcode, 0, "bob transferred and was released: {bout}\n{log}");
@@ -704,11 +663,7 @@ fn a_twilio_call_is_blind_transferred_to_another_phone() {
         cout.contains("From: <sip:+15557654321@"),
         "carol sees the original caller: {cout}"
     );
-    let rows = common::wait_for(Duration::from_secs(3), || {
-        let r = cdrs(&h, &admin);
-        (!r.is_empty()).then_some(r)
-    })
-    .expect("a CDR");
+    let rows = wait_cdrs(&h, &admin, 1);
     assert_eq!(
         rows[0]["hangup_cause"], "hung up from the web UI",
         "{}",
@@ -808,23 +763,7 @@ fn an_attended_transfer_joins_the_caller_to_the_consulted_phone() {
         "uas_answer_rtp.xml",
         &["-p", &carol.to_string(), "-mp", "33600"],
     );
-    let twilio = SippRun::spawn(
-        Some(sip),
-        "uac_until_bye.xml",
-        &[
-            "-s",
-            "+15550001111",
-            "-key",
-            "caller",
-            "+15557654321",
-            "-au",
-            common::TRUNK_USER,
-            "-ap",
-            common::TRUNK_PASSWORD,
-            "-mp",
-            "33400",
-        ],
-    );
+    let twilio = twilio_calls_in(sip, "uac_until_bye.xml", "33400", &[]);
     let sdp = |port: u16| {
         format!("v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
     };
@@ -1037,23 +976,7 @@ fn the_web_ui_transfers_a_twilio_call_to_another_phone() {
         &["-p", &carol.to_string(), "-mp", "34100"],
     );
     std::thread::sleep(Duration::from_millis(300));
-    let twilio = SippRun::spawn(
-        Some(sip),
-        "uac_until_bye.xml",
-        &[
-            "-s",
-            "+15550001111",
-            "-key",
-            "caller",
-            "+15557654321",
-            "-au",
-            common::TRUNK_USER,
-            "-ap",
-            common::TRUNK_PASSWORD,
-            "-mp",
-            "33900",
-        ],
-    );
+    let twilio = twilio_calls_in(sip, "uac_until_bye.xml", "33900", &[]);
     let call = common::wait_for(Duration::from_secs(5), || {
         let c = calls(&h, &admin)["items"].as_array()?.first()?.clone();
         (c["state"] == "answered").then_some(c)
