@@ -173,13 +173,6 @@ struct Call {
 }
 
 impl Call {
-    fn leg_index(side: Side) -> usize {
-        match side {
-            Side::A => 0,
-            Side::B => 1,
-        }
-    }
-
     fn on_hold(&self) -> bool {
         self.api_hold || self.holding.iter().any(|h| *h)
     }
@@ -1229,14 +1222,7 @@ impl Endpoint {
     /// A request inside a call's dialog (BYE, re-INVITE, INFO…).
     pub(super) async fn on_in_dialog(&mut self, req: &Request, id: u64, side: Side) -> Response {
         let tag = self.tag();
-        let Some(call) = self.calls.calls.get_mut(&id) else {
-            return reply(req, 481, &tag);
-        };
-        let dialog = match side {
-            Side::A => call.a.dialog.as_mut(),
-            Side::B => call.b.as_mut().map(|b| &mut b.dialog),
-        };
-        let Some(dialog) = dialog else {
+        let Some(dialog) = self.leg_dialog(id, side) else {
             return reply(req, 481, &tag);
         };
         if let Err(e) = dialog.on_request(req) {
@@ -1307,7 +1293,7 @@ impl Endpoint {
                 Err(_) => return reply(req, 488, tag),
             }
         };
-        let i = Call::leg_index(side);
+        let i = side.index();
         let direction = described
             .as_ref()
             .map(|d| d.audio.direction)
@@ -1373,29 +1359,30 @@ impl Endpoint {
 
     /// Sends BYE on one side of an answered call.
     async fn bye_side(&mut self, id: u64, side: Side) {
-        let Some(call) = self.calls.calls.get(&id) else {
+        self.request_in_dialog(id, side, Method::Bye, |_| {}).await;
+    }
+
+    /// Sends a request in the dialog of one leg (nobody waits for its
+    /// answer); `fill` adds its headers and body.
+    async fn request_in_dialog(
+        &mut self,
+        id: u64,
+        side: Side,
+        method: Method,
+        fill: impl FnOnce(&mut Request),
+    ) {
+        let Some(route) = self.leg_route(id, side) else {
             return;
-        };
-        let route = match side {
-            Side::A => call.a.route,
-            Side::B => match &call.b {
-                Some(b) => b.route,
-                None => return,
-            },
         };
         let via = self.via(route);
         let contact = self.contact(route);
-        let Some(call) = self.calls.calls.get_mut(&id) else {
+        let Some(dialog) = self.leg_dialog(id, side) else {
             return;
         };
-        let dialog = match side {
-            Side::A => call.a.dialog.as_mut(),
-            Side::B => call.b.as_mut().map(|b| &mut b.dialog),
-        };
-        let Some(dialog) = dialog else { return };
-        let bye = dialog.request(Method::Bye, &via, &contact, None);
+        let mut req = dialog.request(method, &via, &contact, None);
+        fill(&mut req);
         let ev = self
-            .start_client(bye, route.protocol, route.dest, Owner::Nobody)
+            .start_client(req, route.protocol, route.dest, Owner::Nobody)
             .await;
         self.pending.extend(ev);
     }
@@ -1442,10 +1429,8 @@ impl Endpoint {
                 });
                 if given_up {
                     tracing::info!(call = id, "caller never ACKed the answer: hanging up");
-                    self.bye_side(id, Side::A).await;
-                    self.bye_side(id, Side::B).await;
                     return self
-                        .end_call(
+                        .hang_up_both(
                             id,
                             Ending::new(Disposition::Failed, "no ACK from the caller"),
                         )
@@ -1489,9 +1474,7 @@ impl Endpoint {
             if let Some(&into) = self.calls.joined.get(&id) {
                 if self.calls.calls.contains_key(&into) {
                     tracing::warn!(call = into, "no media from a transferred party: hanging up");
-                    self.bye_side(into, Side::A).await;
-                    self.bye_side(into, Side::B).await;
-                    self.end_call(
+                    self.hang_up_both(
                         into,
                         Ending::new(
                             Disposition::Answered,
@@ -1513,9 +1496,7 @@ impl Endpoint {
             _ => "the phone",
         };
         tracing::warn!(call = id, ?side, "no media from {who}: hanging up");
-        self.bye_side(id, Side::A).await;
-        self.bye_side(id, Side::B).await;
-        self.end_call(
+        self.hang_up_both(
             id,
             Ending::new(
                 Disposition::Answered,
@@ -1525,15 +1506,21 @@ impl Endpoint {
         .await;
     }
 
+    /// Ends an answered call from Homeline's side: BYE on both legs, then
+    /// the record.
+    async fn hang_up_both(&mut self, id: u64, ending: Ending) {
+        self.bye_side(id, Side::A).await;
+        self.bye_side(id, Side::B).await;
+        self.end_call(id, ending).await;
+    }
+
     /// Hangs a call up from the API: BYE to answered legs, CANCEL/487 while ringing.
     pub(super) async fn hang_up(&mut self, id: u64) -> bool {
         let Some(call) = self.calls.calls.get(&id) else {
             return false;
         };
         if call.b.is_some() {
-            self.bye_side(id, Side::A).await;
-            self.bye_side(id, Side::B).await;
-            self.end_call(
+            self.hang_up_both(
                 id,
                 Ending::new(Disposition::Answered, "hung up from the web UI"),
             )
@@ -1562,7 +1549,7 @@ impl Endpoint {
         }
         call.api_hold = on;
         for side in [Side::A, Side::B] {
-            let held_by_other = call.holding[Call::leg_index(side.other())];
+            let held_by_other = call.holding[side.other().index()];
             call.relay.control(Control::Music {
                 side,
                 on: on || held_by_other,
@@ -1859,35 +1846,25 @@ impl Endpoint {
             Some(call) if call.notifies => call.notifies = !done,
             _ => return,
         }
-        let Some(route) = self.leg_route(id, side) else {
-            return;
-        };
-        let via = self.via(route);
-        let contact = self.contact(route);
-        let Some(dialog) = self.leg_dialog(id, side) else {
-            return;
-        };
-        let mut notify = dialog.request(Method::Notify, &via, &contact, None);
-        notify.headers.push(HeaderName::Event, "refer");
-        notify.headers.push(
-            HeaderName::Other("Subscription-State".into()),
-            if done {
-                "terminated;reason=noresource"
-            } else {
-                "active;expires=60"
-            },
-        );
-        notify
-            .headers
-            .push(HeaderName::ContentType, "message/sipfrag;version=2.0");
-        notify.body = Bytes::from(format!(
-            "SIP/2.0 {status} {}\r\n",
-            crate::sip::message::default_reason(status)
-        ));
-        let ev = self
-            .start_client(notify, route.protocol, route.dest, Owner::Nobody)
-            .await;
-        self.pending.extend(ev);
+        self.request_in_dialog(id, side, Method::Notify, |notify| {
+            notify.headers.push(HeaderName::Event, "refer");
+            notify.headers.push(
+                HeaderName::Other("Subscription-State".into()),
+                if done {
+                    "terminated;reason=noresource"
+                } else {
+                    "active;expires=60"
+                },
+            );
+            notify
+                .headers
+                .push(HeaderName::ContentType, "message/sipfrag;version=2.0");
+            notify.body = Bytes::from(format!(
+                "SIP/2.0 {status} {}\r\n",
+                crate::sip::message::default_reason(status)
+            ));
+        })
+        .await;
     }
 
     /// Transfers a call from the API: the party on `side` (by default the
@@ -1942,7 +1919,7 @@ impl Endpoint {
             return;
         };
         let media = OfferMedia {
-            port: call.relay.ports[Call::leg_index(referrer)],
+            port: call.relay.ports[referrer.index()],
             codecs: vec![call.codec],
             telephone_event: call.telephone_event,
             ptime: None,
@@ -2143,7 +2120,7 @@ impl Endpoint {
             if let Some(mut t) = call.transfer.take() {
                 cancels = stop_forks(t.forks.iter_mut());
             }
-            let held = call.holding[Call::leg_index(referrer)] || call.api_hold;
+            let held = call.holding[referrer.index()] || call.api_hold;
             call.relay.control(Control::Music {
                 side: referrer.other(),
                 on: held,
@@ -2202,13 +2179,13 @@ impl Endpoint {
         };
         call.relay.control(Control::Peer {
             side: referrer,
-            rtp: SocketAddr::new(loopback, joined.relay.ports[Call::leg_index(other_side)]),
+            rtp: SocketAddr::new(loopback, joined.relay.ports[other_side.index()]),
             direction: Direction::SendRecv,
             codec: call.codec,
         });
         joined.relay.control(Control::Peer {
             side: other_side,
-            rtp: SocketAddr::new(loopback, call.relay.ports[Call::leg_index(referrer)]),
+            rtp: SocketAddr::new(loopback, call.relay.ports[referrer.index()]),
             direction: Direction::SendRecv,
             codec: call.codec,
         });

@@ -45,7 +45,8 @@ impl Side {
         }
     }
 
-    fn index(self) -> usize {
+    /// 0 for A, 1 for B: where a side's entry sits in per-side arrays.
+    pub fn index(self) -> usize {
         match self {
             Side::A => 0,
             Side::B => 1,
