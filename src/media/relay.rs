@@ -349,6 +349,7 @@ impl Task {
             return;
         }
         let i = side.index();
+        let now = Instant::now();
         {
             let leg = &mut self.legs[i];
             if !leg.rtp_latched {
@@ -361,7 +362,7 @@ impl Task {
                 self.stats.strays.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            leg.last_heard = Instant::now();
+            leg.last_heard = now;
             leg.timed_out = false;
         }
         self.stats.received[i].fetch_add(1, Ordering::Relaxed);
@@ -371,7 +372,7 @@ impl Task {
         let (Some(dest), false, true) = (to.peer_rtp, to.music, to.receives()) else {
             return;
         };
-        to.out.rewrite(packet, source, Instant::now());
+        to.out.rewrite(packet, source, now);
         if to.pair.rtp.send_to(packet, dest).await.is_ok() {
             self.stats.sent[o].fetch_add(1, Ordering::Relaxed);
         }
