@@ -241,7 +241,7 @@ mod tests {
         for ((method, path), op) in operations(&doc) {
             let name = format!("{method} {path}");
             for key in ["summary", "operationId"] {
-                if !op[key].as_str().is_some_and(|s| !s.is_empty()) {
+                if op[key].as_str().is_none_or(str::is_empty) {
                     problems.push(format!("{name}: needs a {key}"));
                 }
             }
