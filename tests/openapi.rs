@@ -15,7 +15,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use common::twilio::{StandIn, NUMBER_SID, SID, TOKEN};
 use common::{setup_admin, Homeline, Start};
+use homeline::twilio::client::encode_component;
 
 const PW: &str = "blue kettle on the hob";
 const FILE: &str = "src/http/openapi.json";
@@ -311,8 +313,8 @@ fn provision(dir: &Path) -> (i64, i64, i64, i64) {
     (did, device, voicemail, message)
 }
 
-/// The documented schema of `method path`'s answer with `status` as JSON.
-fn documented<'a>(doc: &'a Value, method: &str, pattern: &str, status: u16) -> &'a Value {
+/// The documented answer of `method pattern` with `status` (or `default`).
+fn response<'a>(doc: &'a Value, method: &str, pattern: &str, status: u16) -> &'a Value {
     let op = &doc["paths"][pattern][method.to_ascii_lowercase()];
     assert!(op.is_object(), "{method} {pattern} is not in {FILE}");
     let responses = &op["responses"];
@@ -325,7 +327,12 @@ fn documented<'a>(doc: &'a Value, method: &str, pattern: &str, status: u16) -> &
             .pointer(r.trim_start_matches('#'))
             .unwrap_or_else(|| panic!("unresolved {r}"));
     }
-    let schema = &resp["content"]["application/json"]["schema"];
+    resp
+}
+
+/// The documented schema of `method pattern`'s answer with `status` as JSON.
+fn documented<'a>(doc: &'a Value, method: &str, pattern: &str, status: u16) -> &'a Value {
+    let schema = &response(doc, method, pattern, status)["content"]["application/json"]["schema"];
     assert!(
         schema.is_object(),
         "{method} {pattern}: status {status} has no application/json schema in {FILE}"
@@ -432,7 +439,7 @@ fn the_servers_answers_match_the_documented_schemas() {
         ),
         (
             "/api/twilio/numbers",
-            "asks Twilio; shape checked from twilio::client::IncomingNumber below",
+            "needs Twilio: called with the stand-in in writes_take_and_answer_the_documented_shapes",
         ),
     ];
     let paths = doc["paths"].as_object().expect("paths");
@@ -532,8 +539,10 @@ fn request_schema<'a>(doc: &'a Value, method: &str, pattern: &str) -> &'a Value 
 fn writes_take_and_answer_the_documented_shapes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (did, device, voicemail, _) = provision(dir.path());
+    let standin = StandIn::start(SID, TOKEN);
     let h = Homeline::start_with(Start {
         dir: Some(dir),
+        env: vec![("HOMELINE_TWILIO_API_BASE".into(), standin.base.clone())],
         ..Start::default()
     });
     let doc: Value = serde_json::from_str(homeline::http::openapi::DOCUMENT).expect("JSON");
@@ -541,11 +550,17 @@ fn writes_take_and_answer_the_documented_shapes() {
     let setup = json!({
         "admin": { "email": "mum@home.test", "password": PW, "display_name": "Mum" },
         "timezone": "Europe/London",
+        "twilio": { "account_sid": SID, "auth_token": TOKEN },
         "phone_numbers": [{ "number": "+15551239999", "name": "Office" }],
     });
     let r = h.call("POST", "/api/setup/complete", None, Some(&setup));
     assert_eq!(r.status, 201, "{}", r.text());
     let admin = r.session_token().expect("session");
+    assert!(
+        r.json()["twilio"]["friendly_name"].is_string(),
+        "{}",
+        r.text()
+    );
     let mut problems = conforms(&doc, "SetupResult", &r.json());
     problems.extend(check_body(&doc, "POST", "/api/setup/complete", &setup));
 
@@ -649,6 +664,20 @@ fn writes_take_and_answer_the_documented_shapes() {
             400,
         ),
         (
+            "GET",
+            "/api/twilio/numbers",
+            "/api/twilio/numbers".into(),
+            None,
+            200,
+        ),
+        (
+            "POST",
+            "/api/twilio/numbers/{sid}/connect",
+            format!("/api/twilio/numbers/{NUMBER_SID}/connect"),
+            None,
+            202,
+        ),
+        (
             "DELETE",
             "/api/system/hold-music",
             "/api/system/hold-music".into(),
@@ -703,12 +732,98 @@ fn writes_take_and_answer_the_documented_shapes() {
         check(&doc, schema, &r.json(), &what, &mut errs);
         problems.extend(errs);
     }
+
+    // Twilio's webhooks: a signed form in; TwiML, nothing, or the error
+    // format out, each as documented.
+    let call = "CA0123456789abcdef0123456789abcdef";
+    let hooks: Vec<WebhookCase> = vec![
+        (
+            "/api/webhooks/voice/incoming",
+            vec![
+                ("CallSid", call),
+                ("From", "+15559870000"),
+                ("To", "+15551230000"),
+            ],
+            200,
+        ),
+        (
+            "/api/webhooks/sms/incoming",
+            vec![
+                ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+                ("From", "+15559870000"),
+                ("To", "+15551230000"),
+                ("Body", "hello"),
+                ("NumMedia", "0"),
+            ],
+            200,
+        ),
+        (
+            "/api/webhooks/voice/status",
+            vec![("CallSid", call), ("CallStatus", "ringing")],
+            204,
+        ),
+        ("/api/webhooks/sms/status", vec![("MessageSid", "")], 400),
+    ];
+    for (path, params, status) in hooks {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let form: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode_component(v)))
+            .collect();
+        let url = format!("https://home.example.org{path}");
+        let signature = homeline::twilio::signature::compute(TOKEN, &url, &params);
+        let r = h.request(
+            "POST",
+            path,
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-Twilio-Signature", &signature),
+            ],
+            form.join("&").as_bytes(),
+        );
+        assert_eq!(r.status, status, "POST {path}: {}", r.text());
+        assert!(
+            doc["paths"][path]["post"]["requestBody"]["content"]
+                .get("application/x-www-form-urlencoded")
+                .is_some(),
+            "POST {path}: a form body in {FILE}"
+        );
+        let documented_types: Vec<&String> = response(&doc, "POST", path, status)["content"]
+            .as_object()
+            .map(|c| c.keys().collect())
+            .unwrap_or_default();
+        let sent = r
+            .header("content-type")
+            .map(|t| t.split(';').next().unwrap_or("").trim().to_string());
+        match sent {
+            None => assert!(
+                r.body.is_empty() && documented_types.is_empty(),
+                "POST {path}: {status} without a body, documented {documented_types:?}"
+            ),
+            Some(t) => assert!(
+                documented_types.iter().any(|d| **d == t),
+                "POST {path}: {status} is {t}, documented {documented_types:?}"
+            ),
+        }
+        if r.header("content-type") == Some("application/json") {
+            let mut errs = Vec::new();
+            let schema = documented(&doc, "POST", path, status);
+            check(&doc, schema, &r.json(), &format!("POST {path}"), &mut errs);
+            problems.extend(errs);
+        }
+    }
     assert!(
         problems.is_empty(),
         "the server's answers differ from {FILE}:\n{}",
         problems.join("\n")
     );
 }
+
+/// A webhook's path, form parameters and expected status.
+type WebhookCase = (&'static str, Vec<(&'static str, &'static str)>, u16);
 
 /// A body the server accepts must fit the documented request schema.
 fn check_body(doc: &Value, method: &str, pattern: &str, body: &Value) -> Vec<String> {
