@@ -17,6 +17,8 @@
 //! * [`http`] is the hyper server: router, JSON errors, embedded UI, health.
 //! * [`sip`] is our SIP stack (message → transport → transaction → dialog);
 //!   [`endpoint`] runs it and dispatches requests to the [`registrar`].
+//! * [`dns`] resolves names (Twilio's SIP Domain) off the SIP loop, with a
+//!   timeout and a TTL cache; answers come back to the loop as events.
 //! * [`watchdog`] turns core-loop heartbeats into systemd watchdog pings.
 //! * [`storage`] watches free space on the SD card without writing to it.
 //! * [`secrets`] seals secrets at rest with a key kept in the data dir.
@@ -42,6 +44,7 @@ pub mod app;
 pub mod clock;
 pub mod constants;
 pub mod dialplan;
+pub mod dns;
 pub mod endpoint;
 pub mod events;
 pub mod http;
