@@ -296,6 +296,8 @@ pub struct EndpointSetup {
     pub trunk_edge: Option<SocketAddr>,
     /// How Twilio's INVITEs are recognised (SIP Domain or trunking mode).
     pub twilio_sip: crate::settings::TwilioSip,
+    /// Where the resolver finds its servers (for the SIP Domain).
+    pub dns: crate::dns::ResolverFiles,
 }
 
 /// What the call layer relays media with.
@@ -328,6 +330,7 @@ pub async fn start(
     let transport = Transport::bind(setup.listen, up_tx, stop.clone()).await?;
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (media_tx, media_rx) = mpsc::unbounded_channel();
+    let (resolver, resolved_rx) = crate::dns::Resolver::new(setup.dns);
     let mut registrar = Registrar::new(setup.persist);
     registrar.load(setup.stored_bindings, setup.clock.now());
     let endpoint = Endpoint {
@@ -365,6 +368,8 @@ pub async fn start(
         ring_timeout: setup.calls.ring_timeout,
         cdrs: setup.cdrs,
         local_ips: HashMap::new(),
+        resolver,
+        awaiting_dns: calls::AwaitingDns::default(),
     };
     let handle = SipHandle {
         cmds: cmd_tx,
@@ -372,7 +377,8 @@ pub async fn start(
         tls_addr: transport.tls_addr(),
         tcp_addr: transport.tcp_addr(),
     };
-    let task = tokio::spawn(endpoint.run(up_rx, cmd_rx, media_rx, setup.heartbeat, stop));
+    let task =
+        tokio::spawn(endpoint.run(up_rx, cmd_rx, media_rx, resolved_rx, setup.heartbeat, stop));
     Ok((handle, task))
 }
 
@@ -406,6 +412,10 @@ struct Endpoint {
     cdrs: Option<mpsc::UnboundedSender<crate::store::cdrs::Cdr>>,
     /// Which of our addresses routes to a peer's address (cached).
     local_ips: HashMap<std::net::IpAddr, std::net::IpAddr>,
+    /// Names resolved off the loop (the Twilio SIP Domain), with their cache.
+    resolver: crate::dns::Resolver,
+    /// Outgoing calls waiting for the SIP Domain's address.
+    awaiting_dns: calls::AwaitingDns,
 }
 
 /// Everything that can be armed on the endpoint's one timer queue.
@@ -422,6 +432,7 @@ impl Endpoint {
         mut up: mpsc::Receiver<Received>,
         mut cmds: mpsc::Receiver<Command>,
         mut media: mpsc::UnboundedReceiver<(u64, crate::media::relay::MediaEvent)>,
+        mut resolved: mpsc::UnboundedReceiver<crate::dns::Resolved>,
         heartbeat: Heartbeat,
         stop: watch::Receiver<bool>,
     ) {
@@ -438,6 +449,7 @@ impl Endpoint {
                 Some(r) = up.recv() => self.on_received(r).await,
                 Some(c) = cmds.recv() => self.on_command(c).await,
                 Some((call, ev)) = media.recv() => self.on_media_event(call, ev).await,
+                Some(r) = resolved.recv() => self.on_resolved(r).await,
                 _ = sleep_until(next_timer), if next_timer.is_some() => self.fire_timers().await,
                 _ = tick.tick() => {
                     heartbeat.beat();
