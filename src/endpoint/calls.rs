@@ -1175,7 +1175,15 @@ impl Endpoint {
         let tag = self.tag();
         let invite_key = invite_key_of(cancel_key);
         let Some(&id) = self.calls.by_invite.get(&invite_key) else {
-            return reply(req, 481, &tag);
+            // §9.2: the INVITE's transaction still exists but was answered
+            // (a 407, a refusal, an ended call): the CANCEL matched it, gets
+            // 200 and changes nothing.
+            let status = if self.txs.contains_key(&invite_key) {
+                200
+            } else {
+                481
+            };
+            return reply(req, status, &tag);
         };
         let Some(call) = self.calls.calls.get(&id) else {
             return reply(req, 481, &tag);
@@ -1692,7 +1700,7 @@ fn refusal(req: &Request, status: u16, why: &str, tag: &str) -> Response {
     if !why.is_empty() {
         r.headers.push(
             HeaderName::Other("Warning".into()),
-            format!("399 homeline \"{}\"", why.replace('"', "'")),
+            crate::sip::message::text::warning(why),
         );
     }
     r

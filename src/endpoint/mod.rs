@@ -14,6 +14,7 @@
 
 mod calls;
 mod directory;
+mod refuse;
 mod uac;
 
 pub use calls::{CallInfo, TransferRefused};
@@ -530,28 +531,11 @@ impl Endpoint {
             Err(e) => {
                 self.guard.garbage(ip, now);
                 tracing::debug!(source = %r.source, error = %e, "unreadable SIP message");
-                // Without any Via no response can be built (and answering would
-                // only reflect traffic at a scanner): drop. A Via that exists but
-                // does not parse is copied as it is and answered at the source.
-                let Some(via) = e
-                    .request
-                    .as_ref()
-                    .and_then(|r| r.headers.lines(&HeaderName::Via).next().map(str::to_string))
-                else {
+                let Some((resp, via)) = refuse::unparsable(&e, &self.tag()) else {
                     return;
                 };
-                if let (Some(status), Some(req)) = (e.status, e.request) {
-                    // Stateless answer: there is no trustworthy transaction key.
-                    let mut resp = reply(&req, status, &self.tag());
-                    if status == 505 || status == 400 {
-                        resp.headers.push(
-                            HeaderName::Other("Warning".into()),
-                            format!("399 homeline \"{}\"", e.reason.replace('"', "'")),
-                        );
-                    }
-                    let dest = response_destination(&via, r.source, r.protocol);
-                    self.send(r.protocol, dest, &Message::Response(resp)).await;
-                }
+                let dest = response_destination(&via, r.source, r.protocol);
+                self.send(r.protocol, dest, &Message::Response(resp)).await;
             }
             Ok(Message::Response(resp)) => {
                 // Responses only ever reach a client transaction of ours;
@@ -955,7 +939,7 @@ impl Endpoint {
                 let mut r = reply(400);
                 r.headers.push(
                     HeaderName::Other("Warning".into()),
-                    format!("399 homeline \"{why}\""),
+                    crate::sip::message::text::warning(&why),
                 );
                 r
             }
