@@ -12,6 +12,7 @@
 //! RFC 3261; other known methods are answered 405 and unknown ones 501, both
 //! with `Allow`, until the call layer exists.
 
+mod call_events;
 mod calls;
 mod directory;
 mod uac;
@@ -296,6 +297,8 @@ pub struct EndpointSetup {
     pub trunk_edge: Option<SocketAddr>,
     /// How Twilio's INVITEs are recognised (SIP Domain or trunking mode).
     pub twilio_sip: crate::settings::TwilioSip,
+    /// Where registration and call changes are announced.
+    pub events: crate::events::Events,
 }
 
 /// What the call layer relays media with.
@@ -328,7 +331,7 @@ pub async fn start(
     let transport = Transport::bind(setup.listen, up_tx, stop.clone()).await?;
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (media_tx, media_rx) = mpsc::unbounded_channel();
-    let mut registrar = Registrar::new(setup.persist);
+    let mut registrar = Registrar::new(setup.persist).with_events(setup.events.clone());
     registrar.load(setup.stored_bindings, setup.clock.now());
     let endpoint = Endpoint {
         transport: transport.clone(),
@@ -365,6 +368,8 @@ pub async fn start(
         ring_timeout: setup.calls.ring_timeout,
         cdrs: setup.cdrs,
         local_ips: HashMap::new(),
+        events: setup.events,
+        announced_calls: Default::default(),
     };
     let handle = SipHandle {
         cmds: cmd_tx,
@@ -406,6 +411,10 @@ struct Endpoint {
     cdrs: Option<mpsc::UnboundedSender<crate::store::cdrs::Cdr>>,
     /// Which of our addresses routes to a peer's address (cached).
     local_ips: HashMap<std::net::IpAddr, std::net::IpAddr>,
+    /// The application's events channel.
+    events: crate::events::Events,
+    /// The call states last announced on it.
+    announced_calls: call_events::Announced,
 }
 
 /// Everything that can be armed on the endpoint's one timer queue.
@@ -452,6 +461,7 @@ impl Endpoint {
             if !self.pending.is_empty() {
                 self.dispatch(Vec::new()).await;
             }
+            self.announce_call_changes();
         }
     }
 
