@@ -14,7 +14,8 @@
 //! * [`clock`] is the one clock, injectable so time-based rules are testable.
 //! * [`store`] is SQLite: one connection on its own thread, embedded
 //!   migrations, one repository module per table.
-//! * [`http`] is the hyper server: router, JSON errors, embedded UI, health.
+//! * [`http`] is the hyper server: router, JSON errors, embedded UI, health,
+//!   and the API contract (`http::openapi`, an OpenAPI 3.1 document).
 //! * [`sip`] is our SIP stack (message → transport → transaction → dialog);
 //!   [`endpoint`] runs it and dispatches requests to the [`registrar`].
 //! * [`dns`] resolves names (Twilio's SIP Domain) off the SIP loop, with a
