@@ -26,7 +26,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -353,7 +352,7 @@ pub async fn start(
         timers: BTreeMap::new(),
         armed: HashMap::new(),
         seq: 0,
-        rng: SystemRandom::new(),
+        rng: crate::sip::random::RandomPool::default(),
         calls: calls::CallTable::default(),
         clients: HashMap::new(),
         synth: HashMap::new(),
@@ -402,7 +401,7 @@ struct Endpoint {
     timers: BTreeMap<(Instant, u64), TimerKey>,
     armed: HashMap<TimerKey, u64>,
     seq: u64,
-    rng: SystemRandom,
+    rng: crate::sip::random::RandomPool,
     calls: calls::CallTable,
     clients: HashMap<uac::ClientKey, uac::ClientTx>,
     /// Each client transaction's request, to synthesise 408/503 from.
@@ -674,17 +673,27 @@ impl Endpoint {
                 }
                 Action::Arm(timer, after) => self.arm(TimerKey::Server(key.clone(), timer), after),
                 Action::Terminated => {
-                    if let Some(tx) = self.txs.remove(key) {
-                        if self.branches.get(&tx.identity.0) == Some(&tx.identity.1) {
-                            self.branches.remove(&tx.identity.0);
-                        }
+                    let Some(tx) = self.txs.remove(key) else {
+                        continue;
+                    };
+                    if self.branches.get(&tx.identity.0) == Some(&tx.identity.1) {
+                        self.branches.remove(&tx.identity.0);
                     }
-                    // Only this transaction's timers: scanning every armed
-                    // timer here made the cost grow with the load (found by
-                    // benches/register_load.sh). Their queue entries are
-                    // skipped when they fire.
-                    for t in Timer::ALL {
-                        self.armed.remove(&TimerKey::Server(key.clone(), t));
+                    // Only the timers this kind of transaction arms: scanning
+                    // every armed timer made the cost grow with the load, and
+                    // trying all twelve kinds cost a key copy each (both
+                    // found by benches/register_load.sh). Their queue entries
+                    // are skipped when they fire.
+                    let own: &[Timer] = match tx.machine {
+                        Machine::NonInvite(_) => &[Timer::J],
+                        Machine::Invite(_) => &[Timer::G, Timer::H, Timer::I, Timer::L],
+                    };
+                    let mut target = TimerKey::Server(key.clone(), Timer::J);
+                    for t in own {
+                        if let TimerKey::Server(_, timer) = &mut target {
+                            *timer = *t;
+                        }
+                        self.armed.remove(&target);
                     }
                 }
                 Action::Timeout => tracing::debug!(?key, "server transaction timed out (no ACK)"),
@@ -748,15 +757,13 @@ impl Endpoint {
 
     fn random_u32(&self) -> u32 {
         let mut b = [0u8; 4];
-        let _ = self.rng.fill(&mut b);
+        self.rng.fill(&mut b);
         u32::from_be_bytes(b)
     }
 
     /// A longer random token (Call-IDs, branches).
     fn tag_long(&self) -> String {
-        let mut b = [0u8; 12];
-        let _ = self.rng.fill(&mut b);
-        b.iter().map(|x| format!("{x:02x}")).collect()
+        self.rng.hex::<12>()
     }
 
     /// Which of our addresses a peer reaches us at: the kernel's routing
@@ -819,9 +826,7 @@ impl Endpoint {
     }
 
     fn tag(&self) -> String {
-        let mut b = [0u8; 6];
-        let _ = self.rng.fill(&mut b);
-        b.iter().map(|x| format!("{x:02x}")).collect()
+        self.rng.hex::<6>()
     }
 
     /// The transaction user: decides the answer to a new request.
@@ -899,14 +904,19 @@ impl Endpoint {
         let Some(alg) = creds.algorithm() else {
             return challenge(&self.auth, false);
         };
-        let device = self.devices.get(&creds.username).cloned();
+        let device = self.devices.get(&creds.username);
         // Unknown users are checked against a dummy HA1 so they cost (and
         // answer) the same as a wrong password.
-        let ha1 = device
-            .as_ref()
-            .map(|d| d.ha1(alg).to_string())
-            .unwrap_or_else(|| alg.hash("no such user"));
-        match self.auth.verify(&creds, "REGISTER", &ha1, now) {
+        let dummy;
+        let ha1 = match device {
+            Some(d) => d.ha1(alg),
+            None => {
+                dummy = alg.hash("no such user");
+                &dummy
+            }
+        };
+        let device = device.map(|d| (d.device_id, d.username.clone()));
+        match self.auth.verify(&creds, "REGISTER", ha1, now) {
             Verdict::Ok if device.is_some() => {}
             Verdict::Stale => return challenge(&self.auth, true),
             Verdict::Rechallenge => return challenge(&self.auth, false),
@@ -916,17 +926,17 @@ impl Endpoint {
                 return reply(403);
             }
         }
-        let Some(device) = device else {
+        let Some((device_id, username)) = device else {
             return reply(403);
         };
-        if to.uri.user_unescaped().as_deref() != Some(device.username.as_str()) {
+        if to.uri.user_unescaped().as_deref() != Some(username.as_str()) {
             let mut r = reply(403);
             r.reason = "Credentials Do Not Match the AOR".into();
             return r;
         }
         match self
             .registrar
-            .register(device.device_id, req, source, protocol, now)
+            .register(device_id, req, source, protocol, now)
         {
             Ok(bindings) => {
                 let mut r = reply(200);
