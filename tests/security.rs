@@ -186,6 +186,10 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
             ))
         }
         "/api/system/alerts/{id}" => Some(("/api/system/alerts/999999".into(), false)),
+        "/api/system/outbox/{id}/retry" => Some(("/api/system/outbox/999999/retry".into(), false)),
+        "/api/blocklist/{id}" => Some(("/api/blocklist/999999".into(), false)),
+        // Nothing is banned: an admin's unban answers 404.
+        "/api/sip/bans/{addr}" => Some(("/api/sip/bans/203.0.113.9".into(), false)),
         "/api/dids/{id}/greeting" => Some((format!("/api/dids/{}/greeting", hh.gran_did), true)),
         "/api/greetings/{name}" => Some((
             "/api/greetings/1-0123456789abcdef0123456789abcdef.mp3".into(),

@@ -1,6 +1,5 @@
 //! Phones: `GET/POST /api/devices`, `GET/PUT/DELETE /api/devices/{id}`,
-//! `GET /api/devices/{id}/credentials`, `GET /api/devices/registrations`,
-//! and `GET /api/sip/bans`.
+//! `GET /api/devices/{id}/credentials` and `GET /api/devices/registrations`.
 //!
 //! Why SIP passwords are sealed, not hashed: digest authentication needs the
 //! password (or a realm-bound HA1) and provisioning must hand it to the phone,
@@ -54,7 +53,6 @@ pub fn routes() -> Vec<Route> {
         ),
         Route::new(Method::PUT, "/api/devices/{id}", Access::Admin, update),
         Route::new(Method::DELETE, "/api/devices/{id}", Access::Admin, delete),
-        Route::new(Method::GET, "/api/sip/bans", Access::Admin, bans),
     ]
 }
 
@@ -302,12 +300,4 @@ async fn registrations(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         .filter(|r| mine.as_ref().is_none_or(|ids| ids.contains(&r.device_id)))
         .collect();
     Ok(json_response(StatusCode::OK, &json!({ "items": items })))
-}
-
-async fn bans(state: Arc<ServerState>, _req: ApiRequest) -> ApiResult {
-    let bans = match &state.sip {
-        Some(sip) => sip.bans().await,
-        None => Vec::new(),
-    };
-    Ok(json_response(StatusCode::OK, &json!({ "items": bans })))
 }

@@ -12,6 +12,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod blocklist;
 pub mod calls;
 pub mod devices;
 pub mod dids;
@@ -24,6 +25,8 @@ pub mod messages;
 pub mod request;
 pub mod router;
 pub mod setup;
+pub mod sip;
+pub mod startup;
 pub mod system;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
@@ -116,8 +119,11 @@ pub fn routes() -> Vec<Route> {
     routes.extend(users::routes());
     routes.extend(setup::routes());
     routes.extend(system::routes());
+    routes.extend(startup::routes());
     routes.extend(dids::routes());
     routes.extend(devices::routes());
+    routes.extend(sip::routes());
+    routes.extend(blocklist::routes());
     routes.extend(calls::routes());
     routes.extend(hold_music::routes());
     routes.extend(webhooks::routes());
