@@ -31,6 +31,11 @@ export default defineConfig({
       '/health': server,
     },
   },
+  test: {
+    // Unit tests (npm test): the API client, the guards, the composables.
+    environment: 'happy-dom',
+    include: ['tests/unit/**/*.test.js'],
+  },
   preview: {
     host: '127.0.0.1',
     port: 4173,

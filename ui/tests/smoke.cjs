@@ -9,9 +9,8 @@
 // Run Chromium in a network namespace that only has loopback, as root:
 //   unshare -n bash -c 'ip link set lo up; <start server>; node tests/smoke.cjs ...'
 //
-// Checks: (1) login shows an alert with the server's error message, and the POST
-// carries the JSON body and CSRF header; (2) a client route (/calls) renders the shell
-// and its heading; (3) the dashboard shows the /health status "ok".
+// Checks that a fresh appliance sends every page (SPA fallback included) to the
+// setup wizard.
 // Prints one JSON summary line; exits non-zero if any check fails.
 'use strict'
 
@@ -118,61 +117,17 @@ async function main() {
   page.setDefaultTimeout(10000)
   page.on('pageerror', (e) => summary.pageErrors.push(String(e.message || e)))
 
-  // 1. Login: the server's error message is shown in an alert.
-  await step('login shows server error in an alert', async () => {
-    await page.goto(`${base}/login`, { waitUntil: 'load', timeout: 15000 })
-    await page.locator('form').waitFor()
-    await page.getByLabel('Email').fill('smoke@example.invalid')
-    await page.getByLabel('Password').fill('not-the-password')
-    const [req] = await Promise.all([
-      page.waitForRequest((r) => r.url() === `${base}/api/auth/login` && r.method() === 'POST'),
-      page.getByRole('button', { name: 'Sign in' }).click(),
-    ])
-    const headers = req.headers()
-    if (headers['x-requested-with'] !== 'homeline') throw new Error('login POST lacks X-Requested-With: homeline')
-    if (!(headers['content-type'] || '').startsWith('application/json')) throw new Error('login POST is not JSON')
-    const body = JSON.parse(req.postData() || 'null')
-    if (!body || body.email !== 'smoke@example.invalid' || body.password !== 'not-the-password') {
-      throw new Error('login POST body is not {"email","password"}')
-    }
-    const alert = page.getByRole('alert')
-    await alert.waitFor()
-    const text = await textOf(alert)
-    if (!text) throw new Error('alert is empty')
-    return text
-  })
-  await shot(page, 'login.png')
-
-  // 2. A client route served by the SPA fallback renders the shell.
-  await step('client route /calls renders the shell', async () => {
-    const resp = await page.goto(`${base}/calls`, { waitUntil: 'load', timeout: 15000 })
-    if (!resp || resp.status() !== 200) throw new Error(`GET /calls answered ${resp && resp.status()}`)
-    const nav = page.getByRole('navigation', { name: 'Main' })
-    await nav.waitFor()
-    for (const name of ['Dashboard', 'Phones', 'Numbers', 'Calls', 'Voicemail', 'Messages', 'Settings']) {
-      if (!(await nav.getByRole('link', { name, exact: true }).isVisible())) throw new Error(`nav link ${name} not visible`)
+  // A fresh appliance sends every page to the setup wizard.
+  await step('fresh appliance: every page goes to /setup', async () => {
+    for (const p of ['/', '/calls', '/login']) {
+      const resp = await page.goto(`${base}${p}`, { waitUntil: 'load', timeout: 15000 })
+      if (!resp || resp.status() !== 200) throw new Error(`GET ${p} answered ${resp && resp.status()}`)
+      await page.waitForURL(`${base}/setup`, { timeout: 10000 })
     }
     const heading = await textOf(page.getByRole('heading', { level: 1 }))
-    if (heading !== 'Calls') throw new Error(`heading is ${JSON.stringify(heading)}, expected "Calls"`)
     return heading
   })
-
-  // 3. The dashboard shows the /health status.
-  await step('dashboard shows health status ok', async () => {
-    await page.goto(`${base}/`, { waitUntil: 'load', timeout: 15000 })
-    const status = page.getByTestId('health-status')
-    await page.waitForFunction(
-      () => (document.querySelector('[data-testid="health-status"]')?.textContent || '').trim() === 'ok',
-      null,
-      { timeout: 10000 },
-    ).catch(async () => {
-      const seen = (await status.count()) ? await textOf(status) : 'no status shown'
-      throw new Error(`health status is ${JSON.stringify(seen)}, expected "ok"`)
-    })
-    const version = page.getByTestId('health-version')
-    return { status: 'ok', version: (await version.count()) ? await textOf(version) : null }
-  })
-  await shot(page, 'shell.png')
+  await shot(page, 'setup.png')
 
   if (summary.pageErrors.length) record('no uncaught page errors', false, summary.pageErrors[0])
   if (summary.offOrigin.length) record('no off-origin requests', false, summary.offOrigin[0])

@@ -1,0 +1,34 @@
+// Health, settings, alerts and the outbox (src/http/health.rs, system.rs).
+import { get, put, del } from './client.js'
+
+/**
+ * @typedef {{ status: string, version: string, uptime_secs: number }} Health
+ * @typedef {{ ok: boolean, [k: string]: any }} Check
+ * @typedef {{ ready: boolean, checks: { database: Check, storage: Check, loops: Check, listeners: Check } }} Readiness
+ * @typedef {{ id: number, key: string, message: string, raised_at: string, cleared_at: string|null }} Alert
+ */
+
+/** @returns {Promise<Health>} */
+export const health = () => get('/health')
+/** @returns {Promise<Readiness>} a 503 still carries the report (err.data) */
+export async function readiness() {
+  try {
+    return await get('/api/health/ready')
+  } catch (e) {
+    if (e && e.data && typeof e.data.ready === 'boolean') return e.data
+    throw e
+  }
+}
+/** @returns {Promise<Record<string, Record<string, any>>>} groups twilio, smtp, postmark, gotify, system */
+export const config = () => get('/api/system/config')
+/** @param {Record<string, Record<string, any>>} changes  null clears a field */
+export const saveConfig = (changes) => put('/api/system/config', changes)
+/** @returns {Promise<{ items: Alert[] }>} */
+export const alerts = () => get('/api/system/alerts')
+export const dismissAlert = (id) => del(`/api/system/alerts/${id}`)
+/** @returns {Promise<{ items: any[] }>} */
+export const outbox = (query = {}) => get('/api/system/outbox', query)
+/** Hold music. */
+export const holdMusic = () => get('/api/system/hold-music')
+export const uploadHoldMusic = (file) => put('/api/system/hold-music', file)
+export const resetHoldMusic = () => del('/api/system/hold-music')

@@ -1,0 +1,12 @@
+// The shared components (see ui/README.md), for `import { UiButton } from '../components/ui'`.
+export { default as UiButton } from './UiButton.vue'
+export { default as UiField } from './UiField.vue'
+export { default as UiSelect } from './UiSelect.vue'
+export { default as UiCheckbox } from './UiCheckbox.vue'
+export { default as DataTable } from './DataTable.vue'
+export { default as ConfirmDialog } from './ConfirmDialog.vue'
+export { default as ToastHost } from './ToastHost.vue'
+export { default as StatusDot } from './StatusDot.vue'
+export { default as StateBlock } from './StateBlock.vue'
+export { default as AudioPlayer } from './AudioPlayer.vue'
+export { default as PageHeader } from './PageHeader.vue'
