@@ -1,5 +1,5 @@
 // Health, settings, alerts and the outbox (src/http/health.rs, system.rs).
-import { get, put, del } from './client.js'
+import { get, post, put, del } from './client.js'
 
 /**
  * @typedef {{ status: string, version: string, uptime_secs: number }} Health
@@ -32,3 +32,25 @@ export const outbox = (query = {}) => get('/api/system/outbox', query)
 export const holdMusic = () => get('/api/system/hold-music')
 export const uploadHoldMusic = (file) => put('/api/system/hold-music', file)
 export const resetHoldMusic = () => del('/api/system/hold-music')
+
+/**
+ * @typedef {{ id: number, kind: string, payload: any, state: 'pending'|'attempting'|'done'|'failed',
+ *   attempts: number, failures: number, next_attempt_at: string|null, last_error: string|null,
+ *   created_at: string, updated_at: string }} OutboxJob
+ */
+/** A failed job (or one waiting out its backoff) is attempted now. @returns {Promise<OutboxJob>} */
+export const retryJob = (id) => post(`/api/system/outbox/${id}/retry`)
+/** The music that plays, as a WAV; `v` defeats the browser's cache after a change. */
+export const holdMusicAudioUrl = (v = 0) => `/api/system/hold-music/audio?v=${v}`
+
+/**
+ * @typedef {{ key: string, doc: string, default: string, running: string,
+ *   source: 'flag'|'environment'|'config'|'default', saved: string|null, next: string,
+ *   pinned: string|null, restart_required: boolean }} StartupSetting
+ *   running: in effect now; next: what the next start uses; pinned: the
+ *   environment variable that fixes it (then it cannot be changed here)
+ */
+/** @returns {Promise<{ items: StartupSetting[] }>} */
+export const startupSettings = () => get('/api/system/startup-settings')
+/** @param {Record<string, string|number|boolean|null>} changes  null: back to the default */
+export const saveStartupSettings = (changes) => put('/api/system/startup-settings', changes)

@@ -12,3 +12,12 @@ export const numbers = () => get('/api/twilio/numbers')
 export const connect = (sid) => post(`/api/twilio/numbers/${sid}/connect`)
 /** @returns {Promise<{ username: string, password: string, [k: string]: any }>} */
 export const sipCredentials = () => get('/api/twilio/sip-credentials')
+
+/**
+ * @typedef {'connected'|'connecting'|'failed'|'elsewhere'|'not_connected'|'missing'|'unknown'} ConnectionState
+ * @typedef {{ did_id: number, number: string, number_sid: string|null, state: ConnectionState,
+ *   detail: string|null, job_id: number|null }} Connection
+ * @typedef {{ twilio: 'ok'|'not_configured'|'unreachable', message: string|null, items: Connection[] }} Connections
+ */
+/** Whether Twilio sends each number's calls and messages here. @returns {Promise<Connections>} */
+export const connections = () => get('/api/twilio/connections')
