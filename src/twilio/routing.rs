@@ -27,7 +27,15 @@ fn compile(pattern: &str) -> Result<dense::DFA<Vec<u32>>, String> {
     dense::Builder::new()
         .configure(dense::Config::new().dfa_size_limit(Some(MAX_DFA_BYTES)))
         .build(&format!("(?-u)(?:{pattern})$"))
-        .map_err(|e| e.to_string())
+        .map_err(|e| {
+            // The outermost message ("error building NFA") says little; the
+            // innermost cause names the problem ("unclosed group").
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(inner) = cause.source() {
+                cause = inner;
+            }
+            cause.to_string()
+        })
 }
 
 /// Whether `number` matches `pattern` fully. A pattern that does not
@@ -181,7 +189,8 @@ mod tests {
         assert!(check_pattern(PatternType::Exact, "+1 555-0100").is_ok());
         assert!(check_pattern(PatternType::Prefix, "+").is_err());
         assert!(check_pattern(PatternType::Regex, r"\+1900\d*").is_ok());
-        assert!(check_pattern(PatternType::Regex, "(unclosed").is_err());
+        let unclosed = check_pattern(PatternType::Regex, "(unclosed").expect_err("unclosed");
+        assert!(unclosed.contains("unclosed group"), "{unclosed}");
         assert!(
             check_pattern(PatternType::Regex, r"\w{1000}\w{1000}\w{1000}").is_err(),
             "too large a DFA is refused when typed, not ignored later"
