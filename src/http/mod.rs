@@ -22,6 +22,7 @@ pub mod health;
 pub mod hold_music;
 pub mod login;
 pub mod messages;
+pub mod openapi;
 pub mod request;
 pub mod router;
 pub mod setup;
@@ -131,6 +132,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(messages::routes());
     routes.extend(twilio_admin::routes());
     routes.extend(greetings::routes());
+    routes.extend(openapi::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());
     routes
