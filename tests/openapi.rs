@@ -429,6 +429,27 @@ fn the_servers_answers_match_the_documented_schemas() {
             "/api/twilio/sip-credentials".into(),
             true,
         ),
+        ("/api/blocklist", "/api/blocklist".into(), true),
+        (
+            "/api/blocklist/check",
+            "/api/blocklist/check?number=%2B19005551234".into(),
+            true,
+        ),
+        (
+            "/api/twilio/connections",
+            "/api/twilio/connections".into(),
+            true,
+        ),
+        (
+            "/api/system/startup-settings",
+            "/api/system/startup-settings".into(),
+            true,
+        ),
+        (
+            "/api/dids/{id}/greeting",
+            format!("/api/dids/{did}/greeting"),
+            true,
+        ),
     ];
     // JSON GETs left out, and why; every other documented JSON GET must be
     // called above, so a new one cannot go unchecked.
