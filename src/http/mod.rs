@@ -24,6 +24,7 @@ pub mod messages;
 pub mod request;
 pub mod router;
 pub mod setup;
+pub mod setup_steps;
 pub mod system;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
@@ -115,6 +116,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(login::routes());
     routes.extend(users::routes());
     routes.extend(setup::routes());
+    routes.extend(setup_steps::routes());
     routes.extend(system::routes());
     routes.extend(dids::routes());
     routes.extend(devices::routes());
