@@ -161,6 +161,10 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
             Some((format!("/api/devices/{victim}"), false))
         }
         "/api/devices/{id}" => Some((format!("/api/devices/{}", hh.gran_device), true)),
+        "/api/devices/{id}/password" => {
+            Some((format!("/api/devices/{}/password", hh.gran_device), false))
+        }
+        "/api/users/{id}/lockout" => Some((format!("/api/users/{}/lockout", hh.gran_id), false)),
         "/api/devices/{id}/credentials" => {
             Some((format!("/api/devices/{}/credentials", hh.gran_device), true))
         }
@@ -1019,4 +1023,84 @@ fn the_wizard_goes_step_by_step_and_resumes_from_the_server() {
         );
         assert_eq!(r.status, 409, "{method} {path} after setup: {}", r.text());
     }
+}
+
+#[test]
+fn an_admin_sees_a_locked_out_account_and_lifts_the_lockout() {
+    let h = Homeline::start();
+    let admin = set_up(&h);
+    let kid = create_user(&h, &admin, "kid@x.org");
+    let locked_until = || {
+        let r = h.call("GET", "/api/users", Some(&admin), None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|u| u["id"] == json!(kid))
+            .expect("kid listed")["locked_until"]
+            .clone()
+    };
+    assert_eq!(locked_until(), Value::Null);
+    for _ in 0..5 {
+        assert!(h.login("kid@x.org", "wrong password here").is_err());
+    }
+    assert!(locked_until().is_string(), "locked: {}", locked_until());
+    let single = h.call("GET", &format!("/api/users/{kid}"), Some(&admin), None);
+    assert!(single.json()["locked_until"].is_string());
+
+    let r = h.call(
+        "DELETE",
+        &format!("/api/users/{kid}/lockout"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["locked_until"], Value::Null);
+    assert_eq!(locked_until(), Value::Null);
+    // The account lock is gone; the test client's address was locked too
+    // (both keys count), and stays so: unlocking is about the account.
+    let r = h.call("DELETE", "/api/users/999999/lockout", Some(&admin), None);
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn regenerating_a_phone_password_replaces_it() {
+    let h = Homeline::start();
+    let admin = set_up(&h);
+    let phone = create_device(&h, &admin, "hall", None);
+    let creds = |t: &str| {
+        h.call(
+            "GET",
+            &format!("/api/devices/{phone}/credentials"),
+            Some(t),
+            None,
+        )
+        .json()
+    };
+    let before = creds(&admin)["password"]
+        .as_str()
+        .expect("password")
+        .to_string();
+    let r = h.call(
+        "POST",
+        &format!("/api/devices/{phone}/password"),
+        Some(&admin),
+        Some(&json!({})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let fresh = r.json()["password"]
+        .as_str()
+        .expect("new password")
+        .to_string();
+    assert_ne!(before, fresh);
+    assert_eq!(r.json()["username"], "hall");
+    assert_eq!(creds(&admin)["password"], json!(fresh));
+    let r = h.call(
+        "POST",
+        "/api/devices/999999/password",
+        Some(&admin),
+        Some(&json!({})),
+    );
+    assert_eq!(r.status, 404);
 }
