@@ -4,9 +4,10 @@ import * as setupApi from '../api/setup.js'
 
 let cached = null
 
-/** @returns {Promise<string>} */
-export async function phoneServerAddress() {
+/** @param {boolean} [isAdmin] only admins may read the network plan @returns {Promise<string>} */
+export async function phoneServerAddress(isAdmin = true) {
   if (cached) return cached
+  if (!isAdmin) return window.location.hostname
   try {
     const plan = await setupApi.network()
     if (plan.lan_addresses && plan.lan_addresses.length) cached = plan.lan_addresses[0]
