@@ -29,6 +29,10 @@ use crate::sip::message::{HeaderName, Headers, Method, NameAddr, Request, Respon
 use crate::sip::transport::Protocol;
 use crate::store::cdrs::{Cdr, Direction as CdrDirection, Disposition};
 
+mod trunk_dns;
+pub(super) use trunk_dns::AwaitingDns;
+use trunk_dns::TrunkDestination;
+
 /// Timers of the call layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum CallTimer {
@@ -301,16 +305,7 @@ impl Endpoint {
         let trying = reply(&req, 100, "");
         self.respond(&key, trying).await;
         let now = self.clock.now();
-        let fail = |status: u16, why: &str| {
-            let mut r = reply(&req, status, &tag);
-            if !why.is_empty() {
-                r.headers.push(
-                    HeaderName::Other("Warning".into()),
-                    format!("399 homeline \"{}\"", why.replace('"', "'")),
-                );
-            }
-            r
-        };
+        let fail = |status: u16, why: &str| refusal(&req, status, why, &tag);
         // Who is calling: a phone, or Twilio (by digest, or by address in
         // trunking mode).
         let phone = match self.authenticate_caller(&req, source, &tag) {
@@ -473,7 +468,7 @@ impl Endpoint {
             protocol,
             dest: self.txs.get(&key).map(|t| t.dest).unwrap_or(source),
         };
-        let mut call = Call {
+        let call = Call {
             id,
             kind,
             from: from.clone(),
@@ -558,44 +553,42 @@ impl Endpoint {
                     }
                 }
             }
-            Target::Trunk { number } => {
-                if let Some(trunk) = self.directory.trunk.clone() {
-                    let dest = match trunk.edge {
-                        Some(edge) => Some(edge),
-                        None => tokio::net::lookup_host((trunk.domain.as_str(), 5060))
-                            .await
-                            .ok()
-                            .and_then(|mut a| a.next()),
-                    };
-                    if let Some(dest) = dest {
-                        let route = Route {
-                            protocol: Protocol::Udp,
-                            dest,
-                        };
-                        let uri = format!("sip:{number}@{}", trunk.domain);
-                        let from_uri = format!("sip:{from}@{}", trunk.domain);
-                        let mut invite = self.b_invite(&media, &uri, &uri, &from, None, route);
-                        invite
-                            .headers
-                            .set(HeaderName::From, format!("<{from_uri}>;tag={}", self.tag()));
-                        targets.push((invite, route, None));
-                    }
+            Target::Trunk { number } => match self.trunk_destination() {
+                TrunkDestination::Ready(dest) => {
+                    targets.push(self.trunk_invite(&media, number, &from, dest))
                 }
-            }
+                TrunkDestination::Unknown => {}
+                TrunkDestination::Resolving(domain) => {
+                    return self.await_trunk_address(call, domain);
+                }
+            },
         }
+        let failure = match target {
+            Target::Phones(_) => (480, "no phone is registered for this call"),
+            Target::Trunk { .. } => (503, "Twilio's SIP edge could not be resolved"),
+        };
+        self.launch(call, targets, failure).await;
+    }
+
+    /// Sends a call's forks, or refuses it with `failure` (and a CDR) when
+    /// there is nowhere to send it.
+    async fn launch(
+        &mut self,
+        mut call: Call,
+        targets: Vec<(Request, Route, Option<i64>)>,
+        failure: (u16, &str),
+    ) {
+        let (id, kind, key) = (call.id, call.kind, call.a.key.clone());
         if targets.is_empty() {
-            let (status, why) = match target {
-                Target::Phones(_) => (480, "no phone is registered for this call"),
-                Target::Trunk { .. } => (503, "Twilio's SIP edge could not be resolved"),
-            };
-            let r = fail(status, why);
+            let (status, why) = failure;
+            let r = refusal(&call.a.invite, status, why, &call.a.tag);
             self.respond(&key, r).await;
             let ending = Ending::new(Disposition::Failed, why);
-            self.write_cdr(&call, now, ending);
+            self.write_cdr(&call, self.clock.now(), ending);
             return;
         }
-        tracing::info!(call = id, kind = kind.name(), %from, %to, forks = targets.len(), "call started");
-        self.calls.by_invite.insert(key.clone(), id);
+        tracing::info!(call = id, kind = kind.name(), from = %call.from, to = %call.to, forks = targets.len(), "call started");
+        self.calls.by_invite.insert(key, id);
         for (invite, route, device) in &targets {
             if let Some(k) = super::uac::client_key(invite) {
                 call.forks.push(Fork {
@@ -618,6 +611,33 @@ impl Endpoint {
         if kind != Kind::Outbound {
             self.arm(TimerKey::Call(id, CallTimer::Ring), self.ring_timeout);
         }
+    }
+
+    /// The INVITE towards Twilio's edge at `dest` for `number`, from `from`.
+    fn trunk_invite(
+        &mut self,
+        media: &OfferMedia,
+        number: &str,
+        from: &str,
+        dest: SocketAddr,
+    ) -> (Request, Route, Option<i64>) {
+        let domain = self
+            .directory
+            .trunk
+            .as_ref()
+            .map(|t| t.domain.clone())
+            .unwrap_or_default();
+        let route = Route {
+            protocol: Protocol::Udp,
+            dest,
+        };
+        let uri = format!("sip:{number}@{domain}");
+        let from_uri = format!("sip:{from}@{domain}");
+        let mut invite = self.b_invite(media, &uri, &uri, from, None, route);
+        invite
+            .headers
+            .set(HeaderName::From, format!("<{from_uri}>;tag={}", self.tag()));
+        (invite, route, None)
     }
 
     /// Authenticates an INVITE: `Ok(Some(phone))` for a phone, `Ok(None)`
@@ -1155,7 +1175,15 @@ impl Endpoint {
         let tag = self.tag();
         let invite_key = invite_key_of(cancel_key);
         let Some(&id) = self.calls.by_invite.get(&invite_key) else {
-            return reply(req, 481, &tag);
+            // §9.2: the INVITE's transaction still exists but was answered
+            // (a 407, a refusal, an ended call): the CANCEL matched it, gets
+            // 200 and changes nothing.
+            let status = if self.txs.contains_key(&invite_key) {
+                200
+            } else {
+                481
+            };
+            return reply(req, status, &tag);
         };
         let Some(call) = self.calls.calls.get(&id) else {
             return reply(req, 481, &tag);
@@ -1664,6 +1692,18 @@ impl Endpoint {
             let _ = tx.send(cdr);
         }
     }
+}
+
+/// A final answer refusing `req`, its reason in a `Warning` when given.
+fn refusal(req: &Request, status: u16, why: &str, tag: &str) -> Response {
+    let mut r = reply(req, status, tag);
+    if !why.is_empty() {
+        r.headers.push(
+            HeaderName::Other("Warning".into()),
+            crate::sip::message::text::warning(why),
+        );
+    }
+    r
 }
 
 fn call_a_dest(calls: &CallTable, id: u64) -> SocketAddr {

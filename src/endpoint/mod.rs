@@ -14,6 +14,7 @@
 
 mod calls;
 mod directory;
+mod refuse;
 mod uac;
 
 pub use calls::{CallInfo, TransferRefused};
@@ -296,6 +297,8 @@ pub struct EndpointSetup {
     pub trunk_edge: Option<SocketAddr>,
     /// How Twilio's INVITEs are recognised (SIP Domain or trunking mode).
     pub twilio_sip: crate::settings::TwilioSip,
+    /// Where the resolver finds its servers (for the SIP Domain).
+    pub dns: crate::dns::ResolverFiles,
 }
 
 /// What the call layer relays media with.
@@ -328,6 +331,7 @@ pub async fn start(
     let transport = Transport::bind(setup.listen, up_tx, stop.clone()).await?;
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (media_tx, media_rx) = mpsc::unbounded_channel();
+    let (resolver, resolved_rx) = crate::dns::Resolver::new(setup.dns);
     let mut registrar = Registrar::new(setup.persist);
     registrar.load(setup.stored_bindings, setup.clock.now());
     let endpoint = Endpoint {
@@ -365,6 +369,8 @@ pub async fn start(
         ring_timeout: setup.calls.ring_timeout,
         cdrs: setup.cdrs,
         local_ips: HashMap::new(),
+        resolver,
+        awaiting_dns: calls::AwaitingDns::default(),
     };
     let handle = SipHandle {
         cmds: cmd_tx,
@@ -372,7 +378,8 @@ pub async fn start(
         tls_addr: transport.tls_addr(),
         tcp_addr: transport.tcp_addr(),
     };
-    let task = tokio::spawn(endpoint.run(up_rx, cmd_rx, media_rx, setup.heartbeat, stop));
+    let task =
+        tokio::spawn(endpoint.run(up_rx, cmd_rx, media_rx, resolved_rx, setup.heartbeat, stop));
     Ok((handle, task))
 }
 
@@ -406,6 +413,10 @@ struct Endpoint {
     cdrs: Option<mpsc::UnboundedSender<crate::store::cdrs::Cdr>>,
     /// Which of our addresses routes to a peer's address (cached).
     local_ips: HashMap<std::net::IpAddr, std::net::IpAddr>,
+    /// Names resolved off the loop (the Twilio SIP Domain), with their cache.
+    resolver: crate::dns::Resolver,
+    /// Outgoing calls waiting for the SIP Domain's address.
+    awaiting_dns: calls::AwaitingDns,
 }
 
 /// Everything that can be armed on the endpoint's one timer queue.
@@ -422,6 +433,7 @@ impl Endpoint {
         mut up: mpsc::Receiver<Received>,
         mut cmds: mpsc::Receiver<Command>,
         mut media: mpsc::UnboundedReceiver<(u64, crate::media::relay::MediaEvent)>,
+        mut resolved: mpsc::UnboundedReceiver<crate::dns::Resolved>,
         heartbeat: Heartbeat,
         stop: watch::Receiver<bool>,
     ) {
@@ -438,6 +450,7 @@ impl Endpoint {
                 Some(r) = up.recv() => self.on_received(r).await,
                 Some(c) = cmds.recv() => self.on_command(c).await,
                 Some((call, ev)) = media.recv() => self.on_media_event(call, ev).await,
+                Some(r) = resolved.recv() => self.on_resolved(r).await,
                 _ = sleep_until(next_timer), if next_timer.is_some() => self.fire_timers().await,
                 _ = tick.tick() => {
                     heartbeat.beat();
@@ -518,28 +531,11 @@ impl Endpoint {
             Err(e) => {
                 self.guard.garbage(ip, now);
                 tracing::debug!(source = %r.source, error = %e, "unreadable SIP message");
-                // Without any Via no response can be built (and answering would
-                // only reflect traffic at a scanner): drop. A Via that exists but
-                // does not parse is copied as it is and answered at the source.
-                let Some(via) = e
-                    .request
-                    .as_ref()
-                    .and_then(|r| r.headers.lines(&HeaderName::Via).next().map(str::to_string))
-                else {
+                let Some((resp, via)) = refuse::unparsable(&e, &self.tag()) else {
                     return;
                 };
-                if let (Some(status), Some(req)) = (e.status, e.request) {
-                    // Stateless answer: there is no trustworthy transaction key.
-                    let mut resp = reply(&req, status, &self.tag());
-                    if status == 505 || status == 400 {
-                        resp.headers.push(
-                            HeaderName::Other("Warning".into()),
-                            format!("399 homeline \"{}\"", e.reason.replace('"', "'")),
-                        );
-                    }
-                    let dest = response_destination(&via, r.source, r.protocol);
-                    self.send(r.protocol, dest, &Message::Response(resp)).await;
-                }
+                let dest = response_destination(&via, r.source, r.protocol);
+                self.send(r.protocol, dest, &Message::Response(resp)).await;
             }
             Ok(Message::Response(resp)) => {
                 // Responses only ever reach a client transaction of ours;
@@ -943,7 +939,7 @@ impl Endpoint {
                 let mut r = reply(400);
                 r.headers.push(
                     HeaderName::Other("Warning".into()),
-                    format!("399 homeline \"{why}\""),
+                    crate::sip::message::text::warning(&why),
                 );
                 r
             }
