@@ -56,7 +56,7 @@ test-deps: ## install what the tests need when it is missing (sipp, baresip, Chr
 	   python3 -m pip install -q twilio==$(TWILIO_PY) 2>/dev/null || python3 -m pip install -q --break-system-packages twilio==$(TWILIO_PY); }
 
 ui: ## rebuild ui-dist/ from ui/ (commit the result)
-	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm run size
 
 ui-check: ui ## fail if the committed ui-dist/ differs from a fresh build
 	@git diff --exit-code --stat -- ui-dist || { echo "ui-dist/ is stale: run 'make ui' and commit it"; exit 1; }
