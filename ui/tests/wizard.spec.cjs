@@ -193,6 +193,20 @@ async function main() {
   })
   await capture('phones')
 
+  await step('keyboard: the confirm dialog opens on Cancel and Escape closes it', async () => {
+    const del = visible(page.getByRole('button', { name: 'Delete Kitchen' }))
+    await del.focus()
+    await page.keyboard.press('Enter')
+    const dialog = page.getByRole('dialog', { name: 'Delete Kitchen?' })
+    await dialog.waitFor()
+    const focused = await page.evaluate(() => document.activeElement && document.activeElement.textContent.trim())
+    if (focused !== 'Cancel') throw new Error(`focus is on ${JSON.stringify(focused)}, not Cancel`)
+    await capture('confirm-dialog')
+    await page.keyboard.press('Escape')
+    await dialog.waitFor({ state: 'hidden' })
+    await visible(page.getByTestId('registration-kitchen')).waitFor()
+  })
+
   await step('Users: add an account and see it listed', async () => {
     await page.goto(`${h.base}/users`)
     await page.getByRole('button', { name: 'Add account' }).click()
@@ -244,9 +258,12 @@ async function main() {
     await page.goto(`${h.base}/users`)
     await page.waitForURL(`${h.base}/login?next=/users`)
     await capture('login')
-    await page.getByLabel('Email').fill('mum@x.org')
-    await page.getByLabel('Password').fill(PW)
-    await page.getByRole('button', { name: 'Sign in' }).click()
+    // By keyboard only: type, Tab, type, Enter.
+    await page.getByLabel('Email').focus()
+    await page.keyboard.type('mum@x.org')
+    await page.keyboard.press('Tab')
+    await page.keyboard.type(PW)
+    await page.keyboard.press('Enter')
     await page.waitForURL(`${h.base}/users`)
   })
 
