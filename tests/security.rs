@@ -838,6 +838,15 @@ fn the_wizard_goes_step_by_step_and_resumes_from_the_server() {
         (json!("welcome"), json!(false))
     );
 
+    // The steps come in order: no administrator before the household.
+    let r = h.call(
+        "POST",
+        "/api/setup/admin",
+        None,
+        Some(&json!({"email": "mum@x.org", "password": PW})),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+
     // 1. Household: checked at the field, then stored.
     let r = h.call(
         "PUT",

@@ -211,8 +211,9 @@ struct AdminBody {
     display_name: String,
 }
 
-/// Step 2: the first administrator, logged in at once. Refused (409) once
-/// any administrator exists, so this public route cannot make a second one.
+/// Step 2: the first administrator, logged in at once. Refused (409) before
+/// step 1 is saved (it is public only until now, so it must come first) and
+/// once any administrator exists, so this public route cannot make a second one.
 async fn admin(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     let rid = req.request_id.clone();
     // Serialised with /api/setup/complete: two browsers racing get one admin.
@@ -262,6 +263,14 @@ async fn admin(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
             if users::count_admins(&tx)? > 0 {
                 return Err(StoreError::Conflict(
                     "an administrator already exists; log in to continue the setup".into(),
+                ));
+            }
+            // Step 1 is public only until the admin exists: it must come first.
+            if config::get(&tx, SYSTEM_TIMEZONE)?.is_none()
+                || config::get(&tx, SETUP_HOUSEHOLD_NAME)?.is_none()
+            {
+                return Err(StoreError::Conflict(
+                    "save the household name and time zone first (PUT /api/setup/household)".into(),
                 ));
             }
             let id = users::insert(
