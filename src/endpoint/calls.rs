@@ -176,7 +176,42 @@ struct Call {
     notifies: bool,
 }
 
+/// What the live-updates channel tells about a call: its state and who may
+/// see it. The endpoint compares the marks after every turn of its loop
+/// (`endpoint::call_events`), so a state change is announced from one place
+/// whichever code path made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct CallMark {
+    /// `ringing`, `answered` or `held`.
+    pub(super) state: &'static str,
+    /// The household number involved.
+    pub(super) did_id: Option<i64>,
+    /// The calling, ringing or answering phones.
+    pub(super) device_ids: Vec<i64>,
+}
+
 impl Call {
+    fn mark(&self) -> CallMark {
+        let state = match (&self.b, self.on_hold()) {
+            (None, _) => "ringing",
+            (Some(_), true) => "held",
+            (Some(_), false) => "answered",
+        };
+        let mut device_ids: Vec<i64> = self
+            .device_id
+            .into_iter()
+            .chain(self.forks.iter().filter_map(|f| f.device_id))
+            .chain(self.b.as_ref().and_then(|b| b.device_id))
+            .collect();
+        device_ids.sort_unstable();
+        device_ids.dedup();
+        CallMark {
+            state,
+            did_id: self.did_id,
+            device_ids,
+        }
+    }
+
     fn on_hold(&self) -> bool {
         self.api_hold || self.holding.iter().any(|h| *h)
     }
@@ -229,6 +264,16 @@ impl CallTable {
         let mut v: Vec<CallInfo> = self.calls.values().map(Call::info).collect();
         v.sort_by_key(|c| c.id);
         v
+    }
+
+    /// Whether no call is live.
+    pub(super) fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Each live call's [`CallMark`], for the live-updates channel.
+    pub(super) fn marks(&self) -> impl Iterator<Item = (u64, CallMark)> + '_ {
+        self.calls.iter().map(|(id, call)| (*id, call.mark()))
     }
 
     fn outgoing(&self) -> usize {

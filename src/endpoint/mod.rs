@@ -12,6 +12,7 @@
 //! RFC 3261; other known methods are answered 405 and unknown ones 501, both
 //! with `Allow`, until the call layer exists.
 
+mod call_events;
 mod calls;
 mod directory;
 mod refuse;
@@ -299,6 +300,8 @@ pub struct EndpointSetup {
     pub twilio_sip: crate::settings::TwilioSip,
     /// Where the resolver finds its servers (for the SIP Domain).
     pub dns: crate::dns::ResolverFiles,
+    /// Where registration and call changes are announced.
+    pub events: crate::events::Events,
 }
 
 /// What the call layer relays media with.
@@ -332,7 +335,7 @@ pub async fn start(
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (media_tx, media_rx) = mpsc::unbounded_channel();
     let (resolver, resolved_rx) = crate::dns::Resolver::new(setup.dns);
-    let mut registrar = Registrar::new(setup.persist);
+    let mut registrar = Registrar::new(setup.persist).with_events(setup.events.clone());
     registrar.load(setup.stored_bindings, setup.clock.now());
     let endpoint = Endpoint {
         transport: transport.clone(),
@@ -371,6 +374,8 @@ pub async fn start(
         local_ips: HashMap::new(),
         resolver,
         awaiting_dns: calls::AwaitingDns::default(),
+        events: setup.events,
+        announced_calls: Default::default(),
     };
     let handle = SipHandle {
         cmds: cmd_tx,
@@ -417,6 +422,10 @@ struct Endpoint {
     resolver: crate::dns::Resolver,
     /// Outgoing calls waiting for the SIP Domain's address.
     awaiting_dns: calls::AwaitingDns,
+    /// The application's events channel.
+    events: crate::events::Events,
+    /// The call states last announced on it.
+    announced_calls: call_events::Announced,
 }
 
 /// Everything that can be armed on the endpoint's one timer queue.
@@ -465,6 +474,7 @@ impl Endpoint {
             if !self.pending.is_empty() {
                 self.dispatch(Vec::new()).await;
             }
+            self.announce_call_changes();
         }
     }
 

@@ -1,21 +1,28 @@
 //! Calls: the live ones (`GET /api/calls`, hold, hang up; admins) and the
-//! history (`GET /api/cdrs`; a user sees the calls of their numbers).
+//! history (`GET /api/cdrs` and its CSV export; a user sees the calls of
+//! their numbers).
+
+mod csv;
 
 use std::sync::Arc;
 
-use hyper::{Method, StatusCode};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use hyper::{Method, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{ApiError, ApiResult, FieldError};
-use super::request::{json_response, paged_response, ApiRequest};
+use super::request::{json_response, ApiRequest};
 use super::router::{Access, Route};
 use super::ServerState;
 use crate::accounts::scope::Scope;
 use crate::clock::Timestamp;
+use crate::constants::MAX_PAGE_SIZE;
 use crate::endpoint::TransferRefused;
 use crate::media::relay::Side;
-use crate::store::cdrs::{self, Direction, Disposition, Filter};
+use crate::store::cdrs::{self, Cursor, Direction, Disposition, Filter};
 
 /// The routes of this module.
 pub fn routes() -> Vec<Route> {
@@ -30,6 +37,7 @@ pub fn routes() -> Vec<Route> {
             transfer,
         ),
         Route::new(Method::GET, "/api/cdrs", Access::User, history),
+        Route::new(Method::GET, "/api/cdrs/export", Access::User, export),
     ]
 }
 
@@ -121,46 +129,208 @@ async fn transfer(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     }
 }
 
-async fn history(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let me = req.principal()?;
-    let page = req.page()?;
+/// The filters of `GET /api/cdrs` and its export, validated.
+fn history_filter(req: &ApiRequest) -> Result<Filter, ApiError> {
     let mut filter = Filter::default();
     let mut problems = Vec::new();
     for (k, v) in req.query() {
         match k.as_str() {
-            "direction" => match v.parse::<Direction>() {
+            "direction" if !v.is_empty() => match v.parse::<Direction>() {
                 Ok(d) => filter.direction = Some(d),
                 Err(_) => problems.push(field("direction", "inbound, outbound or internal")),
             },
-            "disposition" => match v.parse::<Disposition>() {
+            "disposition" if !v.is_empty() => match v.parse::<Disposition>() {
                 Ok(d) => filter.disposition = Some(d),
                 Err(_) => problems.push(field("disposition", "not a known disposition")),
             },
-            "since" | "until" => {
-                if Timestamp::parse_rfc3339(&v).is_none() {
-                    problems.push(field(&k, "an RFC 3339 UTC time like 2026-11-21T10:00:00Z"));
-                } else if k == "since" {
-                    filter.since = Some(v);
-                } else {
-                    filter.until = Some(v);
-                }
-            }
+            "number" if !v.trim().is_empty() => match party(&v) {
+                Some(n) => filter.number = Some(n),
+                None => problems.push(field(
+                    "number",
+                    "a phone number (+15551234567) or a phone's extension",
+                )),
+            },
+            "since" | "until" if !v.is_empty() => match Timestamp::parse_rfc3339(&v) {
+                // Stored times are compared as text, so the bound is
+                // written the way they are.
+                Some(t) if k == "since" => filter.since = Some(t.to_string()),
+                Some(t) => filter.until = Some(t.to_string()),
+                None => problems.push(field(&k, "an RFC 3339 UTC time like 2026-11-21T10:00:00Z")),
+            },
             _ => {}
         }
     }
     if !problems.is_empty() {
         return Err(ApiError::fields("invalid filter", problems));
     }
-    let rows = state
+    Ok(filter)
+}
+
+/// A `number` filter as stored: spaces, dots, dashes and brackets that
+/// people type into phone numbers are dropped (`+1 (555) 123-4567`); an
+/// extension (a phone's user name) is kept as it is.
+fn party(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let squeezed: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+        .collect();
+    let digits = squeezed.strip_prefix('+').unwrap_or(&squeezed);
+    if !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(squeezed);
+    }
+    let extension = raw.len() <= 64
+        && !raw.is_empty()
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'));
+    extension.then(|| raw.to_string())
+}
+
+/// `GET /api/cdrs`: newest first, `limit` rows after `cursor` (keyset
+/// pages, cheap at any depth, no count), or the older `page`/`per_page`
+/// window with its `total`. Both answer a `next_cursor`.
+async fn history(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let me = req.principal()?;
+    let mut filter = history_filter(&req)?;
+    let query = req.query();
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let cursor = match get("cursor").filter(|c| !c.is_empty()) {
+        Some(raw) => Some(Cursor::decode(raw).ok_or_else(|| {
+            ApiError::fields(
+                "invalid cursor",
+                vec![field("cursor", "not a cursor from a previous answer")],
+            )
+        })?),
+        None => None,
+    };
+    let legacy = get("page").is_some();
+    if legacy && cursor.is_some() {
+        return Err(ApiError::fields(
+            "use either page or cursor",
+            vec![field("cursor", "cannot be combined with page")],
+        ));
+    }
+    let page = req.page()?;
+    let limit = match get("limit") {
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+            _ => {
+                return Err(ApiError::fields(
+                    "invalid pagination",
+                    vec![field(
+                        "limit",
+                        &format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+                    )],
+                ))
+            }
+        },
+        None => page.per_page,
+    };
+    let rid = req.request_id.clone();
+    let (items, total) = state
         .db
-        .call(move |c| {
+        .read(move |c| {
             let scope = Scope::load(c, &me)?;
             filter.did_ids = scope.did_ids().map(<[i64]>::to_vec);
-            cdrs::list(c, &filter, page.window())
+            if legacy {
+                let rows = cdrs::list(c, &filter, page.window())?;
+                Ok((rows.items, Some(rows.total)))
+            } else {
+                Ok((cdrs::page(c, &filter, cursor.as_ref(), limit + 1)?, None))
+            }
         })
         .await
-        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
-    Ok(paged_response(page, rows))
+        .map_err(|e| ApiError::from_store(&rid, e))?;
+    let mut items = items;
+    let more = match total {
+        Some(total) => u64::from(page.page) * u64::from(page.per_page) < total,
+        None => items.len() > limit as usize,
+    };
+    items.truncate(if legacy { page.per_page } else { limit } as usize);
+    let next_cursor = more
+        .then(|| items.last().map(|c| Cursor::after(c).encode()))
+        .flatten();
+    let body = match total {
+        Some(total) => json!({
+            "items": items, "page": page.page, "per_page": page.per_page,
+            "total": total, "next_cursor": next_cursor,
+        }),
+        None => json!({ "items": items, "per_page": limit, "next_cursor": next_cursor }),
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// Rows read per batch of the export (one short read each, so a long
+/// export never holds a read transaction open, nor much memory).
+const EXPORT_BATCH: u32 = 500;
+
+/// `GET /api/cdrs/export`: every matching record, newest first, as CSV,
+/// streamed batch by batch (a slow download waits; it costs no memory).
+async fn export(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let me = req.principal()?;
+    let mut filter = history_filter(&req)?;
+    let rid = req.request_id.clone();
+    filter.did_ids = state
+        .db
+        .read(move |c| Ok(Scope::load(c, &me)?.did_ids().map(<[i64]>::to_vec)))
+        .await
+        .map_err(|e| ApiError::from_store(&rid, e))?;
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(
+        CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"calls.csv\""),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if req.method == Method::HEAD {
+        return Ok(resp);
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        let mut out = csv::header();
+        let mut after: Option<Cursor> = None;
+        loop {
+            let (f, a) = (filter.clone(), after.clone());
+            let rows = match db
+                .read(move |c| cdrs::page(c, &f, a.as_ref(), EXPORT_BATCH))
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    // The client sees a truncated download (no way to send
+                    // a status any more); the log says why.
+                    tracing::error!(request_id = %rid, error = %e, "call history export failed");
+                    return;
+                }
+            };
+            for c in &rows {
+                csv::row(&mut out, c);
+            }
+            if tx
+                .send(Bytes::from(std::mem::take(&mut out)))
+                .await
+                .is_err()
+            {
+                return; // the client went away
+            }
+            if rows.len() < EXPORT_BATCH as usize {
+                return;
+            }
+            after = rows.last().map(Cursor::after);
+        }
+    });
+    Ok(super::body::streamed(resp, rx))
 }
 
 fn field(name: &str, message: &str) -> FieldError {

@@ -95,6 +95,19 @@ pub fn find_active(
     )
 }
 
+/// The role of the account of session `id` if that session is still live
+/// at `now` (an open event stream re-checks this).
+pub fn live_role(conn: &Connection, id: i64, now: Timestamp) -> Result<Option<Role>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT u.role FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = ?1 AND s.expires_at > ?2",
+            params![id, now.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// Slides a session: seen at `now`, ending at `expires_at`.
 pub fn extend(
     conn: &Connection,
