@@ -28,17 +28,16 @@ build: ## debug build
 release: ## optimised native build (target/release/homeline)
 	$(CARGO) build --release --locked
 
-test: test-rust test-ui test-browser ## all tests: unit, integration (real binary, sipp, RFC 4475), UI unit tests and the UI in Chromium
+test: test-rust test-ui ## all tests: unit, integration (real binary, sipp, RFC 4475, the UI in Chromium) and the UI's unit tests
 
-test-rust: test-deps ## unit and integration tests (they start the real binary and real SIP peers)
+test-rust: test-deps ## unit and integration tests (they start the real binary, real SIP peers and Chromium; tests/browser.rs drives ui/tests/*.spec.cjs)
 	$(CARGO) test --locked --features test-hooks
 
 test-ui: test-deps ## the web UI's unit tests (API client, guards, composables) in vitest
 	cd ui && npm test
 
-test-browser: test-deps ## drive the web UI in Debian's Chromium against the real server
-	$(CARGO) build --locked --bin $(BIN)
-	tests/browser.sh target/debug/$(BIN) target/browser-shots
+test-browser: test-deps ## only the browser scenarios (screenshots in target/browser-shots/)
+	$(CARGO) test --locked --features test-hooks --test browser
 
 test-deps: ## install what the tests need when it is missing (sipp, baresip, Chromium, node modules, python twilio)
 	@missing=""; \
@@ -57,7 +56,7 @@ test-deps: ## install what the tests need when it is missing (sipp, baresip, Chr
 	   python3 -m pip install -q twilio==$(TWILIO_PY) 2>/dev/null || python3 -m pip install -q --break-system-packages twilio==$(TWILIO_PY); }
 
 ui: ## rebuild ui-dist/ from ui/ (commit the result)
-	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm run size
 
 ui-check: ui ## fail if the committed ui-dist/ differs from a fresh build
 	@git diff --exit-code --stat -- ui-dist || { echo "ui-dist/ is stale: run 'make ui' and commit it"; exit 1; }

@@ -369,6 +369,7 @@ fn the_servers_answers_match_the_documented_schemas() {
         ("/health", "/health".into(), false),
         ("/api/health/ready", "/api/health/ready".into(), false),
         ("/api/setup/status", "/api/setup/status".into(), false),
+        ("/api/setup/network", "/api/setup/network".into(), true),
         ("/api/me", "/api/me".into(), true),
         ("/api/users", "/api/users".into(), true),
         ("/api/users/{id}", format!("/api/users/{admin_id}"), true),

@@ -21,6 +21,11 @@ export default defineConfig({
     emptyOutDir: true,
     sourcemap: false,
     reportCompressedSize: false,
+    rollupOptions: {
+      // Hashes of letters and digits only: the server treats `name-HASH.ext`
+      // under assets/ as immutable and a '-' inside the hash would hide it.
+      output: { hashCharacters: 'base36' },
+    },
   },
   server: {
     host: '127.0.0.1',

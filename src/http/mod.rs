@@ -28,6 +28,7 @@ pub mod openapi;
 pub mod request;
 pub mod router;
 pub mod setup;
+pub mod setup_steps;
 pub mod sip;
 pub mod startup;
 pub mod system;
@@ -121,6 +122,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(login::routes());
     routes.extend(users::routes());
     routes.extend(setup::routes());
+    routes.extend(setup_steps::routes());
     routes.extend(system::routes());
     routes.extend(startup::routes());
     routes.extend(dids::routes());

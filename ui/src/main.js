@@ -2,6 +2,7 @@ import { createApp } from 'vue'
 import { createPinia } from 'pinia'
 import App from './App.vue'
 import { makeRouter } from './router/index.js'
+import { sessionLost } from './router/guards.js'
 import { setUnauthorizedHandler } from './api/client.js'
 import { useSession } from './stores/session.js'
 import './style.css'
@@ -13,14 +14,6 @@ app.use(router)
 
 // A 401 anywhere means the session is gone: forget it and go to login,
 // coming back to this page afterwards.
-setUnauthorizedHandler(() => {
-  const session = useSession()
-  const wasSignedIn = session.user !== null
-  session.ended()
-  const here = router.currentRoute.value
-  if (wasSignedIn && !here.meta.public) {
-    router.replace({ path: '/login', query: { next: here.fullPath } })
-  }
-})
+setUnauthorizedHandler(() => sessionLost(router, useSession()))
 
 app.mount('#app')

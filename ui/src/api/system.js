@@ -4,7 +4,9 @@ import { get, post, put, del } from './client.js'
 /**
  * @typedef {{ status: string, version: string, uptime_secs: number }} Health
  * @typedef {{ ok: boolean, [k: string]: any }} Check
- * @typedef {{ ready: boolean, checks: { database: Check, storage: Check, loops: Check, listeners: Check } }} Readiness
+ * @typedef {{ ready: boolean, checks: { database: Check, storage: Check & { state: string, free_bytes: number, total_bytes: number },
+ *   loops: Check & { beats: Record<string, { ok: boolean, last_beat_ms: number }> },
+ *   listeners: Check & { bound: Record<string, string> } } }} Readiness
  * @typedef {{ id: number, key: string, message: string, raised_at: string, cleared_at: string|null }} Alert
  */
 

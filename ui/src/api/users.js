@@ -5,7 +5,7 @@ import { get, post, put, del } from './client.js'
  * @typedef {import('./auth.js').User} User
  * @typedef {User & { locked_until?: string|null }} UserRow
  * @typedef {{ email: string, display_name?: string, role: 'admin'|'user', password: string }} NewUser
- * @typedef {{ email?: string, display_name?: string, role?: 'admin'|'user', password?: string }} UserChange
+ * @typedef {{ display_name?: string, role?: 'admin'|'user', password?: string }} UserChange  (the e-mail is fixed)
  */
 
 /** @returns {Promise<import('./client.js').Paged<UserRow>>} */

@@ -40,3 +40,19 @@ export function afterLogin(next, role) {
   }
   return homeFor(role)
 }
+
+/**
+ * What a 401 from any API call does: forget the account and, if a signed-in
+ * page was open, go to login coming back to it afterwards.
+ * @param {{ currentRoute: { value: { fullPath: string, meta: any } }, replace: Function }} router
+ * @param {{ user: any, ended: () => void }} session
+ */
+export function sessionLost(router, session) {
+  const wasSignedIn = session.user !== null
+  session.ended()
+  const here = router.currentRoute.value
+  if (wasSignedIn && !(here.meta && here.meta.public)) {
+    return router.replace({ path: '/login', query: { next: here.fullPath } })
+  }
+  return undefined
+}

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest'
-import { afterLogin, guard } from '../../src/router/guards.js'
+import { describe, expect, it, vi } from 'vitest'
+import { afterLogin, guard, sessionLost } from '../../src/router/guards.js'
 import { allows, homeFor, navEntries, routes } from '../../src/router/routes.js'
 
 function session({ completed = true, adminExists = true, user = null } = {}) {
@@ -92,5 +92,25 @@ describe('route table', () => {
     expect(userNav).not.toContain('/users')
     expect(userNav).toContain('/phones')
     expect(navEntries('settings', 'admin').map((e) => e.path)).toContain('/settings/blocklist')
+  })
+})
+
+describe('sessionLost (a 401 anywhere)', () => {
+  const router = (fullPath, meta = {}) => ({ currentRoute: { value: { fullPath, meta } }, replace: vi.fn() })
+  it('ends the session and goes to login with next', () => {
+    const r = router('/phones?page=2', { role: 'user' })
+    const s = { user: { id: 1 }, ended: vi.fn(function () { this.user = null }) }
+    sessionLost(r, s)
+    expect(s.ended).toHaveBeenCalled()
+    expect(s.user).toBeNull()
+    expect(r.replace).toHaveBeenCalledWith({ path: '/login', query: { next: '/phones?page=2' } })
+  })
+  it('stays put on a public page or when nobody was signed in', () => {
+    const r1 = router('/login', { public: true })
+    sessionLost(r1, { user: { id: 1 }, ended() {} })
+    expect(r1.replace).not.toHaveBeenCalled()
+    const r2 = router('/phones', { role: 'user' })
+    sessionLost(r2, { user: null, ended() {} })
+    expect(r2.replace).not.toHaveBeenCalled()
   })
 })
