@@ -120,6 +120,7 @@ enum Command {
     ReloadDevices(Vec<DeviceCredential>),
     Registrations(oneshot::Sender<Vec<DeviceRegistrations>>),
     Bans(oneshot::Sender<Vec<Ban>>),
+    Unban(std::net::IpAddr, oneshot::Sender<bool>),
     Subscribe(oneshot::Sender<tokio::sync::broadcast::Receiver<RegistrationEvent>>),
     ReloadDirectory(Box<Directory>),
     HoldMusic(Arc<crate::media::music::HoldMusic>),
@@ -164,6 +165,13 @@ impl SipHandle {
         let (tx, rx) = oneshot::channel();
         let _ = self.cmds.send(Command::Bans(tx)).await;
         rx.await.unwrap_or_default()
+    }
+
+    /// Lifts the guard's ban on `ip`; false if it was not banned.
+    pub async fn unban(&self, ip: std::net::IpAddr) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.cmds.send(Command::Unban(ip, tx)).await;
+        rx.await.unwrap_or(false)
     }
 
     /// Replaces the routing directory (phones, numbers, the Twilio trunk).
@@ -507,6 +515,9 @@ impl Endpoint {
             }
             Command::Bans(reply) => {
                 let _ = reply.send(self.guard.bans(self.clock.now()));
+            }
+            Command::Unban(ip, reply) => {
+                let _ = reply.send(self.guard.unban(ip, self.clock.now()));
             }
             Command::Subscribe(reply) => {
                 let _ = reply.send(self.registrar.subscribe());
