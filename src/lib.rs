@@ -39,6 +39,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod b2bua;
 pub mod clock;
 pub mod constants;
 pub mod dialplan;

@@ -9,15 +9,17 @@
 //! endpoint stops the systemd watchdog.
 //!
 //! Methods: REGISTER (registrar), OPTIONS (keep-alive pings), ACK/CANCEL per
-//! RFC 3261; other known methods are answered 405 and unknown ones 501, both
-//! with `Allow`, until the call layer exists.
+//! RFC 3261; INVITEs and everything inside a call's dialogs go to the call
+//! layer ([`crate::b2bua`]), whose actions `drive` carries out (relays,
+//! sends, client transactions, timers, records); other known methods are
+//! answered 405 and unknown ones 501, both with `Allow`.
 
-mod calls;
-mod directory;
+mod authenticate;
+mod drive;
 mod uac;
 
-pub use calls::{CallInfo, TransferRefused};
-pub use directory::{Directory, Number, Phone, Trunk};
+pub use crate::b2bua::{CallInfo, Directory, Number, Phone, TransferRefused, Trunk};
+pub use crate::sip::message::build::ALLOW;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -28,68 +30,24 @@ use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::b2bua::{self, CallId, CallTimer, Calls};
 use crate::clock::SharedClock;
 use crate::constants::HEARTBEAT_INTERVAL;
 use crate::registrar::{
     Binding, Persist, RegisterError, Registrar, RegistrationEvent, MIN_EXPIRES,
 };
-use crate::sip::auth::{Algorithm, Credentials, DigestAuth, Verdict};
+use crate::sip::auth::{Credentials, DigestAuth, Verdict};
 use crate::sip::guard::{Ban, Guard, GuardConfig};
-use crate::sip::message::{
-    default_reason, HeaderName, Message, Method, NameAddr, Request, Response,
-};
+use crate::sip::message::build::reply;
+use crate::sip::message::{HeaderName, Message, Method, NameAddr, Request, Response};
 use crate::sip::transaction::{
-    Action, Input, ServerInvite, ServerNonInvite, Timer, TimerConfig, TxKey,
+    Action, Input, ServerInvite, ServerKey, ServerNonInvite, Timer, TimerConfig, TxKey,
 };
 use crate::sip::transport::{response_destination, Listen, Protocol, Received, Transport};
 use crate::store::registrations::Binding as StoredBinding;
 use crate::watchdog::Heartbeat;
 
-/// What the endpoint answers to in `Allow`.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, NOTIFY, REFER";
-
-/// The digest realm phones are challenged with.
-pub const REALM: &str = "homeline";
-
-/// A phone's credentials, reduced to what digest checks need.
-#[derive(Clone)]
-pub struct DeviceCredential {
-    /// The phone's row id.
-    pub device_id: i64,
-    /// Its SIP user name.
-    pub username: String,
-    ha1_md5: String,
-    ha1_sha256: String,
-}
-
-impl std::fmt::Debug for DeviceCredential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "DeviceCredential {{ device_id: {}, username: {:?} }}",
-            self.device_id, self.username
-        )
-    }
-}
-
-impl DeviceCredential {
-    /// Computes the HA1s for [`REALM`]; the password itself is not kept.
-    pub fn new(device_id: i64, username: &str, password: &str) -> Self {
-        Self {
-            device_id,
-            username: username.to_string(),
-            ha1_md5: Algorithm::Md5.ha1(username, REALM, password),
-            ha1_sha256: Algorithm::Sha256.ha1(username, REALM, password),
-        }
-    }
-
-    pub(crate) fn ha1(&self, alg: Algorithm) -> &str {
-        match alg {
-            Algorithm::Md5 => &self.ha1_md5,
-            Algorithm::Sha256 => &self.ha1_sha256,
-        }
-    }
-}
+pub use crate::sip::auth::{DeviceCredential, REALM};
 
 /// One phone's live registrations, for the API.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -224,9 +182,8 @@ impl SipHandle {
     }
 }
 
-/// A server transaction's key plus the transport it arrived on (the same
-/// branch over UDP and over TCP is not the same transaction).
-type Key = (TxKey, Protocol);
+/// A server transaction's key (with its transport).
+type Key = ServerKey;
 
 enum Machine {
     NonInvite(ServerNonInvite),
@@ -310,13 +267,15 @@ pub struct MediaSetup {
     pub public_ip: Option<std::net::IpAddr>,
 }
 
-/// [`MediaSetup`] plus the channel relays report on.
+/// [`MediaSetup`] plus the channel relays report on and the live relays.
 struct Media {
     pool: Arc<crate::media::ports::PortPool>,
     music: Arc<crate::media::music::HoldMusic>,
     timeout: std::time::Duration,
-    public_ip: Option<std::net::IpAddr>,
     events: mpsc::UnboundedSender<(u64, crate::media::relay::MediaEvent)>,
+    /// Each call's relay first, then any relays joined into it by an
+    /// attended transfer (they live as long as the call).
+    relays: HashMap<CallId, Vec<crate::media::relay::Relay>>,
 }
 
 /// Binds the transports and starts the endpoint task; it runs until `stop`.
@@ -347,22 +306,26 @@ pub async fn start(
         armed: HashMap::new(),
         seq: 0,
         rng: SystemRandom::new(),
-        calls: calls::CallTable::default(),
+        calls: Calls::new(
+            setup.directory,
+            b2bua::Config {
+                rules: setup.calls.rules,
+                ring_timeout: setup.calls.ring_timeout,
+                public_ip: setup.media.public_ip,
+                trunk_edge: setup.trunk_edge,
+            },
+        ),
         clients: HashMap::new(),
         synth: HashMap::new(),
         pending: std::collections::VecDeque::new(),
-        directory: with_edge(setup.directory, setup.trunk_edge),
-        trunk_edge: setup.trunk_edge,
         twilio_sip: setup.twilio_sip,
         media: Media {
             pool: setup.media.pool,
             music: setup.media.music,
             timeout: setup.media.timeout,
-            public_ip: setup.media.public_ip,
             events: media_tx,
+            relays: HashMap::new(),
         },
-        rules: setup.calls.rules,
-        ring_timeout: setup.calls.ring_timeout,
         cdrs: setup.cdrs,
         local_ips: HashMap::new(),
     };
@@ -391,18 +354,14 @@ struct Endpoint {
     armed: HashMap<TimerKey, u64>,
     seq: u64,
     rng: SystemRandom,
-    calls: calls::CallTable,
+    calls: Calls,
     clients: HashMap<uac::ClientKey, uac::ClientTx>,
     /// Each client transaction's request, to synthesise 408/503 from.
     synth: HashMap<uac::ClientKey, Request>,
     /// Client transaction events waiting for the call layer.
     pending: std::collections::VecDeque<uac::ClientEvent>,
-    directory: Directory,
-    trunk_edge: Option<SocketAddr>,
     twilio_sip: crate::settings::TwilioSip,
     media: Media,
-    rules: crate::dialplan::DialRules,
-    ring_timeout: std::time::Duration,
     cdrs: Option<mpsc::UnboundedSender<crate::store::cdrs::Cdr>>,
     /// Which of our addresses routes to a peer's address (cached).
     local_ips: HashMap<std::net::IpAddr, std::net::IpAddr>,
@@ -413,7 +372,7 @@ struct Endpoint {
 enum TimerKey {
     Server(Key, Timer),
     Client(uac::ClientKey, Timer),
-    Call(u64, calls::CallTimer),
+    Call(CallId, CallTimer),
 }
 
 impl Endpoint {
@@ -489,7 +448,7 @@ impl Endpoint {
             Command::Subscribe(reply) => {
                 let _ = reply.send(self.registrar.subscribe());
             }
-            Command::ReloadDirectory(d) => self.directory = with_edge(*d, self.trunk_edge),
+            Command::ReloadDirectory(d) => self.calls.set_directory(*d),
             Command::HoldMusic(m) => self.media.music = m,
             Command::Calls(reply) => {
                 let _ = reply.send(self.list_calls());
@@ -499,7 +458,8 @@ impl Endpoint {
                 let _ = reply.send(done);
             }
             Command::Hold(id, on, reply) => {
-                let _ = reply.send(self.hold(id, on));
+                let done = self.hold(id, on).await;
+                let _ = reply.send(done);
             }
             Command::Transfer(id, extension, side, reply) => {
                 let outcome = self.api_transfer(id, &extension, side).await;
@@ -530,13 +490,14 @@ impl Endpoint {
                 };
                 if let (Some(status), Some(req)) = (e.status, e.request) {
                     // Stateless answer: there is no trustworthy transaction key.
-                    let mut resp = reply(&req, status, &self.tag());
-                    if status == 505 || status == 400 {
-                        resp.headers.push(
-                            HeaderName::Other("Warning".into()),
-                            format!("399 homeline \"{}\"", e.reason.replace('"', "'")),
-                        );
-                    }
+                    let tag = self.tag();
+                    let resp = if status == 505 || status == 400 {
+                        crate::sip::message::build::reply_with_warning(
+                            &req, status, &tag, &e.reason,
+                        )
+                    } else {
+                        reply(&req, status, &tag)
+                    };
                     let dest = response_destination(&via, r.source, r.protocol);
                     self.send(r.protocol, dest, &Message::Response(resp)).await;
                 }
@@ -574,8 +535,8 @@ impl Endpoint {
         if req.method == Method::Ack {
             // The ACK for a 2xx belongs to the dialog; any other is for a
             // transaction long gone.
-            if let Some((call, side)) = self.call_of(&req) {
-                self.on_dialog_ack(call, side);
+            if self.calls.owns(&req) {
+                self.call_event(b2bua::Event::Ack(req)).await;
             }
             return;
         }
@@ -623,19 +584,23 @@ impl Endpoint {
                 identity,
             },
         );
-        let in_dialog_call = if out_of_dialog {
-            None
-        } else {
-            self.call_of(&req)
-        };
+        let in_dialog_call = !out_of_dialog && self.calls.owns(&req);
         let resp = if merged {
             reply(&req, 482, &self.tag())
         } else if req.method == Method::Invite && out_of_dialog {
             return self.on_invite(req, source, protocol, key).await;
         } else if req.method == Method::Cancel {
-            self.on_cancel(&req, &key).await
-        } else if let Some((call, side)) = in_dialog_call {
-            self.on_in_dialog(&req, call, side).await
+            let event = b2bua::Event::Cancel {
+                request: req,
+                tx: key,
+            };
+            return self.call_event(event).await;
+        } else if in_dialog_call {
+            let event = b2bua::Event::InDialog {
+                request: req,
+                tx: key,
+            };
+            return self.call_event(event).await;
         } else {
             self.answer(&req, source, protocol)
         };
@@ -711,7 +676,9 @@ impl Endpoint {
                     let events = self.client_timer(key, timer).await;
                     self.dispatch(events).await;
                 }
-                TimerKey::Call(call, timer) => self.call_timer(call, timer).await,
+                TimerKey::Call(call, timer) => {
+                    self.call_event(b2bua::Event::Timer(call, timer)).await
+                }
             }
         }
     }
@@ -738,78 +705,6 @@ impl Endpoint {
     async fn respond(&mut self, key: &Key, resp: Response) {
         let actions = self.feed(key, Input::Respond(resp));
         self.apply(key, actions).await;
-    }
-
-    fn random_u32(&self) -> u32 {
-        let mut b = [0u8; 4];
-        let _ = self.rng.fill(&mut b);
-        u32::from_be_bytes(b)
-    }
-
-    /// A longer random token (Call-IDs, branches).
-    fn tag_long(&self) -> String {
-        let mut b = [0u8; 12];
-        let _ = self.rng.fill(&mut b);
-        b.iter().map(|x| format!("{x:02x}")).collect()
-    }
-
-    /// Which of our addresses a peer reaches us at: the kernel's routing
-    /// answer (a connected UDP socket sends nothing), cached per peer.
-    fn local_ip_for(&mut self, peer: std::net::IpAddr) -> std::net::IpAddr {
-        if let Some(ip) = self.local_ips.get(&peer) {
-            return *ip;
-        }
-        let bound = self
-            .transport
-            .udp_addr()
-            .or(self.transport.tcp_addr())
-            .or(self.transport.tls_addr())
-            .map(|a| a.ip())
-            .filter(|ip| !ip.is_unspecified());
-        let ip = bound.unwrap_or_else(|| {
-            let any: SocketAddr = if peer.is_ipv4() {
-                ([0, 0, 0, 0], 0).into()
-            } else {
-                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-            };
-            std::net::UdpSocket::bind(any)
-                .and_then(|s| {
-                    s.connect((peer, 9))?;
-                    s.local_addr()
-                })
-                .map(|a| a.ip())
-                .unwrap_or(peer)
-        });
-        if self.local_ips.len() > 1024 {
-            self.local_ips.clear();
-        }
-        self.local_ips.insert(peer, ip);
-        ip
-    }
-
-    /// Our host as written in URIs towards `peer` (IPv6 in brackets).
-    fn host_for(&mut self, peer: std::net::IpAddr) -> String {
-        match self.local_ip_for(peer) {
-            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-            v4 => v4.to_string(),
-        }
-    }
-
-    /// A top Via for a new request towards `route`, with a fresh branch.
-    fn via(&mut self, route: calls::Route) -> String {
-        let host = self.host_for(route.dest.ip());
-        let port = port_of(&self.transport, route.protocol);
-        format!(
-            "SIP/2.0/{} {host}:{port};branch=z9hG4bK{};rport",
-            route.protocol.via_token(),
-            self.tag_long()
-        )
-    }
-
-    /// Our Contact URI towards `route`.
-    fn contact(&mut self, route: calls::Route) -> String {
-        let ip = self.local_ip_for(route.dest.ip());
-        contact_uri(&self.transport, route.protocol, ip)
     }
 
     fn tag(&self) -> String {
@@ -963,51 +858,6 @@ fn contact_info(b: &Binding) -> ContactInfo {
         },
         user_agent: b.user_agent.clone(),
     }
-}
-
-/// A response to `req` with the default reason phrase and our `Server`
-/// header; every answer the endpoint sends is built here.
-fn reply(req: &Request, status: u16, tag: &str) -> Response {
-    let mut r = Response::to(req, status, default_reason(status), tag);
-    r.headers.push(HeaderName::Server, server_header());
-    r
-}
-
-/// A directory whose trunk sends to the configured edge, if any.
-fn with_edge(mut d: Directory, edge: Option<SocketAddr>) -> Directory {
-    if let Some(t) = d.trunk.as_mut() {
-        t.edge = edge.or(t.edge);
-    }
-    d
-}
-
-/// The port we listen on for `protocol`.
-fn port_of(transport: &Transport, protocol: Protocol) -> u16 {
-    match protocol {
-        Protocol::Udp => transport.udp_addr(),
-        Protocol::Tcp => transport.tcp_addr(),
-        Protocol::Tls => transport.tls_addr(),
-    }
-    .map(|a| a.port())
-    .unwrap_or(5060)
-}
-
-/// Our Contact URI for `protocol` at `ip`.
-fn contact_uri(transport: &Transport, protocol: Protocol, ip: std::net::IpAddr) -> String {
-    let host = match ip {
-        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-        v4 => v4.to_string(),
-    };
-    let port = port_of(transport, protocol);
-    match protocol {
-        Protocol::Udp => format!("sip:homeline@{host}:{port}"),
-        Protocol::Tcp => format!("sip:homeline@{host}:{port};transport=tcp"),
-        Protocol::Tls => format!("sip:homeline@{host}:{port};transport=tls"),
-    }
-}
-
-fn server_header() -> String {
-    format!("Homeline/{}", crate::VERSION)
 }
 
 async fn sleep_until(at: Option<Instant>) {

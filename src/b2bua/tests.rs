@@ -1,0 +1,1 @@
+//! Call state machine tests (virtual time).
