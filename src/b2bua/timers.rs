@@ -50,11 +50,12 @@ impl Calls {
                     return; // ACKed
                 };
                 let reliable = call.a.route.protocol.reliable();
-                let given_up = reliable
-                    || call
-                        .answered_at
-                        .is_some_and(|t| cx.now.since(t) >= TimerConfig::UDP.timeout());
-                if given_up {
+                let waited = call
+                    .answered_at
+                    .map(|t| cx.now.since(t))
+                    .unwrap_or_default();
+                let timeout = TimerConfig::UDP.timeout();
+                if reliable || waited >= timeout {
                     tracing::info!(call = %id, "caller never ACKed the answer: hanging up");
                     return self.hang_up_both(
                         id,
@@ -63,7 +64,8 @@ impl Calls {
                     );
                 }
                 waiting.every = (waiting.every * 2).min(TimerConfig::UDP.t2);
-                let every = waiting.every;
+                // The last wait ends exactly at 64·T1.
+                let every = waiting.every.min(timeout - waited);
                 cx.out.push(Action::Retransmit {
                     tx: call.a.tx.clone(),
                     response: waiting.ok.clone(),
