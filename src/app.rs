@@ -156,6 +156,7 @@ async fn run_with_db(
         calls: settings.calls.clone(),
         cdrs: Some(cdr_tx),
         trunk_edge: settings.twilio_sip_edge,
+        dns: crate::dns::ResolverFiles::system(settings.dns_resolv_conf.clone()),
         twilio_sip: settings.twilio_sip.clone(),
     };
     let (sip, sip_task) = endpoint::start(setup, stop_rx.clone())

@@ -131,6 +131,9 @@ pub const MAX_HTTP_CONNECTIONS: usize = 256;
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
 /// A core loop whose last beat is older than this is stalled (three missed beats).
 pub const HEARTBEAT_STALE_AFTER: Duration = Duration::from_millis(1500);
+/// The longest a DNS lookup may take, whatever resolv.conf's timeout and
+/// attempts add up to: an outgoing call waiting on it is answered 503 then.
+pub const DNS_LOOKUP_LIMIT: Duration = Duration::from_secs(10);
 /// How often free space on the data disk is sampled (a statvfs, no write).
 pub const STORAGE_SAMPLE_INTERVAL: Duration = Duration::from_secs(60);
 /// Default low-space threshold for the data disk, in MiB.

@@ -14,9 +14,12 @@
 //! * [`clock`] is the one clock, injectable so time-based rules are testable.
 //! * [`store`] is SQLite: one connection on its own thread, embedded
 //!   migrations, one repository module per table.
-//! * [`http`] is the hyper server: router, JSON errors, embedded UI, health.
+//! * [`http`] is the hyper server: router, JSON errors, embedded UI, health,
+//!   and the API contract (`http::openapi`, an OpenAPI 3.1 document).
 //! * [`sip`] is our SIP stack (message → transport → transaction → dialog);
 //!   [`endpoint`] runs it and dispatches requests to the [`registrar`].
+//! * [`dns`] resolves names (Twilio's SIP Domain) off the SIP loop, with a
+//!   timeout and a TTL cache; answers come back to the loop as events.
 //! * [`watchdog`] turns core-loop heartbeats into systemd watchdog pings.
 //! * [`storage`] watches free space on the SD card without writing to it.
 //! * [`secrets`] seals secrets at rest with a key kept in the data dir.
@@ -43,6 +46,7 @@ pub mod b2bua;
 pub mod clock;
 pub mod constants;
 pub mod dialplan;
+pub mod dns;
 pub mod endpoint;
 pub mod events;
 pub mod http;

@@ -200,6 +200,13 @@ pub const SPECS: &[Spec] = &[
         doc: "`host:port` outgoing calls are sent to instead of the Twilio SIP Domain (tests point it at a stand-in; UDP).",
     },
     Spec {
+        key: "dns.resolv_conf",
+        env: "HOMELINE_DNS_RESOLV_CONF",
+        default: "/etc/resolv.conf",
+        in_db: true,
+        doc: "resolv.conf(5) naming the DNS servers the Twilio SIP Domain is resolved with (`nameserver`, `options timeout:N attempts:N`); read for every lookup.",
+    },
+    Spec {
         key: "log.level",
         env: "HOMELINE_LOG_LEVEL",
         default: "info",
@@ -300,6 +307,8 @@ pub struct Settings {
     pub calls: CallSettings,
     /// Where outgoing calls go instead of the Twilio SIP Domain, if set.
     pub twilio_sip_edge: Option<SocketAddr>,
+    /// See [`SPECS`] `dns.resolv_conf`.
+    pub dns_resolv_conf: PathBuf,
     /// How Twilio's SIP side is trusted.
     pub twilio_sip: TwilioSip,
     /// Where each value came from, by key.
@@ -705,7 +714,15 @@ impl RawInputs {
                 )
             }
         };
+        let dns_resolv_conf = {
+            let (key, value, source) = get("dns.resolv_conf");
+            if value.trim().is_empty() {
+                return Err(invalid(key, value, source, "expected a file path"));
+            }
+            PathBuf::from(value.trim())
+        };
         Ok(Settings {
+            dns_resolv_conf,
             media,
             calls,
             twilio_sip_edge,

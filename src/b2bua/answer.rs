@@ -286,12 +286,17 @@ impl Calls {
         &mut self,
         req: &Request,
         cancel_tx: &ServerKey,
+        invite_exists: bool,
         cx: &mut Cx<'_>,
     ) -> Response {
         let tag = cx.tag();
         let invite_tx = invite_key_of_cancel(cancel_tx);
         let Some(&id) = self.by_invite.get(&invite_tx) else {
-            return build::reply(req, 481, &tag);
+            // §9.2: the INVITE's transaction still exists but was answered
+            // (a 407, a refusal, an ended call): the CANCEL matched it, gets
+            // 200 and changes nothing.
+            let status = if invite_exists { 200 } else { 481 };
+            return build::reply(req, status, &tag);
         };
         let Some(call) = self.calls.get(&id) else {
             return build::reply(req, 481, &tag);

@@ -225,7 +225,11 @@ impl Calls {
         };
         let trunk = self.directory.trunk.clone();
         let (Some(dest), Some(trunk)) = (dest, trunk) else {
-            let why = "Twilio's SIP edge could not be resolved";
+            let why = if dest.is_some() {
+                "Twilio is not set up"
+            } else {
+                "Twilio's SIP edge could not be resolved"
+            };
             let r = build::reply_with_warning(&call.a.invite, 503, &call.a.tag, why);
             let tx = call.a.tx.clone();
             cx.respond(&tx, r);

@@ -154,6 +154,9 @@ pub enum Event {
         request: Request,
         /// The CANCEL's server transaction.
         tx: ServerKey,
+        /// The INVITE transaction it names still exists (answered or
+        /// not): without a call, the CANCEL then gets 200, not 481 (§9.2).
+        invite_exists: bool,
     },
     /// A request inside a call's dialog (see [`Calls::owns`]).
     InDialog {
@@ -371,8 +374,12 @@ impl Calls {
                 tx,
                 route,
             } => self.on_invite(request, caller, tx, route, &mut cx),
-            Event::Cancel { request, tx } => {
-                let r = self.on_cancel(&request, &tx, &mut cx);
+            Event::Cancel {
+                request,
+                tx,
+                invite_exists,
+            } => {
+                let r = self.on_cancel(&request, &tx, invite_exists, &mut cx);
                 cx.respond(&tx, r);
             }
             Event::InDialog { request, tx } => {

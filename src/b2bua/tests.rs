@@ -622,6 +622,7 @@ fn cancel_before_the_200_ends_the_call_and_the_late_200_is_hung_up() {
     let out = w.feed(Event::Cancel {
         request: cancel,
         tx,
+        invite_exists: true,
     });
     assert_eq!(
         out.statuses(),
@@ -661,6 +662,7 @@ fn cancel_after_the_200_is_answered_200_and_leaves_the_call_up() {
     let out = w.feed(Event::Cancel {
         request: cancel,
         tx,
+        invite_exists: true,
     });
     assert_eq!(out.statuses(), vec![200]);
     assert!(out.records().is_empty());
@@ -1089,6 +1091,7 @@ fn cancel_while_waiting_for_dns_ends_the_call_and_the_late_answer_is_ignored() {
     let out = w.feed(Event::Cancel {
         request: cancel,
         tx,
+        invite_exists: true,
     });
     assert_eq!(out.statuses(), vec![487, 200]);
     assert_eq!(w.phase(id), None);
@@ -1185,6 +1188,7 @@ fn twilio_calling_a_number_rings_every_phone_of_it() {
     let out = w.feed(Event::Cancel {
         request: cancel,
         tx,
+        invite_exists: true,
     });
     assert_eq!(out.records()[0].disposition, Disposition::Missed);
     assert_eq!(out.records()[0].did_id, Some(9));

@@ -10,6 +10,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::b2bua::{
     self, Action, CallId, CallInfo, CallTimer, Contact, DeviceId, Event, Route, TransferRefused,
 };
+use crate::dns::{Lookup, Resolved};
 use crate::media::relay::{MediaEvent, Relay, Side};
 use crate::registrar::Registrar;
 use crate::sip::message::build::reply;
@@ -18,6 +19,9 @@ use crate::sip::transaction::Input;
 use crate::sip::transport::{Protocol, Transport};
 
 use super::{Endpoint, Key, Media, TimerKey};
+
+/// Twilio's SIP port (the SIP Domain is reached over UDP, no SRV).
+const TWILIO_SIP_PORT: u16 = 5060;
 
 /// What the call layer may ask of the endpoint while it decides.
 struct CallHost<'a> {
@@ -163,13 +167,24 @@ impl Endpoint {
                         self.armed.remove(&TimerKey::Call(call, t));
                     }
                 }
-                Action::Resolve(call, host) => {
-                    // Resolved here, inside the loop, as before the call
-                    // layer was split out; the answer re-enters as an event.
-                    let dest = tokio::net::lookup_host((host.as_str(), 5060))
-                        .await
-                        .ok()
-                        .and_then(|mut a| a.next());
+                Action::Resolve(call, domain) => {
+                    // Answered at once from the cache (or for an IP
+                    // literal); else looked up off the loop, and the call
+                    // waits for `on_resolved`.
+                    let lookup = self.resolver.lookup(&domain, tokio::time::Instant::now());
+                    let dest = match lookup {
+                        Lookup::Ready(addrs) => addrs
+                            .first()
+                            .map(|ip| SocketAddr::new(*ip, TWILIO_SIP_PORT)),
+                        Lookup::Pending => {
+                            tracing::info!(call = %call, %domain, "outgoing call waits for the SIP Domain's address");
+                            self.awaiting_dns
+                                .entry(domain.to_ascii_lowercase())
+                                .or_default()
+                                .push(call);
+                            continue;
+                        }
+                    };
                     let now = self.clock.now();
                     let more = {
                         let (calls, mut host) = self.split();
@@ -185,6 +200,22 @@ impl Endpoint {
                     }
                 }
             }
+        }
+    }
+
+    /// A lookup finished: the calls waiting for it go on, or fail with 503.
+    pub(super) async fn on_resolved(&mut self, resolved: Resolved) {
+        let name = resolved.name.to_ascii_lowercase();
+        let outcome = self.resolver.finish(resolved, tokio::time::Instant::now());
+        if let Err(e) = &outcome {
+            tracing::warn!(domain = %name, error = %e, "the Twilio SIP Domain could not be resolved");
+        }
+        let dest = outcome
+            .ok()
+            .and_then(|addrs| addrs.first().copied())
+            .map(|ip| SocketAddr::new(ip, TWILIO_SIP_PORT));
+        for call in self.awaiting_dns.remove(&name).unwrap_or_default() {
+            self.call_event(Event::Resolved(call, dest)).await;
         }
     }
 

@@ -16,6 +16,7 @@
 
 mod authenticate;
 mod drive;
+mod refuse;
 mod uac;
 
 pub use crate::b2bua::{CallInfo, Directory, Number, Phone, TransferRefused, Trunk};
@@ -253,6 +254,8 @@ pub struct EndpointSetup {
     pub trunk_edge: Option<SocketAddr>,
     /// How Twilio's INVITEs are recognised (SIP Domain or trunking mode).
     pub twilio_sip: crate::settings::TwilioSip,
+    /// Where the resolver finds its servers (for the SIP Domain).
+    pub dns: crate::dns::ResolverFiles,
 }
 
 /// What the call layer relays media with.
@@ -287,6 +290,7 @@ pub async fn start(
     let transport = Transport::bind(setup.listen, up_tx, stop.clone()).await?;
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (media_tx, media_rx) = mpsc::unbounded_channel();
+    let (resolver, resolved_rx) = crate::dns::Resolver::new(setup.dns);
     let mut registrar = Registrar::new(setup.persist);
     registrar.load(setup.stored_bindings, setup.clock.now());
     let endpoint = Endpoint {
@@ -328,6 +332,8 @@ pub async fn start(
         },
         cdrs: setup.cdrs,
         local_ips: HashMap::new(),
+        resolver,
+        awaiting_dns: HashMap::new(),
     };
     let handle = SipHandle {
         cmds: cmd_tx,
@@ -335,7 +341,8 @@ pub async fn start(
         tls_addr: transport.tls_addr(),
         tcp_addr: transport.tcp_addr(),
     };
-    let task = tokio::spawn(endpoint.run(up_rx, cmd_rx, media_rx, setup.heartbeat, stop));
+    let task =
+        tokio::spawn(endpoint.run(up_rx, cmd_rx, media_rx, resolved_rx, setup.heartbeat, stop));
     Ok((handle, task))
 }
 
@@ -365,6 +372,10 @@ struct Endpoint {
     cdrs: Option<mpsc::UnboundedSender<crate::store::cdrs::Cdr>>,
     /// Which of our addresses routes to a peer's address (cached).
     local_ips: HashMap<std::net::IpAddr, std::net::IpAddr>,
+    /// Names resolved off the loop (the Twilio SIP Domain), with their cache.
+    resolver: crate::dns::Resolver,
+    /// Outgoing calls waiting for the SIP Domain's address.
+    awaiting_dns: HashMap<String, Vec<CallId>>,
 }
 
 /// Everything that can be armed on the endpoint's one timer queue.
@@ -381,6 +392,7 @@ impl Endpoint {
         mut up: mpsc::Receiver<Received>,
         mut cmds: mpsc::Receiver<Command>,
         mut media: mpsc::UnboundedReceiver<(u64, crate::media::relay::MediaEvent)>,
+        mut resolved: mpsc::UnboundedReceiver<crate::dns::Resolved>,
         heartbeat: Heartbeat,
         stop: watch::Receiver<bool>,
     ) {
@@ -397,6 +409,7 @@ impl Endpoint {
                 Some(r) = up.recv() => self.on_received(r).await,
                 Some(c) = cmds.recv() => self.on_command(c).await,
                 Some((call, ev)) = media.recv() => self.on_media_event(call, ev).await,
+                Some(r) = resolved.recv() => self.on_resolved(r).await,
                 _ = sleep_until(next_timer), if next_timer.is_some() => self.fire_timers().await,
                 _ = tick.tick() => {
                     heartbeat.beat();
@@ -478,29 +491,11 @@ impl Endpoint {
             Err(e) => {
                 self.guard.garbage(ip, now);
                 tracing::debug!(source = %r.source, error = %e, "unreadable SIP message");
-                // Without any Via no response can be built (and answering would
-                // only reflect traffic at a scanner): drop. A Via that exists but
-                // does not parse is copied as it is and answered at the source.
-                let Some(via) = e
-                    .request
-                    .as_ref()
-                    .and_then(|r| r.headers.lines(&HeaderName::Via).next().map(str::to_string))
-                else {
+                let Some((resp, via)) = refuse::unparsable(&e, &self.tag()) else {
                     return;
                 };
-                if let (Some(status), Some(req)) = (e.status, e.request) {
-                    // Stateless answer: there is no trustworthy transaction key.
-                    let tag = self.tag();
-                    let resp = if status == 505 || status == 400 {
-                        crate::sip::message::build::reply_with_warning(
-                            &req, status, &tag, &e.reason,
-                        )
-                    } else {
-                        reply(&req, status, &tag)
-                    };
-                    let dest = response_destination(&via, r.source, r.protocol);
-                    self.send(r.protocol, dest, &Message::Response(resp)).await;
-                }
+                let dest = response_destination(&via, r.source, r.protocol);
+                self.send(r.protocol, dest, &Message::Response(resp)).await;
             }
             Ok(Message::Response(resp)) => {
                 // Responses only ever reach a client transaction of ours;
@@ -590,8 +585,10 @@ impl Endpoint {
         } else if req.method == Method::Invite && out_of_dialog {
             return self.on_invite(req, source, protocol, key).await;
         } else if req.method == Method::Cancel {
+            let invite_tx = crate::sip::transaction::invite_key_of_cancel(&key);
             let event = b2bua::Event::Cancel {
                 request: req,
+                invite_exists: self.txs.contains_key(&invite_tx),
                 tx: key,
             };
             return self.call_event(event).await;
@@ -838,7 +835,7 @@ impl Endpoint {
                 let mut r = reply(400);
                 r.headers.push(
                     HeaderName::Other("Warning".into()),
-                    format!("399 homeline \"{why}\""),
+                    crate::sip::message::text::warning(&why),
                 );
                 r
             }

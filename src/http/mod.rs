@@ -21,6 +21,7 @@ pub mod health;
 pub mod hold_music;
 pub mod login;
 pub mod messages;
+pub mod openapi;
 pub mod request;
 pub mod router;
 pub mod setup;
@@ -125,6 +126,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(messages::routes());
     routes.extend(twilio_admin::routes());
     routes.extend(greetings::routes());
+    routes.extend(openapi::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());
     routes

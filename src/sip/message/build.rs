@@ -37,11 +37,7 @@ pub fn reply_with_warning(req: &Request, status: u16, tag: &str, why: &str) -> R
     r
 }
 
-/// The value of a `Warning` header (RFC 3261 §20.43) carrying `text`: a
-/// quoted string, so its own quotes are replaced.
-pub fn warning(text: &str) -> String {
-    format!("399 homeline \"{}\"", text.replace('"', "'"))
-}
+pub use super::text::warning;
 
 /// The CANCEL for one of our INVITEs (§9.1): same Request-URI, top Via,
 /// Call-ID, From, To and CSeq number.

@@ -10,6 +10,7 @@
 pub mod build;
 mod headers;
 mod parse;
+pub mod text;
 mod uri;
 
 pub use headers::{split_list, HeaderName, Headers};
@@ -175,7 +176,7 @@ fn write_headers_and_body(out: &mut Vec<u8>, headers: &Headers, body: &[u8]) {
         }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        text::write_value(out, value);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
@@ -186,7 +187,10 @@ impl Request {
     /// Serialises the request (Content-Length always matches the body).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + self.body.len());
-        out.extend_from_slice(format!("{} {} SIP/2.0\r\n", self.method, self.uri).as_bytes());
+        out.extend_from_slice(self.method.as_str().as_bytes());
+        out.push(b' ');
+        text::write_value(&mut out, &self.uri);
+        out.extend_from_slice(b" SIP/2.0\r\n");
         write_headers_and_body(&mut out, &self.headers, &self.body);
         out
     }
@@ -201,7 +205,9 @@ impl Response {
     /// Serialises the response (Content-Length always matches the body).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + self.body.len());
-        out.extend_from_slice(format!("SIP/2.0 {} {}\r\n", self.status, self.reason).as_bytes());
+        out.extend_from_slice(format!("SIP/2.0 {} ", self.status).as_bytes());
+        out.extend_from_slice(text::phrase(&self.reason, text::MAX_REASON).as_bytes());
+        out.extend_from_slice(b"\r\n");
         write_headers_and_body(&mut out, &self.headers, &self.body);
         out
     }

@@ -42,9 +42,12 @@ impl ParseError {
             fatal_framing: false,
         }
     }
+    /// The error for a request that deserves `status`, except that an ACK
+    /// never gets a response, whatever is wrong with it (RFC 3261 §17): it
+    /// is kept for the log only.
     fn reply(status: u16, reason: impl Into<String>, request: Request) -> Self {
         Self {
-            status: Some(status),
+            status: (request.method != Method::Ack).then_some(status),
             reason: reason.into(),
             request: Some(Box::new(request)),
             fatal_framing: false,
@@ -214,7 +217,12 @@ enum StartLine {
         uri: String,
         version_ok: bool,
     },
-    BadRequestLine(String),
+    /// Looks like a request (`method` is what the line starts with) but the
+    /// line is malformed.
+    BadRequestLine {
+        method: Method,
+        why: String,
+    },
     Response {
         status: u16,
         reason: String,
@@ -222,8 +230,111 @@ enum StartLine {
 }
 
 fn parse_head(head: &[u8]) -> Result<(StartLine, Headers), ParseError> {
-    let text =
-        std::str::from_utf8(head).map_err(|_| ParseError::drop("header section is not UTF-8"))?;
+    let (text, not_utf8) = decode_head(head)?;
+    let (start, headers) = parse_lines(&text)?;
+    match not_utf8 {
+        Some(why) => Err(head_error(start, headers, why)),
+        None => Ok((start, headers)),
+    }
+}
+
+/// Headers whose value may start with a display name (`"Name" <uri>`).
+const NAME_ADDR_HEADERS: &[&str] = &[
+    "from",
+    "f",
+    "to",
+    "t",
+    "contact",
+    "m",
+    "reply-to",
+    "referred-by",
+    "b",
+    "p-asserted-identity",
+    "p-preferred-identity",
+    "remote-party-id",
+];
+
+/// The header section as text.
+///
+/// RFC 3261 headers are UTF-8, but older phones send display names in
+/// Latin-1 (`"M\xfcller" <sip:…>`). Refusing those would leave such a
+/// phone unable to register or call, so a display name — the part of a
+/// From/To/Contact-like header before its `<` — is decoded leniently:
+/// bytes that are not UTF-8 are read as Latin-1 (`\xfc` becomes `ü`). A
+/// display name is only shown, never compared (dialogs match on tags), so
+/// re-encoding it costs nothing. Anywhere else (a URI, a tag, a Call-ID,
+/// another header) invalid UTF-8 could not be echoed back faithfully, so
+/// the request is refused with 400 once it is framed (the second value
+/// says why; the text is still decoded leniently to build that answer). A
+/// start line that is not UTF-8 is not SIP: dropped.
+fn decode_head(head: &[u8]) -> Result<(std::borrow::Cow<'_, str>, Option<String>), ParseError> {
+    if let Ok(text) = std::str::from_utf8(head) {
+        return Ok((std::borrow::Cow::Borrowed(text), None));
+    }
+    let mut out = String::with_capacity(head.len() + 16);
+    let mut why = None;
+    let mut name: &[u8] = b"";
+    for (i, line) in split_crlf(head).enumerate() {
+        if i > 0 {
+            out.push_str("\r\n");
+        }
+        let folded = line.starts_with(b" ") || line.starts_with(b"\t");
+        if !folded {
+            name = line
+                .iter()
+                .position(|&b| b == b':')
+                .map(|at| line[..at].trim_ascii())
+                .unwrap_or(b"");
+        }
+        if let Ok(t) = std::str::from_utf8(line) {
+            out.push_str(t);
+            continue;
+        }
+        if i == 0 {
+            return Err(ParseError::drop("start line is not UTF-8"));
+        }
+        let display_name_only = NAME_ADDR_HEADERS
+            .iter()
+            .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
+            && match line.iter().position(|&b| b == b'<') {
+                Some(lt) => std::str::from_utf8(&line[lt..]).is_ok(),
+                None => false,
+            };
+        if !display_name_only && why.is_none() {
+            let shown = String::from_utf8_lossy(name);
+            why = Some(format!("header {shown:.40} is not UTF-8"));
+        }
+        push_latin1_lenient(&mut out, line);
+    }
+    Ok((std::borrow::Cow::Owned(out), why))
+}
+
+/// `bytes` as text: valid UTF-8 as it is, every other byte as Latin-1.
+fn push_latin1_lenient(out: &mut String, bytes: &[u8]) {
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        out.extend(chunk.invalid().iter().map(|&b| char::from(b)));
+    }
+}
+
+fn split_crlf(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(head);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find(r, b"\r\n") {
+            Some(at) => {
+                rest = Some(&r[at + 2..]);
+                Some(&r[..at])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
+fn parse_lines(text: &str) -> Result<(StartLine, Headers), ParseError> {
     let mut lines = text.split("\r\n");
     let first = lines.next().unwrap_or("");
     let start = parse_start_line(first)?;
@@ -304,9 +415,10 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     let [method, uri, version] = parts.as_slice() else {
         // Still worth a 400 if it looks like a request at all.
         return match parts.first().and_then(|m| Method::parse(m)) {
-            Some(_) if parts.len() > 1 => Ok(StartLine::BadRequestLine(format!(
-                "malformed Request-Line {line:.60}"
-            ))),
+            Some(method) if parts.len() > 1 => Ok(StartLine::BadRequestLine {
+                method,
+                why: format!("malformed Request-Line {line:.60}"),
+            }),
             _ => Err(ParseError::drop("not a SIP message")),
         };
     };
@@ -315,9 +427,10 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     };
     let version_ok = version.eq_ignore_ascii_case("SIP/2.0");
     if !version_ok && !version.to_ascii_uppercase().starts_with("SIP/") {
-        return Ok(StartLine::BadRequestLine(format!(
-            "bad SIP-Version {version:.20}"
-        )));
+        return Ok(StartLine::BadRequestLine {
+            method,
+            why: format!("bad SIP-Version {version:.20}"),
+        });
     }
     Ok(StartLine::Request {
         method,
@@ -357,11 +470,11 @@ fn refuse(start: StartLine, headers: Headers, status: u16, why: String) -> Parse
                 body: Bytes::new(),
             },
         ),
-        StartLine::BadRequestLine(_) => ParseError::reply(
+        StartLine::BadRequestLine { method, .. } => ParseError::reply(
             status,
             why,
             Request {
-                method: Method::Other("UNKNOWN".into()),
+                method,
                 uri: String::new(),
                 headers,
                 body: Bytes::new(),
@@ -382,8 +495,11 @@ fn build(start: StartLine, headers: Headers, body: Bytes) -> Result<Message, Par
                 body,
             }))
         }
-        StartLine::BadRequestLine(why) => Err(refuse(
-            StartLine::BadRequestLine(why.clone()),
+        StartLine::BadRequestLine { method, why } => Err(refuse(
+            StartLine::BadRequestLine {
+                method,
+                why: why.clone(),
+            },
             headers,
             400,
             why,

@@ -329,3 +329,75 @@ fn the_fuzz_corpus_and_regressions_parse_without_panicking() {
     }
     assert!(seen > 100, "the corpus is there ({seen} inputs)");
 }
+
+/// A REGISTER whose From line is `from` (raw bytes).
+fn with_from(method: &str, from: &[u8]) -> Vec<u8> {
+    [
+        format!(
+            "{method} sip:homeline SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK-l1\r\n\
+             Max-Forwards: 70\r\nTo: <sip:alice@homeline>\r\nCall-ID: l1\r\nCSeq: 1 {method}\r\nFrom: "
+        )
+        .as_bytes(),
+        from,
+        b"\r\nContent-Length: 0\r\n\r\n",
+    ]
+    .concat()
+}
+
+#[test]
+fn latin1_display_names_are_decoded_leniently() {
+    let raw = with_from(
+        "REGISTER",
+        b"\"M\xfcller \xc4rger\" <sip:alice@homeline>;tag=x",
+    );
+    let Ok(Message::Request(req)) = parse_datagram(&raw) else {
+        panic!("accepted: {:?}", parse_datagram(&raw));
+    };
+    assert_eq!(
+        req.headers.get(&HeaderName::From),
+        Some("\"Müller Ärger\" <sip:alice@homeline>;tag=x")
+    );
+    // Valid UTF-8 next to Latin-1 in the same name survives as it is.
+    let raw = with_from("REGISTER", "\"Zoë \u{263a}".as_bytes());
+    let raw = [
+        &raw[..raw.len() - 23],
+        b" \xe9\" <sip:a@h>;tag=y\r\nContent-Length: 0\r\n\r\n",
+    ]
+    .concat();
+    let Ok(Message::Request(req)) = parse_datagram(&raw) else {
+        panic!("accepted");
+    };
+    assert_eq!(
+        req.headers.get(&HeaderName::From),
+        Some("\"Zoë \u{263a} é\" <sip:a@h>;tag=y")
+    );
+}
+
+#[test]
+fn other_invalid_utf8_is_refused_with_400_once_framed() {
+    for from in [
+        b"<sip:m\xfcller@homeline>;tag=x".as_slice(),
+        b"\"x\" <sip:a@h>;tag=\xff",
+        b"M\xfcller",
+    ] {
+        let e = parse_datagram(&with_from("REGISTER", from)).expect_err("refused");
+        assert_eq!(e.status, Some(400), "{e}");
+        assert!(e.reason.contains("not UTF-8"), "{e}");
+        assert!(e.request.is_some(), "framed: a reply can be built");
+    }
+    let mut raw = with_from("OPTIONS", b"<sip:a@h>;tag=1");
+    raw.splice(0..0, b"X-Note: caf\xe9\r\n".iter().copied());
+    let e = parse_datagram(&raw).expect_err("a start line that is not UTF-8 is not SIP");
+    assert_eq!(e.status, None);
+    let ok = with_from("OPTIONS", b"<sip:a@h>;tag=1");
+    let first_line_end = ok.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    let raw = [
+        b"OPTIONS sip:caf\xe9@h SIP/2.0\r\n".as_slice(),
+        &ok[first_line_end..],
+    ]
+    .concat();
+    assert_eq!(parse_datagram(&raw).expect_err("dropped").status, None);
+    // An ACK is never answered, not even for this.
+    let e = parse_datagram(&with_from("ACK", b"<sip:\xfc@h>;tag=1")).expect_err("refused");
+    assert_eq!(e.status, None);
+}
