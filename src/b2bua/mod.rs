@@ -65,6 +65,26 @@ impl std::fmt::Display for CallId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeviceId(pub i64);
 
+/// A party of a call, as the API names it: `a` called, `b` was called.
+/// (The relay's own [`crate::media::relay::Side`] stays internal.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Party {
+    /// The caller's side.
+    A,
+    /// The callee's side.
+    B,
+}
+
+impl From<Party> for crate::media::relay::Side {
+    fn from(p: Party) -> Self {
+        match p {
+            Party::A => crate::media::relay::Side::A,
+            Party::B => crate::media::relay::Side::B,
+        }
+    }
+}
+
 /// Where a leg's requests and responses go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
@@ -457,12 +477,12 @@ impl Calls {
         &mut self,
         id: CallId,
         extension: &str,
-        side: Option<crate::media::relay::Side>,
+        side: Option<Party>,
         now: Timestamp,
         host: &mut dyn Host,
     ) -> (Result<(), TransferRefused>, Vec<Action>) {
         let mut cx = Cx::new(now, host);
-        let outcome = self.api_transfer(id, extension, side, &mut cx);
+        let outcome = self.api_transfer(id, extension, side.map(Into::into), &mut cx);
         (outcome, cx.out)
     }
 

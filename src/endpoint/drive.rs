@@ -11,7 +11,7 @@ use crate::b2bua::{
     self, Action, CallId, CallInfo, CallTimer, Contact, DeviceId, Event, Route, TransferRefused,
 };
 use crate::dns::{Lookup, Resolved};
-use crate::media::relay::{MediaEvent, Relay, Side};
+use crate::media::relay::{MediaEvent, Relay};
 use crate::registrar::Registrar;
 use crate::sip::message::build::reply;
 use crate::sip::message::{Message, Request};
@@ -291,7 +291,7 @@ impl Endpoint {
         &mut self,
         id: u64,
         extension: &str,
-        side: Option<Side>,
+        side: Option<b2bua::Party>,
     ) -> Result<(), TransferRefused> {
         let now = self.clock.now();
         let (outcome, actions) = {

@@ -19,7 +19,7 @@ mod drive;
 mod refuse;
 mod uac;
 
-pub use crate::b2bua::{CallInfo, Directory, Number, Phone, TransferRefused, Trunk};
+pub use crate::b2bua::{CallInfo, Directory, Number, Party, Phone, TransferRefused, Trunk};
 pub use crate::sip::message::build::ALLOW;
 
 use std::collections::{BTreeMap, HashMap};
@@ -87,7 +87,7 @@ enum Command {
     Transfer(
         u64,
         String,
-        Option<crate::media::relay::Side>,
+        Option<crate::b2bua::Party>,
         oneshot::Sender<Result<(), TransferRefused>>,
     ),
 }
@@ -165,7 +165,7 @@ impl SipHandle {
         &self,
         id: u64,
         extension: &str,
-        side: Option<crate::media::relay::Side>,
+        side: Option<crate::b2bua::Party>,
     ) -> Result<(), TransferRefused> {
         let (tx, rx) = oneshot::channel();
         let _ = self
