@@ -164,7 +164,7 @@ impl Endpoint {
                         CallTimer::Refer,
                         CallTimer::TransferRing,
                     ] {
-                        self.armed.remove(&TimerKey::Call(call, t));
+                        self.timers.cancel(&TimerKey::Call(call, t));
                     }
                 }
                 Action::Resolve(call, domain) => {
@@ -236,7 +236,7 @@ impl Endpoint {
         };
         let route = Route {
             protocol,
-            dest: self.txs.get(&key).map(|t| t.dest).unwrap_or(source),
+            dest: self.txs.destination(&key).map(|(_, d)| d).unwrap_or(source),
         };
         let event = Event::Invite {
             request: req,

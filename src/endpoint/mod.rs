@@ -22,7 +22,7 @@ mod uac;
 pub use crate::b2bua::{CallInfo, Directory, Number, Party, Phone, TransferRefused, Trunk};
 pub use crate::sip::message::build::ALLOW;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -41,9 +41,7 @@ use crate::sip::auth::{Credentials, DigestAuth, Verdict};
 use crate::sip::guard::{Ban, Guard, GuardConfig};
 use crate::sip::message::build::reply;
 use crate::sip::message::{HeaderName, Message, Method, NameAddr, Request, Response};
-use crate::sip::transaction::{
-    Action, Input, ServerInvite, ServerKey, ServerNonInvite, Timer, TimerConfig, TxKey,
-};
+use crate::sip::transaction::{Action, Input, ServerKey, ServerTable, Timer, TimerQueue, TxKey};
 use crate::sip::transport::{response_destination, Listen, Protocol, Received, Transport};
 use crate::store::registrations::Binding as StoredBinding;
 use crate::watchdog::Heartbeat;
@@ -186,44 +184,6 @@ impl SipHandle {
 /// A server transaction's key (with its transport).
 type Key = ServerKey;
 
-enum Machine {
-    NonInvite(ServerNonInvite),
-    Invite(ServerInvite),
-}
-
-struct Tx {
-    machine: Machine,
-    protocol: Protocol,
-    dest: SocketAddr,
-    /// From tag, Call-ID and CSeq (with method): a second request with the
-    /// same identity on another branch is a merged request (§8.2.2.2).
-    identity: (String, String),
-}
-
-/// From tag, Call-ID and CSeq of a request, which a forked copy shares,
-/// with the top Via branch (which a forked copy does not share).
-fn identity(req: &Request) -> (String, String) {
-    let branch = req
-        .headers
-        .values(&HeaderName::Via)
-        .first()
-        .and_then(|v| crate::sip::message::Via::parse(v))
-        .and_then(|v| v.branch().map(str::to_string))
-        .unwrap_or_default();
-    let from_tag = req
-        .headers
-        .get(&HeaderName::From)
-        .and_then(NameAddr::parse)
-        .and_then(|n| n.params.get("tag").flatten().map(str::to_string))
-        .unwrap_or_default();
-    let who = format!(
-        "{from_tag}|{}|{}",
-        req.headers.get(&HeaderName::CallId).unwrap_or(""),
-        req.headers.get(&HeaderName::CSeq).unwrap_or("")
-    );
-    (who, branch)
-}
-
 /// What the endpoint needs to start.
 pub struct EndpointSetup {
     /// Where to listen.
@@ -304,11 +264,8 @@ pub async fn start(
             .into_iter()
             .map(|d| (d.username.clone(), d))
             .collect(),
-        txs: HashMap::new(),
-        branches: HashMap::new(),
-        timers: BTreeMap::new(),
-        armed: HashMap::new(),
-        seq: 0,
+        txs: ServerTable::default(),
+        timers: TimerQueue::default(),
         rng: SystemRandom::new(),
         calls: Calls::new(
             setup.directory,
@@ -353,13 +310,10 @@ struct Endpoint {
     guard: Guard,
     clock: SharedClock,
     devices: HashMap<String, DeviceCredential>,
-    txs: HashMap<Key, Tx>,
-    /// Live requests by From tag/Call-ID/CSeq → the branch they came on,
-    /// for spotting merged requests.
-    branches: HashMap<String, String>,
-    timers: BTreeMap<(Instant, u64), TimerKey>,
-    armed: HashMap<TimerKey, u64>,
-    seq: u64,
+    /// The server transactions.
+    txs: ServerTable,
+    /// Every timer: transactions', client transactions' and calls'.
+    timers: TimerQueue<TimerKey, Instant>,
     rng: SystemRandom,
     calls: Calls,
     clients: HashMap<uac::ClientKey, uac::ClientTx>,
@@ -403,7 +357,7 @@ impl Endpoint {
         };
         tokio::pin!(stopped);
         loop {
-            let next_timer = self.timers.keys().next().map(|(at, _)| *at);
+            let next_timer = self.timers.next_deadline();
             tokio::select! {
                 _ = &mut stopped => return,
                 Some(r) = up.recv() => self.on_received(r).await,
@@ -517,15 +471,17 @@ impl Endpoint {
         let Some(key) = TxKey::server(&req).map(|k| (k, protocol)) else {
             return;
         };
-        if let Some(tx) = self.txs.get_mut(&key) {
+        let dest = req
+            .headers
+            .values(&HeaderName::Via)
+            .first()
+            .map(|v| response_destination(v, source, protocol))
+            .unwrap_or(source);
+        if self.txs.contains(&key) {
             // A retransmission, or the ACK of a non-2xx answer. Over TCP it may
             // come on a new connection: answer where it came from now.
-            if let Some(via) = req.headers.values(&HeaderName::Via).first() {
-                tx.dest = response_destination(via, source, protocol);
-            }
-            let actions = self.feed(&key, Input::Request(req));
-            self.apply(&key, actions).await;
-            return;
+            let actions = self.txs.retransmission(&key, req, dest).unwrap_or_default();
+            return self.apply(&key, actions).await;
         }
         if req.method == Method::Ack {
             // The ACK for a 2xx belongs to the dialog; any other is for a
@@ -535,50 +491,15 @@ impl Endpoint {
             }
             return;
         }
-        let cfg = if protocol.reliable() {
-            TimerConfig::RELIABLE
-        } else {
-            TimerConfig::UDP
-        };
-        let dest = req
-            .headers
-            .values(&HeaderName::Via)
-            .first()
-            .map(|v| response_destination(v, source, protocol))
-            .unwrap_or(source);
-        let machine = if req.method == Method::Invite {
-            Machine::Invite(ServerInvite::new(cfg))
-        } else {
-            Machine::NonInvite(ServerNonInvite::new(cfg))
-        };
-        let identity = identity(&req);
         // §8.2.2.2: the same request reaching us again over another path
         // (a different branch) while the first is still live is a loop or a
         // fork merging back: 482, answered once, by its own transaction.
-        // An index keeps this O(1): scanning every live transaction made
-        // each request cost O(load).
+        let merged = self.txs.open(key.clone(), &req, dest);
         let out_of_dialog = req
             .headers
             .get(&HeaderName::To)
             .and_then(NameAddr::parse)
             .is_some_and(|to| to.params.get("tag").is_none());
-        let merged = out_of_dialog
-            && self
-                .branches
-                .get(&identity.0)
-                .is_some_and(|branch| *branch != identity.1);
-        if !merged {
-            self.branches.insert(identity.0.clone(), identity.1.clone());
-        }
-        self.txs.insert(
-            key.clone(),
-            Tx {
-                machine,
-                protocol,
-                dest,
-                identity,
-            },
-        );
         let in_dialog_call = !out_of_dialog && self.calls.owns(&req);
         let resp = if merged {
             reply(&req, 482, &self.tag())
@@ -588,7 +509,7 @@ impl Endpoint {
             let invite_tx = crate::sip::transaction::invite_key_of_cancel(&key);
             let event = b2bua::Event::Cancel {
                 request: req,
-                invite_exists: self.txs.contains_key(&invite_tx),
+                invite_exists: self.txs.contains(&invite_tx),
                 tx: key,
             };
             return self.call_event(event).await;
@@ -606,41 +527,26 @@ impl Endpoint {
     }
 
     fn feed(&mut self, key: &Key, input: Input) -> Vec<Action> {
-        match self.txs.get_mut(key) {
-            Some(Tx {
-                machine: Machine::NonInvite(m),
-                ..
-            }) => m.handle(input),
-            Some(Tx {
-                machine: Machine::Invite(m),
-                ..
-            }) => m.handle(input),
-            None => Vec::new(),
-        }
+        self.txs.feed(key, input)
     }
 
     async fn apply(&mut self, key: &Key, actions: Vec<Action>) {
         for a in actions {
             match a {
                 Action::Send(msg) => {
-                    if let Some(tx) = self.txs.get(key) {
-                        let (p, d) = (tx.protocol, tx.dest);
+                    if let Some((p, d)) = self.txs.destination(key) {
                         self.send(p, d, &msg).await;
                     }
                 }
                 Action::Arm(timer, after) => self.arm(TimerKey::Server(key.clone(), timer), after),
                 Action::Terminated => {
-                    if let Some(tx) = self.txs.remove(key) {
-                        if self.branches.get(&tx.identity.0) == Some(&tx.identity.1) {
-                            self.branches.remove(&tx.identity.0);
-                        }
-                    }
+                    self.txs.remove(key);
                     // Only this transaction's timers: scanning every armed
                     // timer here made the cost grow with the load (found by
                     // benches/register_load.sh). Their queue entries are
                     // skipped when they fire.
                     for t in Timer::ALL {
-                        self.armed.remove(&TimerKey::Server(key.clone(), t));
+                        self.timers.cancel(&TimerKey::Server(key.clone(), t));
                     }
                 }
                 Action::Timeout => tracing::debug!(?key, "server transaction timed out (no ACK)"),
@@ -654,16 +560,7 @@ impl Endpoint {
 
     async fn fire_timers(&mut self) {
         let now = Instant::now();
-        while let Some(entry) = self.timers.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            let ((_, seq), target) = entry.remove_entry();
-            // A re-armed timer leaves its old entry behind; only the latest counts.
-            if self.armed.get(&target) != Some(&seq) {
-                continue;
-            }
-            self.armed.remove(&target);
+        while let Some(target) = self.timers.pop_due(now) {
             match target {
                 TimerKey::Server(key, timer) => {
                     let actions = self.feed(&key, Input::Timer(timer));
@@ -692,10 +589,7 @@ impl Endpoint {
 
     /// Arms (or re-arms) a timer on the one queue.
     fn arm(&mut self, target: TimerKey, after: std::time::Duration) {
-        self.seq += 1;
-        self.timers
-            .insert((Instant::now() + after, self.seq), target.clone());
-        self.armed.insert(target, self.seq);
+        self.timers.arm(target, Instant::now() + after);
     }
 
     /// Sends a response through its server transaction.

@@ -162,7 +162,7 @@ impl Endpoint {
         self.clients.remove(key);
         self.synth.remove(key);
         for t in crate::sip::transaction::Timer::ALL {
-            self.armed.remove(&TimerKey::Client(key.clone(), t));
+            self.timers.cancel(&TimerKey::Client(key.clone(), t));
         }
     }
 

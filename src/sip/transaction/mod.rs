@@ -4,14 +4,20 @@
 //! from the wire, a message from the transaction user, a timer) and returns
 //! [`Action`]s (send these bytes, arm that timer, tell the TU this). A driver
 //! owns sockets and clocks; these types own only the rules, so every
-//! transition is testable without either.
+//! transition is testable without either. [`ServerTable`] owns an
+//! endpoint's server transactions and [`TimerQueue`] the deadlines of all
+//! its timers.
 
 mod client;
+mod queue;
 mod server;
+mod table;
 mod timers;
 
 pub use client::{ack_for_non_2xx, ClientInvite, ClientNonInvite};
+pub use queue::TimerQueue;
 pub use server::{ServerInvite, ServerNonInvite};
+pub use table::ServerTable;
 pub use timers::{Timer, TimerConfig};
 
 use std::time::Duration;
