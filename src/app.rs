@@ -67,7 +67,9 @@ pub async fn run(
         let (dir, clock) = (data_dir.clone(), clock.clone());
         tokio::task::spawn_blocking(move || open_database(&dir, &clock)).await??
     };
-    let (db, db_thread) = Db::start(conn);
+    let path = data_dir.join("homeline.db");
+    let (db, db_thread) = Db::start_with_readers(conn, &path, store::reader_count())
+        .with_context(|| format!("opening read connections to {}", path.display()))?;
     let result = run_with_db(inputs, clock, log, notifier.clone(), shutdown, db.clone()).await;
     notifier.notify(Notice::Status("closing the database".into()));
     tokio::task::spawn_blocking(move || db_thread.close(&db)).await?;
@@ -128,6 +130,7 @@ async fn run_with_db(
         plain: (!settings.sip_tls_only).then_some(settings.sip_listen),
         tls,
     };
+    let events = crate::events::Events::new();
     let setup = EndpointSetup {
         listen,
         clock: clock.clone(),
@@ -158,6 +161,7 @@ async fn run_with_db(
         trunk_edge: settings.twilio_sip_edge,
         dns: crate::dns::ResolverFiles::system(settings.dns_resolv_conf.clone()),
         twilio_sip: settings.twilio_sip.clone(),
+        events: events.clone(),
     };
     let (sip, sip_task) = endpoint::start(setup, stop_rx.clone())
         .await
@@ -178,8 +182,7 @@ async fn run_with_db(
             listeners.push((name, addr));
         }
     }
-    let outbox = crate::outbox::Outbox::new(db.clone(), clock.clone());
-    let events = crate::events::Events::new();
+    let outbox = crate::outbox::Outbox::new(db.clone(), clock.clone()).with_events(events.clone());
     let state = Arc::new(ServerState {
         settings: settings.clone(),
         db: db.clone(),

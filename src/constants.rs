@@ -140,3 +140,23 @@ pub const STORAGE_SAMPLE_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_STORAGE_MIN_FREE_MIB: u64 = 256;
 /// SQLite waits this long for a lock before reporting busy.
 pub const DB_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most read-only database connections opened beside the writer.
+pub const DB_MAX_READERS: usize = 4;
+
+// ---- Live updates (`GET /api/events`) ----
+
+/// A comment line is sent this often on an idle event stream, so proxies
+/// and browsers keep it open and a dead client is noticed; the session is
+/// re-checked at the same pace (expiry, role and number changes).
+pub const EVENTS_HEARTBEAT: Duration = Duration::from_secs(15);
+/// Events kept for `Last-Event-ID` resumption (older ones ask for a resync).
+pub const EVENTS_BACKLOG: usize = 256;
+/// Frames queued for one client; a client that falls this far behind is
+/// dropped (it reconnects and resumes), so it never slows the server.
+pub const EVENTS_CLIENT_BUFFER: usize = 64;
+/// A client whose buffer is full gets this long to catch up (a burst of
+/// events) before it is dropped.
+pub const EVENTS_SLOW_CLIENT_GRACE: Duration = Duration::from_secs(2);
+/// Event streams open at once; further ones get 503 so that streams cannot
+/// take all of [`MAX_HTTP_CONNECTIONS`].
+pub const MAX_EVENT_STREAMS: usize = 64;

@@ -99,6 +99,8 @@ pub struct Registrar {
     bindings: HashMap<i64, Vec<Binding>>,
     persist: mpsc::UnboundedSender<Persist>,
     events: broadcast::Sender<RegistrationEvent>,
+    /// The application's channel, told whether a phone is registered.
+    app_events: Option<crate::events::Events>,
 }
 
 impl Registrar {
@@ -109,7 +111,30 @@ impl Registrar {
             bindings: HashMap::new(),
             persist,
             events,
+            app_events: None,
         }
+    }
+
+    /// Also announces changes on the application's events channel (the web
+    /// UI's live updates).
+    pub fn with_events(mut self, events: crate::events::Events) -> Self {
+        self.app_events = Some(events);
+        self
+    }
+
+    /// Tells subscribers about a change of `device_id`'s bindings.
+    fn announce(&self, event: RegistrationEvent) {
+        let device_id = match &event {
+            RegistrationEvent::Registered { device_id, .. }
+            | RegistrationEvent::Unregistered { device_id, .. } => *device_id,
+        };
+        if let Some(app) = &self.app_events {
+            app.publish(crate::events::Event::Registration {
+                device_id,
+                registered: !self.bindings(device_id).is_empty(),
+            });
+        }
+        let _ = self.events.send(event);
     }
 
     /// Subscribes to registration changes.
@@ -276,9 +301,7 @@ impl Registrar {
             };
             if changed {
                 let _ = self.persist.send(Persist::Upsert(stored(device_id, &new)));
-                let _ = self
-                    .events
-                    .send(RegistrationEvent::Registered { device_id, contact });
+                self.announce(RegistrationEvent::Registered { device_id, contact });
             }
         }
         Ok(self.bindings(device_id).to_vec())
@@ -307,7 +330,7 @@ impl Registrar {
     /// Forgets a phone that was deleted.
     pub fn forget_device(&mut self, device_id: i64) {
         for b in self.bindings.remove(&device_id).unwrap_or_default() {
-            let _ = self.events.send(RegistrationEvent::Unregistered {
+            self.announce(RegistrationEvent::Unregistered {
                 device_id,
                 contact: b.contact,
                 reason: "removed",
@@ -320,7 +343,7 @@ impl Registrar {
             device_id,
             contact: contact.clone(),
         });
-        let _ = self.events.send(RegistrationEvent::Unregistered {
+        self.announce(RegistrationEvent::Unregistered {
             device_id,
             contact,
             reason,

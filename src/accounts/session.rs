@@ -134,6 +134,21 @@ pub fn authenticate(
     token: &str,
     now: Timestamp,
 ) -> Result<Option<Authenticated>, StoreError> {
+    let found = lookup(conn, token, now)?;
+    if let Some(a) = found.filter(|a| a.refreshed) {
+        slide(conn, a.principal.session_id, now)?;
+    }
+    Ok(found)
+}
+
+/// Finds the live session of `token` without writing (a read connection
+/// will do); `refreshed` says whether it is due to slide, which the caller
+/// then does with [`slide`] on the writer.
+pub fn lookup(
+    conn: &rusqlite::Connection,
+    token: &str,
+    now: Timestamp,
+) -> Result<Option<Authenticated>, StoreError> {
     if !well_formed(token) {
         return Ok(None);
     }
@@ -148,9 +163,6 @@ pub fn authenticate(
         return Ok(None);
     };
     let refreshed = SESSION_REFRESH_ON_ACTIVITY && due_for_refresh(last_seen_at, now);
-    if refreshed {
-        sessions::extend(conn, id, now, expiry(now))?;
-    }
     Ok(Some(Authenticated {
         principal: Principal {
             user_id,
@@ -159,6 +171,11 @@ pub fn authenticate(
         },
         refreshed,
     }))
+}
+
+/// Extends session `id` from `now` (the sliding expiry).
+pub fn slide(conn: &rusqlite::Connection, id: i64, now: Timestamp) -> Result<(), StoreError> {
+    sessions::extend(conn, id, now, expiry(now))
 }
 
 #[cfg(test)]

@@ -229,6 +229,51 @@ impl Call {
         v
     }
 
+    /// What the live-updates channel shows of the call.
+    pub(super) fn mark(&self) -> CallMark {
+        let state = match (self.answered(), self.on_hold()) {
+            (false, _) => "ringing",
+            (true, true) => "held",
+            (true, false) => "answered",
+        };
+        let forks: Vec<i64> = match &self.phase {
+            Phase::Ringing(r) => r
+                .forks
+                .iter()
+                .filter_map(|f| f.device_id)
+                .map(|d| d.0)
+                .collect(),
+            Phase::AwaitingAck(w) => {
+                w.up.forks
+                    .iter()
+                    .filter_map(|f| f.device_id)
+                    .map(|d| d.0)
+                    .collect()
+            }
+            Phase::Up(u) => u
+                .forks
+                .iter()
+                .filter_map(|f| f.device_id)
+                .map(|d| d.0)
+                .collect(),
+            Phase::Resolving(_) | Phase::Ending => Vec::new(),
+        };
+        let mut device_ids: Vec<i64> = self
+            .device_id
+            .map(|d| d.0)
+            .into_iter()
+            .chain(forks)
+            .chain(self.up().and_then(|u| u.b.device_id).map(|d| d.0))
+            .collect();
+        device_ids.sort_unstable();
+        device_ids.dedup();
+        CallMark {
+            state,
+            did_id: self.did_id,
+            device_ids,
+        }
+    }
+
     pub(super) fn info(&self) -> CallInfo {
         CallInfo {
             id: self.id.0,
@@ -275,4 +320,17 @@ pub struct CallInfo {
     pub rtp_received: [u64; 2],
     /// RTP packets sent to the caller's and the callee's side.
     pub rtp_sent: [u64; 2],
+}
+
+/// What the live-updates channel tells about a call: its state and who may
+/// see it. The endpoint compares the marks after every turn of its loop, so
+/// a state change is announced from one place whichever event made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallMark {
+    /// `ringing`, `answered` or `held`.
+    pub state: &'static str,
+    /// The household number involved.
+    pub did_id: Option<i64>,
+    /// The calling, ringing or answering phones.
+    pub device_ids: Vec<i64>,
 }

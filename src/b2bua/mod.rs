@@ -33,7 +33,7 @@ mod transfer;
 #[cfg(test)]
 mod tests;
 
-pub use call::CallInfo;
+pub use call::{CallInfo, CallMark};
 pub use directory::{Directory, Number, Phone, Trunk};
 pub use route::Caller;
 pub use transfer::TransferRefused;
@@ -442,6 +442,16 @@ impl Calls {
         let mut v: Vec<CallInfo> = self.calls.values().map(call::Call::info).collect();
         v.sort_by_key(|c| c.id);
         v
+    }
+
+    /// Whether no call is live.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Each live call's [`CallMark`], for the live-updates channel.
+    pub fn marks(&self) -> impl Iterator<Item = (u64, CallMark)> + '_ {
+        self.calls.iter().map(|(id, call)| (id.0, call.mark()))
     }
 
     /// Hangs a call up: BYE to answered legs, CANCEL and 487 while ringing.

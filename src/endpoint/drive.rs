@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-use ring::rand::{SecureRandom, SystemRandom};
+use crate::sip::random::RandomPool;
 
 use crate::b2bua::{
     self, Action, CallId, CallInfo, CallTimer, Contact, DeviceId, Event, Route, TransferRefused,
@@ -27,7 +27,7 @@ const TWILIO_SIP_PORT: u16 = 5060;
 struct CallHost<'a> {
     transport: &'a Transport,
     local_ips: &'a mut HashMap<IpAddr, IpAddr>,
-    rng: &'a SystemRandom,
+    rng: &'a RandomPool,
     registrar: &'a Registrar,
     media: &'a mut Media,
 }
@@ -43,13 +43,13 @@ impl b2bua::Host for CallHost<'_> {
 
     fn token(&mut self, bytes: usize) -> String {
         let mut b = vec![0u8; bytes];
-        let _ = self.rng.fill(&mut b);
-        b.iter().map(|x| format!("{x:02x}")).collect()
+        self.rng.fill(&mut b);
+        crate::sip::random::hex(&b)
     }
 
     fn random(&mut self) -> u64 {
         let mut b = [0u8; 4];
-        let _ = self.rng.fill(&mut b);
+        self.rng.fill(&mut b);
         u32::from_be_bytes(b) as u64
     }
 

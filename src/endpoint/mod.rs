@@ -15,6 +15,7 @@
 //! answered 405 and unknown ones 501, both with `Allow`.
 
 mod authenticate;
+mod call_events;
 mod drive;
 mod refuse;
 mod uac;
@@ -27,7 +28,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -216,6 +216,8 @@ pub struct EndpointSetup {
     pub twilio_sip: crate::settings::TwilioSip,
     /// Where the resolver finds its servers (for the SIP Domain).
     pub dns: crate::dns::ResolverFiles,
+    /// Where registration and call changes are announced.
+    pub events: crate::events::Events,
 }
 
 /// What the call layer relays media with.
@@ -251,7 +253,7 @@ pub async fn start(
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (media_tx, media_rx) = mpsc::unbounded_channel();
     let (resolver, resolved_rx) = crate::dns::Resolver::new(setup.dns);
-    let mut registrar = Registrar::new(setup.persist);
+    let mut registrar = Registrar::new(setup.persist).with_events(setup.events.clone());
     registrar.load(setup.stored_bindings, setup.clock.now());
     let endpoint = Endpoint {
         transport: transport.clone(),
@@ -266,7 +268,7 @@ pub async fn start(
             .collect(),
         txs: ServerTable::default(),
         timers: TimerQueue::default(),
-        rng: SystemRandom::new(),
+        rng: crate::sip::random::RandomPool::default(),
         calls: Calls::new(
             setup.directory,
             b2bua::Config {
@@ -291,6 +293,8 @@ pub async fn start(
         local_ips: HashMap::new(),
         resolver,
         awaiting_dns: HashMap::new(),
+        events: setup.events,
+        announced_calls: Default::default(),
     };
     let handle = SipHandle {
         cmds: cmd_tx,
@@ -314,7 +318,7 @@ struct Endpoint {
     txs: ServerTable,
     /// Every timer: transactions', client transactions' and calls'.
     timers: TimerQueue<TimerKey, Instant>,
-    rng: SystemRandom,
+    rng: crate::sip::random::RandomPool,
     calls: Calls,
     clients: HashMap<uac::ClientKey, uac::ClientTx>,
     /// Each client transaction's request, to synthesise 408/503 from.
@@ -330,6 +334,10 @@ struct Endpoint {
     resolver: crate::dns::Resolver,
     /// Outgoing calls waiting for the SIP Domain's address.
     awaiting_dns: HashMap<String, Vec<CallId>>,
+    /// The application's events channel.
+    events: crate::events::Events,
+    /// The call states last announced on it.
+    announced_calls: call_events::Announced,
 }
 
 /// Everything that can be armed on the endpoint's one timer queue.
@@ -378,6 +386,7 @@ impl Endpoint {
             if !self.pending.is_empty() {
                 self.dispatch(Vec::new()).await;
             }
+            self.announce_call_changes();
         }
     }
 
@@ -540,13 +549,20 @@ impl Endpoint {
                 }
                 Action::Arm(timer, after) => self.arm(TimerKey::Server(key.clone(), timer), after),
                 Action::Terminated => {
-                    self.txs.remove(key);
-                    // Only this transaction's timers: scanning every armed
-                    // timer here made the cost grow with the load (found by
-                    // benches/register_load.sh). Their queue entries are
-                    // skipped when they fire.
-                    for t in Timer::ALL {
-                        self.timers.cancel(&TimerKey::Server(key.clone(), t));
+                    let Some(own) = self.txs.remove(key) else {
+                        continue;
+                    };
+                    // Only the timers this kind of transaction arms: scanning
+                    // every armed timer made the cost grow with the load, and
+                    // trying all twelve kinds cost a key copy each (both
+                    // found by benches/register_load.sh). Their queue entries
+                    // are skipped when they fire.
+                    let mut target = TimerKey::Server(key.clone(), Timer::J);
+                    for t in own {
+                        if let TimerKey::Server(_, timer) = &mut target {
+                            *timer = *t;
+                        }
+                        self.timers.cancel(&target);
                     }
                 }
                 Action::Timeout => tracing::debug!(?key, "server transaction timed out (no ACK)"),
@@ -599,9 +615,7 @@ impl Endpoint {
     }
 
     fn tag(&self) -> String {
-        let mut b = [0u8; 6];
-        let _ = self.rng.fill(&mut b);
-        b.iter().map(|x| format!("{x:02x}")).collect()
+        self.rng.hex::<6>()
     }
 
     /// The transaction user: decides the answer to a new request.
@@ -679,14 +693,19 @@ impl Endpoint {
         let Some(alg) = creds.algorithm() else {
             return challenge(&self.auth, false);
         };
-        let device = self.devices.get(&creds.username).cloned();
+        let device = self.devices.get(&creds.username);
         // Unknown users are checked against a dummy HA1 so they cost (and
         // answer) the same as a wrong password.
-        let ha1 = device
-            .as_ref()
-            .map(|d| d.ha1(alg).to_string())
-            .unwrap_or_else(|| alg.hash("no such user"));
-        match self.auth.verify(&creds, "REGISTER", &ha1, now) {
+        let dummy;
+        let ha1 = match device {
+            Some(d) => d.ha1(alg),
+            None => {
+                dummy = alg.hash("no such user");
+                &dummy
+            }
+        };
+        let device = device.map(|d| (d.device_id, d.username.clone()));
+        match self.auth.verify(&creds, "REGISTER", ha1, now) {
             Verdict::Ok if device.is_some() => {}
             Verdict::Stale => return challenge(&self.auth, true),
             Verdict::Rechallenge => return challenge(&self.auth, false),
@@ -696,17 +715,17 @@ impl Endpoint {
                 return reply(403);
             }
         }
-        let Some(device) = device else {
+        let Some((device_id, username)) = device else {
             return reply(403);
         };
-        if to.uri.user_unescaped().as_deref() != Some(device.username.as_str()) {
+        if to.uri.user_unescaped().as_deref() != Some(username.as_str()) {
             let mut r = reply(403);
             r.reason = "Credentials Do Not Match the AOR".into();
             return r;
         }
         match self
             .registrar
-            .register(device.device_id, req, source, protocol, now)
+            .register(device_id, req, source, protocol, now)
         {
             Ok(bindings) => {
                 let mut r = reply(200);

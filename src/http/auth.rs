@@ -69,11 +69,21 @@ pub async fn check(
         .to_string();
     let now = state.clock.now();
     let t = token.clone();
+    // Looked up on a reader (every request does this); the rare slide of
+    // the expiry goes to the writer.
     let found = state
         .db
-        .call(move |c| session::authenticate(c, &t, now))
+        .read(move |c| session::lookup(c, &t, now))
         .await
         .map_err(|e| ApiError::internal(request_id, &e))?;
+    if let Some(a) = found.filter(|a| a.refreshed) {
+        let id = a.principal.session_id;
+        state
+            .db
+            .call(move |c| session::slide(c, id, now))
+            .await
+            .map_err(|e| ApiError::internal(request_id, &e))?;
+    }
     let Some(auth) = found else {
         return Err(ApiError::unauthenticated(
             "your session has ended or expired; log in again",

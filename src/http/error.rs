@@ -163,6 +163,18 @@ impl ApiError {
         e
     }
 
+    /// 503 with `Retry-After`: a bounded resource is taken; try again later.
+    #[cold]
+    pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::RateLimited,
+            message,
+        );
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
     /// 500. The cause is logged with the request id; the client gets only the id.
     #[cold]
     pub fn internal(request_id: &str, cause: &dyn std::fmt::Display) -> Self {

@@ -23,6 +23,7 @@ use crate::accounts::lockout::{self, Keys};
 use crate::accounts::password::{self, HashSlot};
 use crate::accounts::{session, MAX_EMAIL_LEN};
 use crate::constants::MAX_PASSWORD_LEN;
+use crate::events::Event;
 use crate::store::{sessions, users};
 
 /// The routes of this module.
@@ -218,6 +219,9 @@ async fn logout(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         .call(move |c| sessions::delete(c, me.session_id))
         .await
         .map_err(|e| ApiError::internal(rid, &e))?;
+    state.events.publish(Event::SessionsChanged {
+        user_id: me.user_id,
+    });
     let mut resp = json_response(StatusCode::OK, &json!({ "logged_out": true }));
     resp.headers_mut()
         .insert(SET_COOKIE, auth::clearing_cookie(req.https, rid)?);
@@ -303,6 +307,9 @@ async fn change_password(state: Arc<ServerState>, req: ApiRequest) -> ApiResult 
         })
         .await
         .map_err(|e| ApiError::from_store(rid, e))?;
+    state.events.publish(Event::SessionsChanged {
+        user_id: me.user_id,
+    });
     tracing::info!(
         user_id = me.user_id,
         other_sessions_ended = ended,

@@ -27,6 +27,7 @@ use super::request::{json_response, paged_response, ApiRequest};
 use super::router::{Access, Route};
 use super::ServerState;
 use crate::accounts::scope::Scope;
+use crate::events::{Event, MessageChange};
 use crate::outbox::{Outbox, Task};
 use crate::store::messages::{self, Direction, NewMessage};
 use crate::store::{dids, StoreError};
@@ -239,6 +240,12 @@ async fn send(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
     state.outbox.wake();
+    state.events.publish(Event::Message {
+        message_id: msg.id,
+        did_id: msg.did_id,
+        change: MessageChange::Status,
+        status: Some(msg.status.clone()),
+    });
     Ok(json_response(StatusCode::ACCEPTED, &msg))
 }
 

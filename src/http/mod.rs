@@ -12,10 +12,12 @@
 
 pub mod assets;
 pub mod auth;
+pub mod body;
 pub mod calls;
 pub mod devices;
 pub mod dids;
 pub mod error;
+pub mod events;
 pub mod greetings;
 pub mod health;
 pub mod hold_music;
@@ -120,6 +122,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(dids::routes());
     routes.extend(devices::routes());
     routes.extend(calls::routes());
+    routes.extend(events::routes());
     routes.extend(hold_music::routes());
     routes.extend(webhooks::routes());
     routes.extend(voicemails::routes());
@@ -185,9 +188,12 @@ pub async fn serve(
                 Ok((stream, peer)) => {
                     let permit = slot.take();
                     let state = state.clone();
+                    let connection = body::Connection::default();
+                    let cut = connection.clone();
                     let svc = hyper::service::service_fn(move |req| {
                         let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(state, peer, req).await) }
+                        let connection = connection.clone();
+                        async move { Ok::<_, Infallible>(handle(state, peer, req, connection).await) }
                     });
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())
@@ -195,8 +201,12 @@ pub async fn serve(
                         .serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        tokio::select! {
+                            ended = conn => if let Err(e) = ended {
+                                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                            },
+                            // A streaming response gave up on its client.
+                            _ = cut.cut_off() => tracing::debug!(%peer, "connection cut"),
                         }
                         drop(permit);
                     });
@@ -210,6 +220,9 @@ pub async fn serve(
         }
     }
     drop(listener);
+    // Event streams never finish on their own: end them now, so that they
+    // do not hold the shutdown for the whole grace period.
+    state.events.close();
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("HTTP connections drained"),
         _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("HTTP connections still open after the grace period; closing"),
@@ -217,16 +230,18 @@ pub async fn serve(
 }
 
 /// Answers one request; never fails (errors become JSON error responses).
+/// `connection` lets a streaming handler cut its client off.
 pub async fn handle(
     state: Arc<ServerState>,
     peer: SocketAddr,
     req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+    connection: body::Connection,
+) -> Response<body::Body> {
     let started = Instant::now();
     let id = request_id(req.headers());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let mut resp = dispatch(state, peer, req, &id).await;
+    let mut resp = dispatch(state, peer, req, &id, connection).await;
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-request-id", v);
@@ -242,7 +257,7 @@ pub async fn handle(
         request_id = %id, %peer, %method, path = %path, status = resp.status().as_u16(),
         duration_ms = started.elapsed().as_millis() as u64,
     );
-    resp
+    body::into_sent(resp, method == Method::HEAD)
 }
 
 async fn dispatch(
@@ -250,6 +265,7 @@ async fn dispatch(
     peer: SocketAddr,
     req: Request<Incoming>,
     id: &str,
+    connection: body::Connection,
 ) -> Response<Full<Bytes>> {
     let (route, params) = match state.router.lookup(req.method(), req.uri().path()) {
         Lookup::Found(route, params) => (route.clone(), params),
@@ -325,6 +341,7 @@ async fn dispatch(
         https,
         principal: gate.principal,
         request_id: id.to_string(),
+        connection,
     };
     // The handler runs as its own task so a panic is contained to this request.
     let outcome = tokio::spawn(route.call(state, api_req)).await;

@@ -42,6 +42,8 @@ pub struct ApiRequest {
     pub principal: Option<Principal>,
     /// This request's id, echoed in `X-Request-Id` and in logs.
     pub request_id: String,
+    /// Its connection, which a streaming response may cut.
+    pub connection: super::body::Connection,
 }
 
 impl ApiRequest {

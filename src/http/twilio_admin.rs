@@ -212,5 +212,9 @@ async fn dismiss_alert(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         .call(move |c| alerts::dismiss(c, id, now))
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    state.events.publish(crate::events::Event::Alert {
+        alert_id: id,
+        change: crate::events::AlertChange::Dismissed,
+    });
     Ok(super::request::no_content())
 }

@@ -202,6 +202,10 @@ async fn update(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         })
         .await
         .map_err(|e| ApiError::from_store(rid, e))?;
+    // Its open event streams re-check their session and what they may see.
+    state
+        .events
+        .publish(crate::events::Event::SessionsChanged { user_id: id });
     tracing::info!(user_id = id, by = me.user_id, "account changed");
     Ok(json_response(StatusCode::OK, &user))
 }
@@ -223,6 +227,9 @@ async fn delete(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         })
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    state
+        .events
+        .publish(crate::events::Event::SessionsChanged { user_id: id });
     tracing::info!(user_id = id, by = me.user_id, "account deleted");
     // Their phones no longer ring for their numbers, nor call out as them.
     if let Some(sip) = &state.sip {

@@ -22,7 +22,7 @@ use super::request::{json_response, paged_response, ApiRequest};
 use super::router::{Access, Route};
 use super::ServerState;
 use crate::accounts::scope::Scope;
-use crate::events::Event;
+use crate::events::{Event, VoicemailChange};
 use crate::outbox::{Outbox, Task};
 use crate::store::voicemails::{self, Voicemail};
 
@@ -137,9 +137,11 @@ async fn set_read(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         })
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
-    state
-        .events
-        .publish(Event::VoicemailChanged { did_id: v.did_id });
+    state.events.publish(Event::Voicemail {
+        voicemail_id: Some(id),
+        did_id: v.did_id,
+        change: VoicemailChange::Read,
+    });
     Ok(json_response(StatusCode::OK, &shown(&updated)))
 }
 
@@ -166,9 +168,11 @@ async fn delete(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
             tracing::warn!(voicemail = id, error = %e, "could not remove the voicemail's audio file");
         }
     }
-    state
-        .events
-        .publish(Event::VoicemailChanged { did_id: v.did_id });
+    state.events.publish(Event::Voicemail {
+        voicemail_id: Some(id),
+        did_id: v.did_id,
+        change: VoicemailChange::Deleted,
+    });
     Ok(super::request::no_content())
 }
 

@@ -29,7 +29,7 @@ use crate::clock::Timestamp;
 use crate::constants::{
     VOICEMAIL_MAX_LENGTH, VOICEMAIL_MIN_LENGTH, VOICEMAIL_RING_TIMEOUT, VOICEMAIL_SILENCE_TIMEOUT,
 };
-use crate::events::Event;
+use crate::events::{Event, MessageChange, VoicemailChange};
 use crate::outbox::{Outbox, Task};
 use crate::store::cdrs::{self, Cdr, Disposition};
 use crate::store::messages::{self, Direction, NewMessage};
@@ -576,9 +576,12 @@ async fn sms_incoming(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         .map_err(store_err(&req))?;
     if let Some((message_id, did_id)) = stored {
         state.outbox.wake();
-        state
-            .events
-            .publish(Event::MessageReceived { message_id, did_id });
+        state.events.publish(Event::Message {
+            message_id,
+            did_id,
+            change: MessageChange::Received,
+            status: None,
+        });
     }
     Ok(twiml_response(twiml::Response::new()))
 }
@@ -595,11 +598,12 @@ async fn sms_status(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         ));
     }
     let now = state.clock.now();
-    state
+    let shown_status = status.clone();
+    let changed = state
         .db
         .call(move |c| {
             if messages::update_status(c, &sid, &status, error, now)? {
-                return Ok(());
+                return Ok(messages::find_by_sid(c, &sid)?.map(|m| (m.id, m.did_id)));
             }
             // The send's answer was lost (crash): this callback names the
             // job, whose message gets the SID now.
@@ -612,12 +616,21 @@ async fn sms_status(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
                     messages::set_sid(c, message_id, &sid, &status, now)?;
                     messages::set_status(c, message_id, &status, error, now)?;
                     tracing::info!(message = message_id, %sid, "message SID recorded from its status callback");
+                    return Ok(Some((message_id, m.did_id)));
                 }
             }
-            Ok(())
+            Ok(None)
         })
         .await
         .map_err(store_err(&req))?;
+    if let Some((message_id, did_id)) = changed {
+        state.events.publish(Event::Message {
+            message_id,
+            did_id,
+            change: MessageChange::Status,
+            status: Some(shown_status),
+        });
+    }
     Ok(no_content())
 }
 
@@ -661,9 +674,10 @@ async fn recording(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     if let Some(voicemail_id) = created {
         tracing::info!(voicemail = voicemail_id, did_id, "voicemail received");
         state.outbox.wake();
-        state.events.publish(Event::VoicemailCreated {
-            voicemail_id,
+        state.events.publish(Event::Voicemail {
+            voicemail_id: Some(voicemail_id),
             did_id,
+            change: VoicemailChange::Created,
         });
     }
     Ok(no_content())
@@ -750,15 +764,15 @@ async fn transcription(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         return Err(ApiError::validation("RecordingSid is missing or malformed"));
     }
     let now = state.clock.now();
-    state
+    let transcribed = state
         .db
         .call(move |c| {
-            let id = match voicemails::find_by_recording(c, &rsid)? {
-                Some(v) => v.id,
+            let (id, did_id) = match voicemails::find_by_recording(c, &rsid)? {
+                Some(v) => (v.id, v.did_id),
                 // Before the recording callback: keep the transcript on a
                 // voicemail that the recording callback completes.
                 None => match did_id {
-                    Some(did_id) => {
+                    Some(did_id) => (
                         voicemails::insert_once(
                             c,
                             &NewVoicemail {
@@ -771,14 +785,23 @@ async fn transcription(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
                             },
                             now,
                         )?
-                        .0
-                    }
-                    None => return Ok(()),
+                        .0,
+                        did_id,
+                    ),
+                    None => return Ok(None),
                 },
             };
-            voicemails::set_transcript(c, id, &text)
+            voicemails::set_transcript(c, id, &text)?;
+            Ok(Some((id, did_id)))
         })
         .await
         .map_err(store_err(&req))?;
+    if let Some((voicemail_id, did_id)) = transcribed {
+        state.events.publish(Event::Voicemail {
+            voicemail_id: Some(voicemail_id),
+            did_id,
+            change: VoicemailChange::Transcribed,
+        });
+    }
     Ok(no_content())
 }

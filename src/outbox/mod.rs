@@ -223,6 +223,8 @@ pub struct Outbox {
     db: Db,
     clock: SharedClock,
     wake: Arc<Notify>,
+    /// Where the worker's alerts are announced.
+    events: crate::events::Events,
 }
 
 impl Outbox {
@@ -232,7 +234,14 @@ impl Outbox {
             db,
             clock,
             wake: Arc::new(Notify::new()),
+            events: crate::events::Events::new(),
         }
+    }
+
+    /// Announces the worker's alerts on `events` (the application's channel).
+    pub fn with_events(mut self, events: crate::events::Events) -> Outbox {
+        self.events = events;
+        self
     }
 
     /// Adds a job inside the caller's transaction (so the fact and its job

@@ -13,6 +13,7 @@ use super::backoff;
 use super::store::{self, Claimed};
 use super::{Executor, Job, Outbox, Outcome};
 use crate::constants::TWILIO_ALERT_AFTER_FAILURES;
+use crate::events::{AlertChange, Event};
 use crate::store::{alerts, StoreError};
 
 /// Longest sleep between passes when something is scheduled far ahead (the
@@ -67,11 +68,21 @@ impl<E: Executor> Worker<E> {
     async fn raise(&self, id: i64, message: String) -> Result<(), StoreError> {
         let now = self.outbox.clock.now();
         let key = alert_key(id);
-        self.outbox
+        let raised = self
+            .outbox
             .db
-            .call(move |c| alerts::raise(c, &key, &message, now))
+            .call(move |c| alerts::raise_id(c, &key, &message, now))
             .await?;
+        self.announce(raised, AlertChange::Raised);
         Ok(())
+    }
+
+    fn announce(&self, alert: Option<i64>, change: AlertChange) {
+        if let Some(alert_id) = alert {
+            self.outbox
+                .events
+                .publish(Event::Alert { alert_id, change });
+        }
     }
 
     async fn record(&self, job: &Job, outcome: Outcome) -> Result<(), StoreError> {
@@ -88,12 +99,13 @@ impl<E: Executor> Worker<E> {
                             commit(&tx)?;
                         }
                         store::complete(&tx, id, now)?;
-                        let cleared = alerts::clear(&tx, &alert_key(id), now)?;
+                        let cleared = alerts::clear_id(&tx, &alert_key(id), now)?;
                         tx.commit()?;
                         Ok(cleared)
                     })
                     .await?;
-                if cleared {
+                self.announce(cleared, AlertChange::Dismissed);
+                if cleared.is_some() {
                     tracing::info!(job = id, kind, "outbox job succeeded; alert cleared");
                 } else {
                     tracing::debug!(job = id, kind, "outbox job done");
@@ -137,9 +149,10 @@ impl<E: Executor> Worker<E> {
                     let new = self
                         .outbox
                         .db
-                        .call(move |c| alerts::raise(c, &key, &msg, now))
+                        .call(move |c| alerts::raise_id(c, &key, &msg, now))
                         .await?;
-                    if new {
+                    self.announce(new, AlertChange::Raised);
+                    if new.is_some() {
                         tracing::error!(job = id, kind, failures, %error, "ALERT: {message}");
                     }
                 }

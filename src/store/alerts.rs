@@ -2,7 +2,7 @@
 //! the log), such as an outbox job failing three times in a row. One open
 //! alert per key; raising it again changes nothing, clearing closes it.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::StoreError;
@@ -30,18 +30,37 @@ pub fn raise(
     message: &str,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    Ok(conn.execute(
+    Ok(raise_id(conn, key, message, now)?.is_some())
+}
+
+/// Like [`raise`], returning the new alert's id (`None`: one was open).
+pub fn raise_id(
+    conn: &Connection,
+    key: &str,
+    message: &str,
+    now: Timestamp,
+) -> Result<Option<i64>, StoreError> {
+    let n = conn.execute(
         "INSERT INTO alerts (key, message, raised_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![key, message, now.to_string()],
-    )? > 0)
+    )?;
+    Ok((n > 0).then(|| conn.last_insert_rowid()))
 }
 
 /// Closes the open alert for `key`, if any; returns whether one was open.
 pub fn clear(conn: &Connection, key: &str, now: Timestamp) -> Result<bool, StoreError> {
-    Ok(conn.execute(
-        "UPDATE alerts SET cleared_at = ?2 WHERE key = ?1 AND cleared_at IS NULL",
-        params![key, now.to_string()],
-    )? > 0)
+    Ok(clear_id(conn, key, now)?.is_some())
+}
+
+/// Like [`clear`], returning the closed alert's id.
+pub fn clear_id(conn: &Connection, key: &str, now: Timestamp) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row(
+            "UPDATE alerts SET cleared_at = ?2 WHERE key = ?1 AND cleared_at IS NULL RETURNING id",
+            params![key, now.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Closes alert `id` (an admin dismissed it); `NotFound` if it is not open.

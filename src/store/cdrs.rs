@@ -5,7 +5,8 @@
 //! wrote Twilio statuses straight into a CHECK-constrained column, which
 //! rejected `completed` and `no-answer`.
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, Row};
 use serde::Serialize;
 
 use super::{conflict_as, found, Page, Paged, StoreError};
@@ -94,10 +95,159 @@ pub struct Filter {
     pub direction: Option<Direction>,
     /// Only this disposition.
     pub disposition: Option<Disposition>,
-    /// Started at or after (RFC 3339).
+    /// Only calls with this party, caller or callee (a number or an
+    /// extension, compared exactly).
+    pub number: Option<String>,
+    /// Started at or after (RFC 3339, in [`Timestamp`](crate::clock::Timestamp)'s form).
     pub since: Option<String>,
-    /// Started before (RFC 3339).
+    /// Started before (RFC 3339, in the same form).
     pub until: Option<String>,
+}
+
+/// Where a page of history continues: after this record, newest first.
+/// Handed to clients as an opaque string ([`Cursor::encode`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The last record's `started_at`.
+    pub started_at: String,
+    /// The last record's id (the tie-break within one second).
+    pub id: i64,
+}
+
+impl Cursor {
+    /// The cursor after `cdr`.
+    pub fn after(cdr: &Cdr) -> Cursor {
+        Cursor {
+            started_at: cdr.started_at.clone(),
+            id: cdr.id,
+        }
+    }
+
+    /// The opaque form: base64url of `id|started_at`.
+    pub fn encode(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("{}|{}", self.id, self.started_at))
+    }
+
+    /// Reads [`Cursor::encode`]'s form; `None` for anything else.
+    pub fn decode(s: &str) -> Option<Cursor> {
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s.trim())
+            .ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let (id, started_at) = raw.split_once('|')?;
+        let started_at = crate::clock::Timestamp::parse_rfc3339(started_at)?.to_string();
+        Some(Cursor {
+            id: id.parse().ok()?,
+            started_at,
+        })
+    }
+}
+
+/// Which party the `number` filter is matched against in one scan.
+#[derive(Debug, Clone, Copy)]
+enum Party {
+    From,
+    To,
+}
+
+/// One index-ordered scan of a keyset query: the filter narrowed to one of
+/// the caller's numbers and one party, so that every condition is an
+/// equality or a range on an index that also gives the order.
+#[derive(Debug, Clone, Copy)]
+struct Arm {
+    did_id: Option<i64>,
+    party: Option<Party>,
+}
+
+/// The `WHERE` clause and its parameters for `f`, either for one [`Arm`] or
+/// (`arm: None`) for the whole filter in one statement (the OFFSET pages).
+fn conditions(f: &Filter, arm: Option<Arm>, after: Option<&Cursor>) -> (String, Vec<Value>) {
+    let mut sql: Vec<&str> = Vec::new();
+    let mut values = Vec::new();
+    match (arm, &f.did_ids) {
+        (
+            Some(Arm {
+                did_id: Some(did), ..
+            }),
+            _,
+        ) => {
+            sql.push("did_id = ?");
+            values.push(Value::Integer(did));
+        }
+        (None, Some(ids)) => {
+            sql.push("did_id IN (SELECT value FROM json_each(?))");
+            values.push(Value::Text(
+                serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(n) = &f.number {
+        match arm.and_then(|a| a.party) {
+            Some(Party::From) => sql.push("from_number = ?"),
+            // A call from the number to itself was found by the From scan.
+            Some(Party::To) => {
+                sql.push("to_number = ? AND from_number <> ?");
+                values.push(Value::Text(n.clone()));
+            }
+            None => {
+                sql.push("(from_number = ? OR to_number = ?)");
+                values.push(Value::Text(n.clone()));
+            }
+        }
+        values.push(Value::Text(n.clone()));
+    }
+    if let Some(d) = f.direction {
+        sql.push("direction = ?");
+        values.push(Value::Text(d.as_str().into()));
+    }
+    if let Some(d) = f.disposition {
+        sql.push("disposition = ?");
+        values.push(Value::Text(d.as_str().into()));
+    }
+    if let Some(t) = &f.since {
+        sql.push("started_at >= ?");
+        values.push(Value::Text(t.clone()));
+    }
+    if let Some(t) = &f.until {
+        sql.push("started_at < ?");
+        values.push(Value::Text(t.clone()));
+    }
+    if let Some(c) = after {
+        sql.push("(started_at, id) < (?, ?)");
+        values.push(Value::Text(c.started_at.clone()));
+        values.push(Value::Integer(c.id));
+    }
+    if sql.is_empty() {
+        return ("1".into(), values);
+    }
+    (sql.join(" AND "), values)
+}
+
+/// The scans a keyset query of `f` needs (none: nothing can match).
+fn arms(f: &Filter) -> Vec<Arm> {
+    let dids: Vec<Option<i64>> = match &f.did_ids {
+        None => vec![None],
+        Some(ids) => ids.iter().copied().map(Some).collect(),
+    };
+    let parties: &[Option<Party>] = if f.number.is_some() {
+        &[Some(Party::From), Some(Party::To)]
+    } else {
+        &[None]
+    };
+    dids.iter()
+        .flat_map(|&did_id| parties.iter().map(move |&party| Arm { did_id, party }))
+        .collect()
+}
+
+/// The SQL of one keyset scan, for `EXPLAIN QUERY PLAN` in tests.
+fn keyset_sql(where_sql: &str) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM cdrs WHERE {where_sql} ORDER BY started_at DESC, id DESC LIMIT ?"
+    )
 }
 
 const COLUMNS: &str = "id, call_sid, sip_call_id, direction, from_number, to_number, did_id, device_id, started_at, \
@@ -211,37 +361,54 @@ pub fn get(conn: &Connection, id: i64) -> Result<Cdr, StoreError> {
     )
 }
 
-/// Call history, newest first.
+/// Call history, newest first: up to `limit` records after `after` (from
+/// the newest when `None`). Each scan seeks its index to the cursor and
+/// reads `limit` rows, however deep the page; a filter over several numbers
+/// or both parties merges one scan per number and party.
+pub fn page(
+    conn: &Connection,
+    f: &Filter,
+    after: Option<&Cursor>,
+    limit: u32,
+) -> Result<Vec<Cdr>, StoreError> {
+    let arms = arms(f);
+    let mut rows: Vec<Cdr> = Vec::new();
+    for arm in &arms {
+        let (where_sql, mut values) = conditions(f, Some(*arm), after);
+        values.push(Value::Integer(i64::from(limit)));
+        let mut stmt = conn.prepare_cached(&keyset_sql(&where_sql))?;
+        let found = stmt.query_map(params_from_iter(values), from_row)?;
+        for r in found {
+            rows.push(r?);
+        }
+    }
+    if arms.len() > 1 {
+        rows.sort_by(|a, b| (&b.started_at, b.id).cmp(&(&a.started_at, a.id)));
+        rows.dedup_by_key(|c| c.id);
+        rows.truncate(limit as usize);
+    }
+    Ok(rows)
+}
+
+/// Call history by page number (the older `page`/`per_page` API): OFFSET
+/// paging in the index order, with the total count. Deep pages and the
+/// count cost a scan; [`page`] does not.
 pub fn list(conn: &Connection, f: &Filter, page: Page) -> Result<Paged<Cdr>, StoreError> {
-    let dids = f
-        .did_ids
-        .as_ref()
-        .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
-    const WHERE: &str = "(?1 IS NULL OR did_id IN (SELECT value FROM json_each(?1)))
-        AND (?2 IS NULL OR direction = ?2) AND (?3 IS NULL OR disposition = ?3)
-        AND (?4 IS NULL OR started_at >= ?4) AND (?5 IS NULL OR started_at < ?5)";
+    let (where_sql, values) = conditions(f, None, None);
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM cdrs WHERE {WHERE} ORDER BY started_at DESC, id DESC LIMIT ?6 OFFSET ?7"
+        "SELECT {COLUMNS} FROM cdrs WHERE {where_sql} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?"
     ))?;
+    let mut paged = values.clone();
+    paged.push(Value::Integer(i64::from(page.limit)));
+    paged.push(Value::Integer(
+        i64::try_from(page.offset).unwrap_or(i64::MAX),
+    ));
     let items = stmt
-        .query_map(
-            params![
-                dids,
-                f.direction,
-                f.disposition,
-                f.since,
-                f.until,
-                page.limit,
-                page.offset
-            ],
-            from_row,
-        )?
+        .query_map(params_from_iter(paged), from_row)?
         .collect::<Result<_, _>>()?;
-    let total = conn.query_row(
-        &format!("SELECT count(*) FROM cdrs WHERE {WHERE}"),
-        params![dids, f.direction, f.disposition, f.since, f.until],
-        |r| r.get(0),
-    )?;
+    let total = conn
+        .prepare_cached(&format!("SELECT count(*) FROM cdrs WHERE {where_sql}"))?
+        .query_row(params_from_iter(values), |r| r.get(0))?;
     Ok(Paged { items, total })
 }
 
@@ -350,5 +517,198 @@ mod tests {
         .expect("list");
         assert_eq!((page.total, page.items[0].id), (3, id));
         assert_eq!(get(&conn, id).expect("get").spam_score, Some(0.1));
+    }
+
+    /// `n` records over two numbers, three per second, every fifth missed.
+    fn seed(conn: &Connection, n: i64) -> (i64, i64) {
+        let home = dids::tests::make(conn, "+15551230001");
+        let work = dids::tests::make(conn, "+15551230002");
+        for i in 0..n {
+            let d = if i % 5 == 0 {
+                Disposition::Missed
+            } else {
+                Disposition::Answered
+            };
+            let mut c = cdr(
+                Some(if i % 2 == 0 { home } else { work }),
+                &format!("CA{i}"),
+                i / 3,
+                d,
+            );
+            c.from_number = format!("+1555987{:04}", i % 7);
+            if i % 11 == 0 {
+                c.to_number = "+15559870003".into();
+            }
+            insert(conn, &c).expect("insert");
+        }
+        (home, work)
+    }
+
+    /// Every record matching `f`, walked page by page through cursors.
+    fn walk(conn: &Connection, f: &Filter, limit: u32) -> Vec<i64> {
+        let mut out = Vec::new();
+        let mut after: Option<Cursor> = None;
+        loop {
+            let rows = page(conn, f, after.as_ref(), limit).expect("page");
+            out.extend(rows.iter().map(|c| c.id));
+            if rows.len() < limit as usize {
+                return out;
+            }
+            let next = Cursor::after(rows.last().expect("a row"));
+            let again = Cursor::decode(&next.encode()).expect("round trip");
+            assert_eq!(again, next);
+            after = Some(again);
+        }
+    }
+
+    #[test]
+    fn keyset_pages_walk_exactly_what_offset_pages_list() {
+        let conn = db();
+        let (home, work) = seed(&conn, 300);
+        let filters = [
+            Filter::default(),
+            Filter {
+                disposition: Some(Disposition::Missed),
+                ..Filter::default()
+            },
+            Filter {
+                did_ids: Some(vec![home, work]),
+                ..Filter::default()
+            },
+            Filter {
+                did_ids: Some(vec![work]),
+                number: Some("+15559870003".into()),
+                ..Filter::default()
+            },
+            Filter {
+                number: Some("+15559870003".into()),
+                since: Some(t(20).to_string()),
+                until: Some(t(80).to_string()),
+                ..Filter::default()
+            },
+            Filter {
+                did_ids: Some(vec![]),
+                ..Filter::default()
+            },
+        ];
+        for f in &filters {
+            let listed: Vec<i64> = list(&conn, f, Page::ALL)
+                .expect("list")
+                .items
+                .iter()
+                .map(|c| c.id)
+                .collect();
+            for limit in [1, 7, 20, 100] {
+                assert_eq!(walk(&conn, f, limit), listed, "{f:?} by {limit}");
+            }
+        }
+        let either = list(
+            &conn,
+            &Filter {
+                number: Some("+15559870003".into()),
+                ..Filter::default()
+            },
+            Page::ALL,
+        )
+        .expect("list");
+        assert!(
+            either.items.iter().any(|c| c.from_number == "+15559870003")
+                && either.items.iter().any(|c| c.to_number == "+15559870003"),
+            "the number matches either party"
+        );
+        assert_eq!(Cursor::decode("not a cursor"), None);
+        assert_eq!(Cursor::decode(""), None);
+    }
+
+    /// The plan of one keyset scan, one line per step.
+    fn plan(conn: &Connection, f: &Filter, after: Option<&Cursor>) -> String {
+        arms(f)
+            .into_iter()
+            .map(|arm| {
+                let (where_sql, mut values) = conditions(f, Some(arm), after);
+                values.push(Value::Integer(20));
+                let mut stmt = conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {}", keyset_sql(&where_sql)))
+                    .expect("explain");
+                stmt.query_map(params_from_iter(values), |r| r.get::<_, String>(3))
+                    .expect("plan")
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("plan")
+                    .join("; ")
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    #[test]
+    fn every_history_query_seeks_an_index_that_gives_its_order() {
+        let conn = db();
+        let (home, work) = seed(&conn, 600);
+        let cases = [
+            (Filter::default(), "idx_cdrs_started"),
+            (
+                Filter {
+                    disposition: Some(Disposition::Missed),
+                    ..Filter::default()
+                },
+                "idx_cdrs_disposition_started",
+            ),
+            (
+                Filter {
+                    direction: Some(Direction::Inbound),
+                    ..Filter::default()
+                },
+                "idx_cdrs_direction_started",
+            ),
+            (
+                Filter {
+                    did_ids: Some(vec![home, work]),
+                    ..Filter::default()
+                },
+                "idx_cdrs_",
+            ),
+            (
+                Filter {
+                    number: Some("+15559870003".into()),
+                    ..Filter::default()
+                },
+                "_started",
+            ),
+            (
+                Filter {
+                    since: Some(t(10).to_string()),
+                    until: Some(t(90).to_string()),
+                    disposition: Some(Disposition::Missed),
+                    ..Filter::default()
+                },
+                "_started",
+            ),
+        ];
+        // A fresh appliance has no statistics; PRAGMA optimize may gather
+        // some later. Both must plan the same way.
+        for analyzed in [false, true] {
+            if analyzed {
+                conn.execute_batch("ANALYZE").expect("analyze");
+            }
+            let first = plan(&conn, &Filter::default(), None);
+            assert_eq!(
+                first, "SCAN cdrs USING INDEX idx_cdrs_started",
+                "the first page"
+            );
+            let after = Cursor {
+                started_at: t(50).to_string(),
+                id: 100,
+            };
+            for (f, index) in &cases {
+                let p = plan(&conn, f, Some(&after));
+                for scan in p.split(" | ") {
+                    assert!(
+                        scan.starts_with("SEARCH cdrs USING INDEX ") && scan.contains(index),
+                        "{f:?} (analyzed: {analyzed}): {p}"
+                    );
+                    assert!(!scan.contains("TEMP B-TREE"), "{f:?}: {p}");
+                }
+            }
+        }
     }
 }

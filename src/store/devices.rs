@@ -150,6 +150,15 @@ pub fn list(
     Ok(Paged { items, total })
 }
 
+/// The ids of the phones `user_id` owns, ascending.
+pub fn ids_of_user(conn: &Connection, user_id: i64) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM devices WHERE user_id = ?1 ORDER BY id")?;
+    let ids = stmt
+        .query_map([user_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
 /// Updates the editable fields.
 pub fn update(
     conn: &Connection,

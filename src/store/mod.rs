@@ -1,10 +1,17 @@
-//! SQLite storage: one connection owned by one thread, embedded migrations,
-//! and one repository module per table.
+//! SQLite storage: one writing connection owned by one thread, read-only
+//! connections on threads beside it, embedded migrations, and one repository
+//! module per table.
 //!
-//! Why one thread: SQLite serialises writers anyway, and a household appliance
+//! Why one writer: SQLite serialises writers anyway, and a household appliance
 //! needs far less than one connection can do. Owning the connection on its own
 //! thread keeps blocking I/O off the async reactor threads (async callers use
 //! [`Db::call`]) and avoids `SQLITE_BUSY` between our own connections.
+//!
+//! Why readers beside it: in WAL mode readers never block the writer nor each
+//! other, so hot read paths (the session check of every request, the call
+//! history) use [`Db::read`] and do not queue behind writes or one another.
+//! A read sees everything committed before it started: a write awaited with
+//! [`Db::call`] is visible to every read issued after it.
 //!
 //! Why these pragmas: WAL with `synchronous=NORMAL` is corruption-safe and
 //! syncs only at checkpoints, which spares the SD card; `foreign_keys=ON`
@@ -87,7 +94,7 @@ use std::thread;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use crate::constants::DB_BUSY_TIMEOUT;
+use crate::constants::{DB_BUSY_TIMEOUT, DB_MAX_READERS};
 
 /// What can go wrong in the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -209,17 +216,43 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Opens a read-only connection to the database at `path` (the writer must
+/// have opened and migrated it first, so the WAL files exist).
+pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    use rusqlite::OpenFlags;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    conn.busy_timeout(DB_BUSY_TIMEOUT)?;
+    conn.execute_batch("PRAGMA query_only = ON; PRAGMA temp_store = MEMORY;")?;
+    Ok(conn)
+}
+
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
 enum Msg {
     Run(Job),
     Stop,
 }
 
-/// A cheap, cloneable handle to the database thread.
+enum ReadMsg {
+    Run(ReadJob),
+    Stop,
+}
+
+/// A cheap, cloneable handle to the database threads.
 #[derive(Clone)]
 pub struct Db {
     jobs: mpsc::Sender<Msg>,
+    /// The readers' shared queue; `None` when there are none (an in-memory
+    /// database cannot be shared), and reads then run on the writer.
+    reads: Option<mpsc::Sender<ReadMsg>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -228,14 +261,64 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// Joins the database thread when dropped or closed; held by the app only.
+/// Joins the database threads when closed; held by the app only.
 #[derive(Debug)]
 pub struct DbThread {
     handle: Option<thread::JoinHandle<()>>,
+    readers: Vec<thread::JoinHandle<()>>,
+}
+
+/// How many read-only connections to open: one per core, at least two, at
+/// most [`DB_MAX_READERS`] (each holds its own page cache).
+pub fn reader_count() -> usize {
+    thread::available_parallelism()
+        .map_or(2, usize::from)
+        .clamp(2, DB_MAX_READERS)
 }
 
 impl Db {
-    /// Starts the database thread that owns `conn`.
+    /// Starts the writer thread that owns `conn` and `readers` read-only
+    /// connections to the same file `path`, each on its own thread.
+    pub fn start_with_readers(
+        conn: Connection,
+        path: &Path,
+        readers: usize,
+    ) -> Result<(Db, DbThread), StoreError> {
+        let conns = (0..readers)
+            .map(|_| open_reader(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (db, mut thread) = Db::start(conn);
+        let (tx, rx) = mpsc::channel::<ReadMsg>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for (i, conn) in conns.into_iter().enumerate() {
+            let rx = rx.clone();
+            let handle = thread::Builder::new()
+                .name(format!("homeline-db-r{i}"))
+                .spawn(move || loop {
+                    // One reader waits on the queue, the others on the lock.
+                    let msg = match rx.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    match msg {
+                        Ok(ReadMsg::Run(job)) => job(&conn),
+                        Ok(ReadMsg::Stop) | Err(_) => return,
+                    }
+                })
+                .map_err(|e| StoreError::Conflict(format!("spawning a database reader: {e}")))?;
+            thread.readers.push(handle);
+        }
+        Ok((
+            Db {
+                jobs: db.jobs,
+                reads: Some(tx),
+            },
+            thread,
+        ))
+    }
+
+    /// Starts the database thread that owns `conn` (no readers: reads run on
+    /// it too).
     pub fn start(conn: Connection) -> (Db, DbThread) {
         let (tx, rx) = mpsc::channel::<Msg>();
         let handle = thread::Builder::new()
@@ -255,11 +338,36 @@ impl Db {
             })
             .expect("spawning the database thread");
         (
-            Db { jobs: tx },
+            Db {
+                jobs: tx,
+                reads: None,
+            },
             DbThread {
                 handle: Some(handle),
+                readers: Vec::new(),
             },
         )
+    }
+
+    /// Runs the read-only `f` on a reader connection (on the writer when
+    /// there are none) and waits for its result without blocking the async
+    /// runtime. Writes fail there (`query_only`): use [`Db::call`].
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let Some(reads) = &self.reads else {
+            return self.call(move |c| f(c)).await;
+        };
+        let (tx, rx) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        reads
+            .send(ReadMsg::Run(job))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Runs `f` on the database thread and waits for its result without
@@ -301,13 +409,23 @@ impl DbThread {
     /// Finishes the jobs queued before now, checkpoints and stops the thread.
     /// Later calls through any [`Db`] handle fail with [`StoreError::Closed`].
     pub fn close(self, db: &Db) {
+        if let Some(reads) = &db.reads {
+            for _ in &self.readers {
+                let _ = reads.send(ReadMsg::Stop);
+            }
+        }
         let _ = db.jobs.send(Msg::Stop);
         self.join();
     }
 
-    /// Waits for the database thread to end (after [`DbThread::close`], or
+    /// Waits for the database threads to end (after [`DbThread::close`], or
     /// once every [`Db`] handle is dropped).
     pub fn join(mut self) {
+        for h in self.readers.drain(..) {
+            if h.join().is_err() {
+                tracing::error!("a database reader panicked");
+            }
+        }
         if let Some(h) = self.handle.take() {
             if h.join().is_err() {
                 tracing::error!("the database thread panicked");
@@ -373,6 +491,38 @@ mod tests {
             matches!(other.call(|_| Ok(())).await, Err(StoreError::Closed)),
             "closed for every handle"
         );
+    }
+
+    #[tokio::test]
+    async fn reads_run_on_read_only_connections_and_see_committed_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let mut conn = open_connection(&path).expect("open");
+        migrate::apply(&mut conn, &crate::clock::SystemClock).expect("migrate");
+        let (db, thread) = Db::start_with_readers(conn, &path, 2).expect("start");
+        db.call(|c| {
+            c.execute(
+                "INSERT INTO config (key, value, updated_at) VALUES ('k', 'v', 'now')",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("write");
+        let (name, value) = db
+            .read(|c| {
+                let v: String =
+                    c.query_row("SELECT value FROM config WHERE key = 'k'", [], |r| r.get(0))?;
+                Ok((std::thread::current().name().map(str::to_owned), v))
+            })
+            .await
+            .expect("read");
+        assert!(name.is_some_and(|n| n.starts_with("homeline-db-r")));
+        assert_eq!(value, "v", "the write awaited before is visible");
+        let refused = db.read(|c| Ok(c.execute("DELETE FROM config", [])?)).await;
+        assert!(refused.is_err(), "readers cannot write");
+        thread.close(&db);
+        assert!(matches!(db.read(|_| Ok(())).await, Err(StoreError::Closed)));
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::{Action, Input, ServerInvite, ServerKey, ServerNonInvite, TimerConfig};
+use super::{Action, Input, ServerInvite, ServerKey, ServerNonInvite, Timer, TimerConfig};
 use crate::sip::message::{HeaderName, Method, NameAddr, Request, Via};
 use crate::sip::transport::Protocol;
 
@@ -141,13 +141,17 @@ impl ServerTable {
         }
     }
 
-    /// Forgets a terminated transaction.
-    pub fn remove(&mut self, key: &ServerKey) {
-        if let Some(tx) = self.txs.remove(key) {
-            if self.branches.get(&tx.identity.0) == Some(&tx.identity.1) {
-                self.branches.remove(&tx.identity.0);
-            }
+    /// Forgets a terminated transaction; returns the timers its kind of
+    /// machine arms (for the driver to cancel), `None` if there was none.
+    pub fn remove(&mut self, key: &ServerKey) -> Option<&'static [Timer]> {
+        let tx = self.txs.remove(key)?;
+        if self.branches.get(&tx.identity.0) == Some(&tx.identity.1) {
+            self.branches.remove(&tx.identity.0);
         }
+        Some(match tx.machine {
+            Machine::NonInvite(_) => &[Timer::J],
+            Machine::Invite(_) => &[Timer::G, Timer::H, Timer::I, Timer::L],
+        })
     }
 }
 
