@@ -55,9 +55,7 @@ impl Algorithm {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::sip::random::hex;
 
 /// The parsed `Authorization`/`Proxy-Authorization: Digest …` header.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -251,7 +249,7 @@ pub struct DigestAuth {
     realm: String,
     offer_sha256: bool,
     key: hmac::Key,
-    rng: SystemRandom,
+    rng: crate::sip::random::RandomPool,
     counts: HashMap<String, (u32, Timestamp)>,
     last_prune: Option<Timestamp>,
 }
@@ -281,7 +279,7 @@ impl DigestAuth {
             realm: realm.to_string(),
             offer_sha256,
             key: hmac::Key::new(hmac::HMAC_SHA256, &key),
-            rng: SystemRandom::new(),
+            rng: crate::sip::random::RandomPool::default(),
             counts: HashMap::new(),
             last_prune: None,
         }
@@ -296,9 +294,7 @@ impl DigestAuth {
     pub fn nonce(&self, now: Timestamp) -> String {
         let mut head = [0u8; 16];
         head[..8].copy_from_slice(&now.unix_secs().to_be_bytes());
-        if self.rng.fill(&mut head[8..]).is_err() {
-            tracing::error!("system random generator failed; nonces are not unique");
-        }
+        self.rng.fill(&mut head[8..]);
         let tag = hmac::sign(&self.key, &head);
         format!("{}{}", hex(&head), hex(&tag.as_ref()[..16]))
     }
@@ -445,6 +441,50 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The digest realm phones are challenged with.
+pub const REALM: &str = "homeline";
+
+/// A phone's credentials, reduced to what digest checks need.
+#[derive(Clone)]
+pub struct DeviceCredential {
+    /// The phone's row id.
+    pub device_id: i64,
+    /// Its SIP user name.
+    pub username: String,
+    ha1_md5: String,
+    ha1_sha256: String,
+}
+
+impl std::fmt::Debug for DeviceCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "DeviceCredential {{ device_id: {}, username: {:?} }}",
+            self.device_id, self.username
+        )
+    }
+}
+
+impl DeviceCredential {
+    /// Computes the HA1s for [`REALM`]; the password itself is not kept.
+    pub fn new(device_id: i64, username: &str, password: &str) -> Self {
+        Self {
+            device_id,
+            username: username.to_string(),
+            ha1_md5: Algorithm::Md5.ha1(username, REALM, password),
+            ha1_sha256: Algorithm::Sha256.ha1(username, REALM, password),
+        }
+    }
+
+    /// The stored HA1 for `alg`.
+    pub fn ha1(&self, alg: Algorithm) -> &str {
+        match alg {
+            Algorithm::Md5 => &self.ha1_md5,
+            Algorithm::Sha256 => &self.ha1_sha256,
+        }
+    }
 }
 
 #[cfg(test)]

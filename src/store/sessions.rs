@@ -67,22 +67,22 @@ pub fn find_active(
     token_hash: &[u8],
     now: Timestamp,
 ) -> Result<Option<ActiveSession>, StoreError> {
+    // Every request asks this: the statement is prepared once per connection.
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT s.id, s.user_id, u.role, s.last_seen_at, s.expires_at
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ?1 AND s.expires_at > ?2",
-            params![token_hash, now.to_string()],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Role>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            },
-        )
+        )?
+        .query_row(params![token_hash, now.to_string()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Role>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
         .optional()?;
     Ok(
         row.map(|(id, user_id, role, last_seen, expires)| ActiveSession {
