@@ -6,7 +6,7 @@
 //! what the UI did (the ban lifted, the call recorded).
 //!
 //! The two talk over the script's stdin/stdout, one line per step.
-//! Screenshots land in `target/browser-shots/`. Needs the UI built into the
+//! Screenshots land in `target/browser-shots/admin/`. Needs the UI built into the
 //! binary (`ui-dist/`), node with `ui/node_modules`, chromium, baresip, sipp
 //! (`make test-deps`).
 
@@ -154,7 +154,7 @@ fn the_admin_pages_show_a_live_call_lift_a_ban_and_answer_the_blocklist() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
 
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-shots");
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-shots/admin");
     std::fs::create_dir_all(&shots).expect("shots dir");
     let mut script = Script::start(&h, &shots);
 
