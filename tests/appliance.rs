@@ -24,7 +24,7 @@ fn health_and_readiness() {
     assert_eq!(r.status, 200, "{v}");
     assert_eq!(v["ready"], true);
     assert_eq!(v["checks"]["database"]["ok"], true);
-    assert_eq!(v["checks"]["database"]["schema_version"], 4);
+    assert_eq!(v["checks"]["database"]["schema_version"], 5);
     assert_eq!(v["checks"]["storage"]["data_dir_writable"], true);
     assert_eq!(
         v["checks"]["listeners"]["bound"]["http"],
@@ -176,7 +176,8 @@ fn migrations_apply_once_and_change_nothing_the_second_time() {
         first.contains("applied 001_initial_schema")
             && first.contains("applied 002_indexes")
             && first.contains("applied 003_accounts_security")
-            && first.contains("applied 004_outbox_alerts"),
+            && first.contains("applied 004_outbox_alerts")
+            && first.contains("applied 005_call_history_indexes"),
         "{first}"
     );
     let before = schema();
@@ -185,7 +186,7 @@ fn migrations_apply_once_and_change_nothing_the_second_time() {
         !second.contains("applied"),
         "nothing applied twice: {second}"
     );
-    assert!(second.contains("at migration 004"), "{second}");
+    assert!(second.contains("at migration 005"), "{second}");
     assert_eq!(schema(), before, "schema and migration records unchanged");
 }
 
