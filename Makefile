@@ -13,7 +13,7 @@ TWILIO_PY  := 9.13.0
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build release test test-rust test-browser test-deps ui ui-check \
+.PHONY: help run build release test test-rust test-ui test-browser test-deps ui ui-check \
         cross cross-smoke check-deps fmt lint clean
 
 help: ## list the targets
@@ -28,14 +28,16 @@ build: ## debug build
 release: ## optimised native build (target/release/homeline)
 	$(CARGO) build --release --locked
 
-test: test-rust test-browser ## all tests: unit, integration (real binary, sipp, RFC 4475) and the UI in Chromium
+test: test-rust test-ui ## all tests: unit, integration (real binary, sipp, RFC 4475, the UI in Chromium) and the UI's unit tests
 
-test-rust: test-deps ## unit and integration tests (they start the real binary and real SIP peers)
+test-rust: test-deps ## unit and integration tests (they start the real binary, real SIP peers and Chromium; tests/browser.rs drives ui/tests/*.spec.cjs)
 	$(CARGO) test --locked --features test-hooks
 
-test-browser: test-deps ## drive the web UI in Debian's Chromium against the real server
-	$(CARGO) build --locked --bin $(BIN)
-	tests/browser.sh target/debug/$(BIN) target/browser-shots
+test-ui: test-deps ## the web UI's unit tests (API client, guards, composables) in vitest
+	cd ui && npm test
+
+test-browser: test-deps ## only the browser scenarios (screenshots in target/browser-shots/)
+	$(CARGO) test --locked --features test-hooks --test browser
 
 test-deps: ## install what the tests need when it is missing (sipp, baresip, Chromium, node modules, python twilio)
 	@missing=""; \
@@ -48,13 +50,13 @@ test-deps: ## install what the tests need when it is missing (sipp, baresip, Chr
 	   $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq --no-install-recommends $$missing >/dev/null; \
 	 fi
 	@command -v node >/dev/null || { $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq nodejs npm >/dev/null; }
-	@[ -d ui/node_modules/playwright-core ] || (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+	@[ -d ui/node_modules/vitest ] && [ -d ui/node_modules/axe-core ] || (cd ui && npm ci --no-audit --no-fund --loglevel=error)
 	@python3 -c 'import sys, twilio; sys.exit(twilio.__version__ != "$(TWILIO_PY)")' 2>/dev/null || { \
 	   python3 -m pip --version >/dev/null 2>&1 || { $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq python3-pip >/dev/null; }; \
 	   python3 -m pip install -q twilio==$(TWILIO_PY) 2>/dev/null || python3 -m pip install -q --break-system-packages twilio==$(TWILIO_PY); }
 
 ui: ## rebuild ui-dist/ from ui/ (commit the result)
-	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm run size
 
 ui-check: ui ## fail if the committed ui-dist/ differs from a fresh build
 	@git diff --exit-code --stat -- ui-dist || { echo "ui-dist/ is stale: run 'make ui' and commit it"; exit 1; }

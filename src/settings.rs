@@ -313,6 +313,9 @@ pub struct Settings {
     pub twilio_sip: TwilioSip,
     /// Where each value came from, by key.
     pub sources: BTreeMap<&'static str, Source>,
+    /// Each value as resolved, before parsing, by key (what the settings
+    /// API shows as in effect, and what a flag or variable pins).
+    pub values: BTreeMap<&'static str, String>,
 }
 
 /// How Twilio's INVITEs are recognised.
@@ -482,9 +485,11 @@ impl RawInputs {
     /// Resolves and validates every setting, given the `config` table's rows.
     pub fn resolve(&self, db: &BTreeMap<String, String>) -> Result<Settings, SettingsError> {
         let mut sources = BTreeMap::new();
+        let mut values = BTreeMap::new();
         let mut get = |key: &'static str| {
             let (value, source) = self.lookup(spec(key), db);
             sources.insert(key, source);
+            values.insert(key, value.clone());
             (key, value, source)
         };
         let data_dir = {
@@ -741,6 +746,7 @@ impl RawInputs {
             sip_guard,
             twilio_api_base,
             sources,
+            values,
         })
     }
 }

@@ -369,6 +369,7 @@ fn the_servers_answers_match_the_documented_schemas() {
         ("/health", "/health".into(), false),
         ("/api/health/ready", "/api/health/ready".into(), false),
         ("/api/setup/status", "/api/setup/status".into(), false),
+        ("/api/setup/network", "/api/setup/network".into(), true),
         ("/api/me", "/api/me".into(), true),
         ("/api/users", "/api/users".into(), true),
         ("/api/users/{id}", format!("/api/users/{admin_id}"), true),
@@ -427,6 +428,27 @@ fn the_servers_answers_match_the_documented_schemas() {
         (
             "/api/twilio/sip-credentials",
             "/api/twilio/sip-credentials".into(),
+            true,
+        ),
+        ("/api/blocklist", "/api/blocklist".into(), true),
+        (
+            "/api/blocklist/check",
+            "/api/blocklist/check?number=%2B19005551234".into(),
+            true,
+        ),
+        (
+            "/api/twilio/connections",
+            "/api/twilio/connections".into(),
+            true,
+        ),
+        (
+            "/api/system/startup-settings",
+            "/api/system/startup-settings".into(),
+            true,
+        ),
+        (
+            "/api/dids/{id}/greeting",
+            format!("/api/dids/{did}/greeting"),
             true,
         ),
     ];

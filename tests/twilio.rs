@@ -1280,6 +1280,106 @@ fn a_twilio_number_is_pointed_at_the_appliance_in_one_click() {
     );
 }
 
+/// The failed job of an outbox listing, once there is one.
+fn failed_job(rig: &Rig) -> Option<Value> {
+    let jobs = rig
+        .h
+        .call(
+            "GET",
+            "/api/system/outbox?unfinished=true",
+            Some(&rig.admin),
+            None,
+        )
+        .json();
+    jobs["items"]
+        .as_array()?
+        .iter()
+        .find(|j| j["state"] == "failed")
+        .cloned()
+}
+
+#[test]
+fn a_failed_job_is_retried_on_request() {
+    let rig = rig(&[]);
+    let (h, admin) = (&rig.h, rig.admin.as_str());
+    let r = h.call(
+        "POST",
+        "/api/messages",
+        Some(admin),
+        Some(&json!({"did_id": rig.did, "to": INVALID_NUMBER, "body": "to nowhere"})),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let job = wait_for(Duration::from_secs(15), || failed_job(&rig)).expect("the job fails");
+    assert_eq!(creates(&rig.standin), 1);
+    let path = format!("/api/system/outbox/{}/retry", job["id"]);
+    let r = h.call("POST", &path, Some(admin), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (r.json()["state"].as_str(), r.json()["failures"].as_i64()),
+        (Some("pending"), Some(0))
+    );
+    assert!(
+        wait_for(Duration::from_secs(15), || (creates(&rig.standin) == 2)
+            .then_some(()))
+        .is_some(),
+        "attempted again at once"
+    );
+    let again = wait_for(Duration::from_secs(15), || failed_job(&rig)).expect("fails again");
+    assert_eq!(again["attempts"], 2, "{again}");
+    assert_eq!(
+        h.call("POST", "/api/system/outbox/999999/retry", Some(admin), None)
+            .status,
+        404
+    );
+}
+
+#[test]
+fn each_numbers_twilio_connection_state_is_shown() {
+    let rig = rig(&[]);
+    let (h, admin) = (&rig.h, rig.admin.as_str());
+    let state_of = |number: &str| -> Value {
+        let v = h
+            .call("GET", "/api/twilio/connections", Some(admin), None)
+            .json();
+        assert_eq!(v["twilio"], "ok", "{v}");
+        v["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["number"] == number).cloned())
+            .unwrap_or_else(|| panic!("{number} in {v}"))
+    };
+    // HOME was added by the wizard but is not in the Twilio account.
+    assert_eq!(state_of(HOME)["state"], "missing");
+    let r = h.call(
+        "POST",
+        &format!("/api/twilio/numbers/{NUMBER_SID}/connect"),
+        Some(admin),
+        None,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let connected = wait_for(Duration::from_secs(15), || {
+        let s = state_of("+15551230009");
+        (s["state"] == "connected").then_some(s)
+    })
+    .expect("connected once the update went through");
+    assert_eq!(connected["number_sid"], NUMBER_SID);
+    assert_eq!(connected["job_id"], r.json()["job_id"]);
+    // Pointed elsewhere in the Twilio console.
+    rig.standin
+        .state
+        .lock()
+        .expect("state")
+        .number_updates
+        .push((
+            NUMBER_SID.into(),
+            vec![("VoiceUrl".into(), "https://elsewhere.example/voice".into())],
+        ));
+    let moved = state_of("+15551230009");
+    assert_eq!(
+        (moved["state"].as_str(), moved["detail"].as_str()),
+        (Some("elsewhere"), Some("https://elsewhere.example/voice"))
+    );
+}
+
 // ---- The outbox in-process: the real worker and Twilio executor against the
 // stand-in, with a manual clock standing in for minutes of outage.
 

@@ -21,6 +21,11 @@ export default defineConfig({
     emptyOutDir: true,
     sourcemap: false,
     reportCompressedSize: false,
+    rollupOptions: {
+      // Hashes of letters and digits only: the server treats `name-HASH.ext`
+      // under assets/ as immutable and a '-' inside the hash would hide it.
+      output: { hashCharacters: 'base36' },
+    },
   },
   server: {
     host: '127.0.0.1',
@@ -30,6 +35,11 @@ export default defineConfig({
       '/api': server,
       '/health': server,
     },
+  },
+  test: {
+    // Unit tests (npm test): the API client, the guards, the composables.
+    environment: 'happy-dom',
+    include: ['tests/unit/**/*.test.js'],
   },
   preview: {
     host: '127.0.0.1',

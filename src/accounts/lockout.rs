@@ -120,7 +120,21 @@ pub fn clear(conn: &Connection, keys: &Keys) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Forgets the account counter of `email` (console password reset).
+/// Until when the account of `email` is locked out, if it is now (the
+/// address key is not looked at: it is about a client, not the account).
+pub fn account_locked_until(
+    conn: &Connection,
+    email: &str,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, StoreError> {
+    let key = format!("account:{}", email.trim().to_ascii_lowercase());
+    Ok(login_attempts::get(conn, &key)?
+        .and_then(|a| a.locked_until)
+        .filter(|until| *until > now))
+}
+
+/// Forgets the account counter of `email` (console password reset, and an
+/// admin's unlock in the Users page).
 pub fn clear_account(conn: &Connection, email: &str) -> Result<bool, StoreError> {
     login_attempts::delete(
         conn,

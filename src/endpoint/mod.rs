@@ -26,7 +26,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -121,6 +120,7 @@ enum Command {
     ReloadDevices(Vec<DeviceCredential>),
     Registrations(oneshot::Sender<Vec<DeviceRegistrations>>),
     Bans(oneshot::Sender<Vec<Ban>>),
+    Unban(std::net::IpAddr, oneshot::Sender<bool>),
     Subscribe(oneshot::Sender<tokio::sync::broadcast::Receiver<RegistrationEvent>>),
     ReloadDirectory(Box<Directory>),
     HoldMusic(Arc<crate::media::music::HoldMusic>),
@@ -165,6 +165,13 @@ impl SipHandle {
         let (tx, rx) = oneshot::channel();
         let _ = self.cmds.send(Command::Bans(tx)).await;
         rx.await.unwrap_or_default()
+    }
+
+    /// Lifts the guard's ban on `ip`; false if it was not banned.
+    pub async fn unban(&self, ip: std::net::IpAddr) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.cmds.send(Command::Unban(ip, tx)).await;
+        rx.await.unwrap_or(false)
     }
 
     /// Replaces the routing directory (phones, numbers, the Twilio trunk).
@@ -298,10 +305,10 @@ pub struct EndpointSetup {
     pub trunk_edge: Option<SocketAddr>,
     /// How Twilio's INVITEs are recognised (SIP Domain or trunking mode).
     pub twilio_sip: crate::settings::TwilioSip,
-    /// Where registration and call changes are announced.
-    pub events: crate::events::Events,
     /// Where the resolver finds its servers (for the SIP Domain).
     pub dns: crate::dns::ResolverFiles,
+    /// Where registration and call changes are announced.
+    pub events: crate::events::Events,
 }
 
 /// What the call layer relays media with.
@@ -353,7 +360,7 @@ pub async fn start(
         timers: BTreeMap::new(),
         armed: HashMap::new(),
         seq: 0,
-        rng: SystemRandom::new(),
+        rng: crate::sip::random::RandomPool::default(),
         calls: calls::CallTable::default(),
         clients: HashMap::new(),
         synth: HashMap::new(),
@@ -372,10 +379,10 @@ pub async fn start(
         ring_timeout: setup.calls.ring_timeout,
         cdrs: setup.cdrs,
         local_ips: HashMap::new(),
-        events: setup.events,
-        announced_calls: Default::default(),
         resolver,
         awaiting_dns: calls::AwaitingDns::default(),
+        events: setup.events,
+        announced_calls: Default::default(),
     };
     let handle = SipHandle {
         cmds: cmd_tx,
@@ -402,7 +409,7 @@ struct Endpoint {
     timers: BTreeMap<(Instant, u64), TimerKey>,
     armed: HashMap<TimerKey, u64>,
     seq: u64,
-    rng: SystemRandom,
+    rng: crate::sip::random::RandomPool,
     calls: calls::CallTable,
     clients: HashMap<uac::ClientKey, uac::ClientTx>,
     /// Each client transaction's request, to synthesise 408/503 from.
@@ -418,14 +425,14 @@ struct Endpoint {
     cdrs: Option<mpsc::UnboundedSender<crate::store::cdrs::Cdr>>,
     /// Which of our addresses routes to a peer's address (cached).
     local_ips: HashMap<std::net::IpAddr, std::net::IpAddr>,
-    /// The application's events channel.
-    events: crate::events::Events,
-    /// The call states last announced on it.
-    announced_calls: call_events::Announced,
     /// Names resolved off the loop (the Twilio SIP Domain), with their cache.
     resolver: crate::dns::Resolver,
     /// Outgoing calls waiting for the SIP Domain's address.
     awaiting_dns: calls::AwaitingDns,
+    /// The application's events channel.
+    events: crate::events::Events,
+    /// The call states last announced on it.
+    announced_calls: call_events::Announced,
 }
 
 /// Everything that can be armed on the endpoint's one timer queue.
@@ -508,6 +515,9 @@ impl Endpoint {
             }
             Command::Bans(reply) => {
                 let _ = reply.send(self.guard.bans(self.clock.now()));
+            }
+            Command::Unban(ip, reply) => {
+                let _ = reply.send(self.guard.unban(ip, self.clock.now()));
             }
             Command::Subscribe(reply) => {
                 let _ = reply.send(self.registrar.subscribe());
@@ -674,17 +684,27 @@ impl Endpoint {
                 }
                 Action::Arm(timer, after) => self.arm(TimerKey::Server(key.clone(), timer), after),
                 Action::Terminated => {
-                    if let Some(tx) = self.txs.remove(key) {
-                        if self.branches.get(&tx.identity.0) == Some(&tx.identity.1) {
-                            self.branches.remove(&tx.identity.0);
-                        }
+                    let Some(tx) = self.txs.remove(key) else {
+                        continue;
+                    };
+                    if self.branches.get(&tx.identity.0) == Some(&tx.identity.1) {
+                        self.branches.remove(&tx.identity.0);
                     }
-                    // Only this transaction's timers: scanning every armed
-                    // timer here made the cost grow with the load (found by
-                    // benches/register_load.sh). Their queue entries are
-                    // skipped when they fire.
-                    for t in Timer::ALL {
-                        self.armed.remove(&TimerKey::Server(key.clone(), t));
+                    // Only the timers this kind of transaction arms: scanning
+                    // every armed timer made the cost grow with the load, and
+                    // trying all twelve kinds cost a key copy each (both
+                    // found by benches/register_load.sh). Their queue entries
+                    // are skipped when they fire.
+                    let own: &[Timer] = match tx.machine {
+                        Machine::NonInvite(_) => &[Timer::J],
+                        Machine::Invite(_) => &[Timer::G, Timer::H, Timer::I, Timer::L],
+                    };
+                    let mut target = TimerKey::Server(key.clone(), Timer::J);
+                    for t in own {
+                        if let TimerKey::Server(_, timer) = &mut target {
+                            *timer = *t;
+                        }
+                        self.armed.remove(&target);
                     }
                 }
                 Action::Timeout => tracing::debug!(?key, "server transaction timed out (no ACK)"),
@@ -748,15 +768,13 @@ impl Endpoint {
 
     fn random_u32(&self) -> u32 {
         let mut b = [0u8; 4];
-        let _ = self.rng.fill(&mut b);
+        self.rng.fill(&mut b);
         u32::from_be_bytes(b)
     }
 
     /// A longer random token (Call-IDs, branches).
     fn tag_long(&self) -> String {
-        let mut b = [0u8; 12];
-        let _ = self.rng.fill(&mut b);
-        b.iter().map(|x| format!("{x:02x}")).collect()
+        self.rng.hex::<12>()
     }
 
     /// Which of our addresses a peer reaches us at: the kernel's routing
@@ -819,9 +837,7 @@ impl Endpoint {
     }
 
     fn tag(&self) -> String {
-        let mut b = [0u8; 6];
-        let _ = self.rng.fill(&mut b);
-        b.iter().map(|x| format!("{x:02x}")).collect()
+        self.rng.hex::<6>()
     }
 
     /// The transaction user: decides the answer to a new request.
@@ -899,14 +915,19 @@ impl Endpoint {
         let Some(alg) = creds.algorithm() else {
             return challenge(&self.auth, false);
         };
-        let device = self.devices.get(&creds.username).cloned();
+        let device = self.devices.get(&creds.username);
         // Unknown users are checked against a dummy HA1 so they cost (and
         // answer) the same as a wrong password.
-        let ha1 = device
-            .as_ref()
-            .map(|d| d.ha1(alg).to_string())
-            .unwrap_or_else(|| alg.hash("no such user"));
-        match self.auth.verify(&creds, "REGISTER", &ha1, now) {
+        let dummy;
+        let ha1 = match device {
+            Some(d) => d.ha1(alg),
+            None => {
+                dummy = alg.hash("no such user");
+                &dummy
+            }
+        };
+        let device = device.map(|d| (d.device_id, d.username.clone()));
+        match self.auth.verify(&creds, "REGISTER", ha1, now) {
             Verdict::Ok if device.is_some() => {}
             Verdict::Stale => return challenge(&self.auth, true),
             Verdict::Rechallenge => return challenge(&self.auth, false),
@@ -916,17 +937,17 @@ impl Endpoint {
                 return reply(403);
             }
         }
-        let Some(device) = device else {
+        let Some((device_id, username)) = device else {
             return reply(403);
         };
-        if to.uri.user_unescaped().as_deref() != Some(device.username.as_str()) {
+        if to.uri.user_unescaped().as_deref() != Some(username.as_str()) {
             let mut r = reply(403);
             r.reason = "Credentials Do Not Match the AOR".into();
             return r;
         }
         match self
             .registrar
-            .register(device.device_id, req, source, protocol, now)
+            .register(device_id, req, source, protocol, now)
         {
             Ok(bindings) => {
                 let mut r = reply(200);

@@ -1,6 +1,6 @@
 //! Phones: `GET/POST /api/devices`, `GET/PUT/DELETE /api/devices/{id}`,
-//! `GET /api/devices/{id}/credentials`, `GET /api/devices/registrations`,
-//! and `GET /api/sip/bans`.
+//! `GET /api/devices/{id}/credentials`, `POST /api/devices/{id}/password`
+//! (a new generated SIP password) and `GET /api/devices/registrations`.
 //!
 //! Why SIP passwords are sealed, not hashed: digest authentication needs the
 //! password (or a realm-bound HA1) and provisioning must hand it to the phone,
@@ -53,8 +53,13 @@ pub fn routes() -> Vec<Route> {
             credentials,
         ),
         Route::new(Method::PUT, "/api/devices/{id}", Access::Admin, update),
+        Route::new(
+            Method::POST,
+            "/api/devices/{id}/password",
+            Access::Admin,
+            regenerate_password,
+        ),
         Route::new(Method::DELETE, "/api/devices/{id}", Access::Admin, delete),
-        Route::new(Method::GET, "/api/sip/bans", Access::Admin, bans),
     ]
 }
 
@@ -183,6 +188,36 @@ async fn get(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
 
 async fn credentials(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     let (me, id) = (req.principal()?, req.id_param("id")?);
+    credentials_of(&state, &req, me, id).await
+}
+
+/// Replaces a phone's SIP password with a generated one (the old one stops
+/// working at once: the SIP endpoint reloads) and answers the new login.
+async fn regenerate_password(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let (me, id) = (req.principal()?, req.id_param("id")?);
+    let pw = password::generate().map_err(|e| ApiError::internal(&req.request_id, &e))?;
+    let sealed = seal(&state, &req, &pw)?;
+    let now = state.clock.now();
+    state
+        .db
+        .call(move |c| {
+            devices::get(c, id)?;
+            devices::set_sealed_password(c, id, &sealed, now)
+        })
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    tracing::info!(device_id = id, "phone SIP password regenerated");
+    reload_sip(&state).await;
+    credentials_of(&state, &req, me, id).await
+}
+
+/// The SIP login of a phone the caller may see.
+async fn credentials_of(
+    state: &ServerState,
+    req: &ApiRequest,
+    me: crate::accounts::session::Principal,
+    id: i64,
+) -> ApiResult {
     let (device, sealed) = state
         .db
         .call(move |c| {
@@ -302,12 +337,4 @@ async fn registrations(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         .filter(|r| mine.as_ref().is_none_or(|ids| ids.contains(&r.device_id)))
         .collect();
     Ok(json_response(StatusCode::OK, &json!({ "items": items })))
-}
-
-async fn bans(state: Arc<ServerState>, _req: ApiRequest) -> ApiResult {
-    let bans = match &state.sip {
-        Some(sip) => sip.bans().await,
-        None => Vec::new(),
-    };
-    Ok(json_response(StatusCode::OK, &json!({ "items": bans })))
 }

@@ -1,6 +1,9 @@
 //! Voicemail greetings: a number's own recorded greeting, played by Twilio
 //! (`<Play>`) instead of the spoken default (`<Say>`).
 //!
+//! * `GET /api/dids/{id}/greeting` — `{did_id, greeting: url | null}`, the
+//!   current greeting's URL (for playback in the web UI), by anyone who
+//!   sees the number.
 //! * `PUT /api/dids/{id}/greeting` — the audio as the body (`audio/mpeg` or
 //!   `audio/wav`, at most 1 MiB), by anyone who sees the number.
 //! * `DELETE /api/dids/{id}/greeting` — back to the spoken greeting.
@@ -30,6 +33,7 @@ use crate::store::dids;
 /// The routes of this module.
 pub fn routes() -> Vec<Route> {
     vec![
+        Route::new(Method::GET, "/api/dids/{id}/greeting", Access::User, show),
         Route::new(Method::PUT, "/api/dids/{id}/greeting", Access::User, upload),
         Route::new(
             Method::DELETE,
@@ -99,6 +103,17 @@ async fn check_number(state: &ServerState, req: &ApiRequest) -> Result<i64, ApiE
         })
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))
+}
+
+async fn show(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let did_id = check_number(&state, &req).await?;
+    let greeting = current(&state.settings.data_dir, did_id)
+        .await
+        .map(|name| format!("/api/greetings/{name}"));
+    Ok(super::request::json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "did_id": did_id, "greeting": greeting }),
+    ))
 }
 
 async fn upload(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {

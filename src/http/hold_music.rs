@@ -1,11 +1,16 @@
 //! Music on hold (admins): `GET /api/system/hold-music` says which music
 //! plays, `PUT` replaces it with an uploaded WAV (validated, converted to
 //! 8 kHz mono and kept as `<data>/hold-music.wav`), `DELETE` goes back to
-//! the embedded tune. New holds use the new music at once.
+//! the embedded tune, and `GET /api/system/hold-music/audio` is the music
+//! itself (a WAV, for a preview in the browser). New holds use the new music
+//! at once.
 
 use std::sync::Arc;
 
-use hyper::{Method, StatusCode};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Method, Response, StatusCode};
 use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
@@ -25,6 +30,12 @@ pub fn routes() -> Vec<Route> {
             Access::Admin,
             remove,
         ),
+        Route::new(
+            Method::GET,
+            "/api/system/hold-music/audio",
+            Access::Admin,
+            audio,
+        ),
     ]
 }
 
@@ -41,6 +52,24 @@ async fn get(state: Arc<ServerState>, _req: ApiRequest) -> ApiResult {
         .unwrap_or(false);
     let music = HoldMusic::load(&state.settings.data_dir);
     Ok(json_response(StatusCode::OK, &describe(uploaded, &music)))
+}
+
+/// The WAV that plays: the uploaded file as converted, or the default tune.
+/// `no-store`, since the same URL plays other music after an upload.
+async fn audio(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let bytes = match tokio::fs::read(state.settings.data_dir.join(FILE_NAME)).await {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Bytes::from_static(crate::media::music::default_wav())
+        }
+        Err(e) => return Err(ApiError::internal(&req.request_id, &e)),
+    };
+    let mut r = Response::new(Full::new(bytes));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
 }
 
 async fn put(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {

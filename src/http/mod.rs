@@ -12,6 +12,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod blocklist;
 pub mod body;
 pub mod calls;
 pub mod devices;
@@ -27,6 +28,9 @@ pub mod openapi;
 pub mod request;
 pub mod router;
 pub mod setup;
+pub mod setup_steps;
+pub mod sip;
+pub mod startup;
 pub mod system;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
@@ -118,9 +122,13 @@ pub fn routes() -> Vec<Route> {
     routes.extend(login::routes());
     routes.extend(users::routes());
     routes.extend(setup::routes());
+    routes.extend(setup_steps::routes());
     routes.extend(system::routes());
+    routes.extend(startup::routes());
     routes.extend(dids::routes());
     routes.extend(devices::routes());
+    routes.extend(sip::routes());
+    routes.extend(blocklist::routes());
     routes.extend(calls::routes());
     routes.extend(events::routes());
     routes.extend(hold_music::routes());

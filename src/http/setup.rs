@@ -6,7 +6,9 @@
 //! first) and the household's phone numbers, all in one transaction with the
 //! `setup.completed` flag, then logs the new admin in. Afterwards it answers
 //! 409, so the public endpoint cannot be used to make a second admin. Twilio
-//! may be skipped and configured later in the settings.
+//! may be skipped and configured later in the settings. It also answers 409
+//! once the step-by-step wizard ([`super::setup_steps`]) has made the
+//! administrator.
 
 use std::sync::Arc;
 
@@ -23,7 +25,7 @@ use super::system::check_twilio;
 use super::ServerState;
 use crate::accounts::{check_email, password, session};
 use crate::store::users::{self, NewUser, Role};
-use crate::store::{config, dids, secrets, StoreError};
+use crate::store::{config, dids, StoreError};
 use crate::sysconfig::{
     self, Change, SETUP_COMPLETED, SYSTEM_TIMEZONE, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN,
 };
@@ -45,22 +47,14 @@ pub fn routes() -> Vec<Route> {
 const ALREADY: &str =
     "setup has already been completed; log in as an administrator to change the settings";
 
+/// Where the household is in the wizard (see [`super::setup_steps::progress`]).
 async fn status(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let (completed, twilio) = state
+    let p = state
         .db
-        .call(|c| {
-            Ok((
-                sysconfig::setup_completed(c)?,
-                config::get(c, TWILIO_ACCOUNT_SID)?.is_some()
-                    && secrets::get(c, TWILIO_AUTH_TOKEN)?.is_some(),
-            ))
-        })
+        .call(|c| super::setup_steps::progress(c))
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "setup_completed": completed, "twilio_configured": twilio }),
-    ))
+    Ok(json_response(StatusCode::OK, &p))
 }
 
 #[derive(Deserialize)]
@@ -223,6 +217,13 @@ async fn complete(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
             let tx = c.transaction()?;
             if sysconfig::setup_completed(&tx)? {
                 return Err(StoreError::Conflict(ALREADY.into()));
+            }
+            // The step-by-step wizard may have made the administrator
+            // already: this public route must not make a second one.
+            if users::count_admins(&tx)? > 0 {
+                return Err(StoreError::Conflict(
+                    "an administrator already exists; log in to finish the setup".into(),
+                ));
             }
             let id = users::insert(
                 &tx,

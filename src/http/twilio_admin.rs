@@ -7,7 +7,9 @@
 //! | `GET /api/twilio/numbers` (asks Twilio; 502 if it cannot) | Admin |
 //! | `POST /api/twilio/numbers/{sid}/connect` → 202 (outbox job; the number is added to Homeline) | Admin |
 //! | `GET /api/twilio/sip-credentials` (for the SIP Domain's credential list) | Admin |
+//! | `GET /api/twilio/connections` (each number's connection state, below) | Admin |
 //! | `GET /api/system/outbox?unfinished=true` (paged) | Admin |
+//! | `POST /api/system/outbox/{id}/retry` → the job, due now (409 if done or running) | Admin |
 //! | `GET /api/system/alerts`, `DELETE /api/system/alerts/{id}` (dismiss) | Admin |
 
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use super::error::{ApiError, ApiResult};
 use super::request::{json_response, paged_response, ApiRequest};
 use super::router::{Access, Route};
 use super::ServerState;
+use crate::outbox::store::RetryRefused;
 use crate::outbox::{self, Outbox, Task};
 use crate::store::{alerts, dids, StoreError};
 use crate::sysconfig;
@@ -40,7 +43,19 @@ pub fn routes() -> Vec<Route> {
             Access::Admin,
             sip_credentials,
         ),
+        Route::new(
+            Method::GET,
+            "/api/twilio/connections",
+            Access::Admin,
+            connections,
+        ),
         Route::new(Method::GET, "/api/system/outbox", Access::Admin, jobs),
+        Route::new(
+            Method::POST,
+            "/api/system/outbox/{id}/retry",
+            Access::Admin,
+            retry_job,
+        ),
         Route::new(
             Method::GET,
             "/api/system/alerts",
@@ -191,6 +206,113 @@ async fn jobs(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
     Ok(paged_response(page, rows))
+}
+
+/// An administrator wants a failed job (or one waiting out its backoff)
+/// attempted now.
+async fn retry_job(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let id = req.id_param("id")?;
+    let now = state.clock.now();
+    let outcome = state
+        .db
+        .call(move |c| outbox::store::retry(c, id, now))
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    match outcome {
+        Ok(job) => {
+            tracing::info!(job = id, kind = %job.kind, "outbox job retried on request");
+            state.outbox.wake();
+            Ok(json_response(StatusCode::OK, &job))
+        }
+        Err(RetryRefused::Done) => Err(ApiError::conflict("this job has succeeded already")),
+        Err(RetryRefused::Attempting) => Err(ApiError::conflict(
+            "this job is being attempted (or its last attempt's outcome is being checked); wait for it to finish",
+        )),
+    }
+}
+
+/// Whether Twilio's side of each number points at the appliance.
+///
+/// For every number Homeline has: `connecting` while the job that points
+/// it here is pending, `failed` when that job gave up (`detail` says why),
+/// otherwise what Twilio says now: `connected` (its voice URL is ours),
+/// `elsewhere` (another voice URL; `detail` is it), `not_connected` (no
+/// voice URL) or `missing` (not in the account). When Twilio cannot be asked (`twilio` is `not_configured` or
+/// `unreachable`, `message` says why), a number whose last update
+/// succeeded is `connected` as of that update, and `unknown` otherwise.
+async fn connections(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let (listed, twilio, message) = match list_numbers(&state, &req).await {
+        Ok(listed) => (Some(listed), "ok", None),
+        Err(e) if e.status == StatusCode::CONFLICT => (None, "not_configured", Some(e.message)),
+        Err(e) if e.status == StatusCode::BAD_GATEWAY => (None, "unreachable", Some(e.message)),
+        Err(e) => return Err(e),
+    };
+    let (numbers, jobs, public) = state
+        .db
+        .call(|c| {
+            Ok((
+                dids::list(c, None, crate::store::Page::ALL)?.items,
+                outbox::store::latest_number_updates(c)?,
+                sysconfig::public_url(c)?,
+            ))
+        })
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    let ours = public.map(|p| format!("{p}/api/webhooks/voice/incoming"));
+    let items: Vec<_> = numbers
+        .iter()
+        .map(|did| {
+            let at_twilio = listed.as_ref().map(|l| {
+                l.iter().find(|n| {
+                    Some(&n.sid) == did.twilio_sid.as_ref() || n.phone_number == did.number
+                })
+            });
+            let sid = did
+                .twilio_sid
+                .clone()
+                .or_else(|| at_twilio.flatten().map(|n| n.sid.clone()));
+            let job = sid.as_ref().and_then(|s| jobs.get(s));
+            let (state, detail) = connection_state(job, at_twilio, ours.as_deref());
+            json!({
+                "did_id": did.id,
+                "number": did.number,
+                "number_sid": sid,
+                "state": state,
+                "detail": detail,
+                "job_id": job.map(|j| j.id),
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "twilio": twilio, "message": message, "items": items }),
+    ))
+}
+
+/// The state of one number (see [`connections`]); `at_twilio` is `None`
+/// when Twilio could not be asked, `Some(None)` when it lacks the number.
+fn connection_state(
+    job: Option<&outbox::store::JobRow>,
+    at_twilio: Option<Option<&crate::twilio::client::IncomingNumber>>,
+    ours: Option<&str>,
+) -> (&'static str, Option<String>) {
+    match (job.map(|j| j.state.as_str()), at_twilio) {
+        (Some("pending" | "attempting"), _) => {
+            ("connecting", job.and_then(|j| j.last_error.clone()))
+        }
+        (Some("failed"), _) => ("failed", job.and_then(|j| j.last_error.clone())),
+        (_, Some(Some(n))) => match n.voice_url.as_deref().filter(|u| !u.is_empty()) {
+            Some(url) if Some(url) == ours => ("connected", None),
+            Some(url) => ("elsewhere", Some(url.to_string())),
+            None => ("not_connected", None),
+        },
+        (_, Some(None)) => ("missing", None),
+        (Some("done"), None) => (
+            "connected",
+            Some("as of the last update; Twilio could not be asked now".into()),
+        ),
+        (_, None) => ("unknown", None),
+    }
 }
 
 async fn open_alerts(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {

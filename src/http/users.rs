@@ -1,5 +1,6 @@
 //! Account administration (admins only): `GET/POST /api/users`,
-//! `GET/PUT/DELETE /api/users/{id}`.
+//! `GET/PUT/DELETE /api/users/{id}`, `DELETE /api/users/{id}/lockout`
+//! (lift a login lockout). Reads carry `locked_until`.
 //!
 //! The last admin can be neither deleted nor demoted (409): the appliance
 //! must always have someone who can administer it from the web UI. The check
@@ -9,13 +10,13 @@
 use std::sync::Arc;
 
 use hyper::{Method, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiResult, FieldError};
 use super::request::{json_response, paged_response, ApiRequest};
 use super::router::{Access, Route};
 use super::ServerState;
-use crate::accounts::{check_email, password};
+use crate::accounts::{check_email, lockout, password};
 use crate::store::users::{self, NewUser, Role};
 use crate::store::{sessions, StoreError};
 
@@ -30,6 +31,12 @@ pub fn routes() -> Vec<Route> {
         Route::new(Method::GET, "/api/users/{id}", Access::Admin, get),
         Route::new(Method::PUT, "/api/users/{id}", Access::Admin, update),
         Route::new(Method::DELETE, "/api/users/{id}", Access::Admin, delete),
+        Route::new(
+            Method::DELETE,
+            "/api/users/{id}/lockout",
+            Access::Admin,
+            unlock,
+        ),
     ]
 }
 
@@ -51,14 +58,65 @@ fn check_display_name(name: &str, problems: &mut Vec<FieldError>) {
     }
 }
 
+/// An account as the admin pages show it: the row plus `locked_until`
+/// (RFC 3339, or null when the account is not locked out after failed logins).
+#[derive(Serialize)]
+struct AccountView {
+    #[serde(flatten)]
+    user: users::User,
+    locked_until: Option<String>,
+}
+
+fn with_lockout(
+    c: &rusqlite::Connection,
+    user: users::User,
+    now: crate::clock::Timestamp,
+) -> Result<AccountView, StoreError> {
+    let until = lockout::account_locked_until(c, &user.email, now)?;
+    Ok(AccountView {
+        user,
+        locked_until: until.map(|t| t.to_string()),
+    })
+}
+
 async fn list(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     let page = req.page()?;
+    let now = state.clock.now();
     let rows = state
         .db
-        .call(move |c| users::list(c, page.window()))
+        .call(move |c| {
+            let rows = users::list(c, page.window())?;
+            let items = rows
+                .items
+                .into_iter()
+                .map(|u| with_lockout(c, u, now))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(crate::store::Paged {
+                items,
+                total: rows.total,
+            })
+        })
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
     Ok(paged_response(page, rows))
+}
+
+/// Lifts the login lockout of an account (its counter is forgotten).
+async fn unlock(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    let id = req.id_param("id")?;
+    let me = req.principal()?;
+    let now = state.clock.now();
+    let user = state
+        .db
+        .call(move |c| {
+            let user = users::get(c, id)?;
+            lockout::clear_account(c, &user.email)?;
+            with_lockout(c, user, now)
+        })
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    tracing::info!(user_id = id, by = me.user_id, "login lockout lifted");
+    Ok(json_response(StatusCode::OK, &user))
 }
 
 #[derive(Deserialize)]
@@ -123,9 +181,10 @@ async fn create(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
 
 async fn get(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     let id = req.id_param("id")?;
+    let now = state.clock.now();
     let user = state
         .db
-        .call(move |c| users::get(c, id))
+        .call(move |c| with_lockout(c, users::get(c, id)?, now))
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
     Ok(json_response(StatusCode::OK, &user))

@@ -14,6 +14,11 @@ pub const FRAME_SAMPLES: usize = 160;
 /// The default tune, embedded.
 const DEFAULT_WAV: &[u8] = include_bytes!("hold-music.wav");
 
+/// The default tune as a WAV file (for the web UI's preview).
+pub fn default_wav() -> &'static [u8] {
+    DEFAULT_WAV
+}
+
 /// Longest music accepted (G.711 at 8 kHz: 8 KB per second per codec).
 pub const MAX_SECONDS: usize = 300;
 

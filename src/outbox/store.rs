@@ -230,32 +230,35 @@ pub fn task(conn: &Connection, id: i64) -> Result<Option<(Task, String)>, StoreE
     Ok(row.and_then(|(p, s)| serde_json::from_str(&p).ok().map(|t| (t, s))))
 }
 
+const JOB_COLUMNS: &str = "id, kind, payload, state, attempts, failures, next_attempt_ms, last_error, created_at, updated_at";
+
+fn job_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
+    let payload: String = r.get(2)?;
+    let state: String = r.get(3)?;
+    let next: i64 = r.get(6)?;
+    Ok(JobRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+        next_attempt_at: matches!(state.as_str(), "pending" | "attempting")
+            .then(|| Timestamp::from_unix_millis(next).to_string()),
+        state,
+        attempts: r.get(4)?,
+        failures: r.get(5)?,
+        last_error: r.get(7)?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+    })
+}
+
 /// Jobs, newest first; `unfinished` keeps only pending/attempting/failed.
 pub fn list(conn: &Connection, unfinished: bool, page: Page) -> Result<Paged<JobRow>, StoreError> {
     const FILTER: &str = "(?1 = 0 OR state != 'done')";
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, kind, payload, state, attempts, failures, next_attempt_ms, last_error, created_at, updated_at
-         FROM outbox WHERE {FILTER} ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+        "SELECT {JOB_COLUMNS} FROM outbox WHERE {FILTER} ORDER BY id DESC LIMIT ?2 OFFSET ?3"
     ))?;
     let items = stmt
-        .query_map(params![unfinished, page.limit, page.offset], |r| {
-            let payload: String = r.get(2)?;
-            let state: String = r.get(3)?;
-            let next: i64 = r.get(6)?;
-            Ok(JobRow {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-                next_attempt_at: matches!(state.as_str(), "pending" | "attempting")
-                    .then(|| Timestamp::from_unix_millis(next).to_string()),
-                state,
-                attempts: r.get(4)?,
-                failures: r.get(5)?,
-                last_error: r.get(7)?,
-                created_at: r.get(8)?,
-                updated_at: r.get(9)?,
-            })
-        })?
+        .query_map(params![unfinished, page.limit, page.offset], job_row)?
         .collect::<Result<_, _>>()?;
     let total = conn.query_row(
         &format!("SELECT count(*) FROM outbox WHERE {FILTER}"),
@@ -263,6 +266,68 @@ pub fn list(conn: &Connection, unfinished: bool, page: Page) -> Result<Paged<Job
         |r| r.get(0),
     )?;
     Ok(Paged { items, total })
+}
+
+/// One job.
+pub fn get(conn: &Connection, id: i64) -> Result<JobRow, StoreError> {
+    conn.query_row(
+        &format!("SELECT {JOB_COLUMNS} FROM outbox WHERE id = ?1"),
+        [id],
+        job_row,
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::not_found("outbox job", id))
+}
+
+/// The newest `update_number` job of each Twilio number, by number SID:
+/// whether pointing it at the appliance is under way, failed or done.
+pub fn latest_number_updates(
+    conn: &Connection,
+) -> Result<std::collections::HashMap<String, JobRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM outbox WHERE kind = 'update_number' ORDER BY id DESC"
+    ))?;
+    let mut latest = std::collections::HashMap::new();
+    for row in stmt.query_map([], job_row)? {
+        let row = row?;
+        if let Some(sid) = row.payload.get("number_sid").and_then(|v| v.as_str()) {
+            latest.entry(sid.to_string()).or_insert(row);
+        }
+    }
+    Ok(latest)
+}
+
+/// Why a job cannot be retried now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryRefused {
+    /// It succeeded already.
+    Done,
+    /// An attempt is running, or its outcome is unknown and the job waits
+    /// to reconcile: making it due at once could send a message twice.
+    Attempting,
+}
+
+/// An administrator asks for another attempt now: a `failed` job becomes
+/// `pending` again, a `pending` one skips the rest of its backoff. The
+/// failure count starts afresh (the backoff schedule too); the job's alert
+/// stays open until it succeeds. Wake the worker after the commit.
+pub fn retry(
+    conn: &Connection,
+    id: i64,
+    now: Timestamp,
+) -> Result<Result<JobRow, RetryRefused>, StoreError> {
+    let job = get(conn, id)?;
+    match job.state.as_str() {
+        "done" => return Ok(Err(RetryRefused::Done)),
+        "attempting" => return Ok(Err(RetryRefused::Attempting)),
+        _ => {}
+    }
+    conn.execute(
+        "UPDATE outbox SET state = 'pending', failures = 0, next_attempt_ms = ?2, updated_at = ?3
+         WHERE id = ?1 AND state IN ('pending', 'failed')",
+        params![id, now.unix_millis(), now.to_string()],
+    )?;
+    get(conn, id).map(Ok)
 }
 
 #[cfg(test)]
@@ -337,6 +402,62 @@ mod tests {
             (rows.items[0].state.as_str(), rows.items[0].attempts),
             ("failed", 3)
         );
+    }
+
+    #[test]
+    fn a_failed_job_is_retried_on_request_but_not_a_running_or_done_one() {
+        let mut conn = db();
+        let task = Task::DeleteRecording {
+            recording_sid: "RE1".into(),
+        };
+        let id = enqueue(&conn, &task, t(0)).expect("enqueue");
+        claimed(claim(&mut conn, t(0)).expect("claim"));
+        assert_eq!(
+            retry(&conn, id, t(1)).expect("retry").err(),
+            Some(RetryRefused::Attempting)
+        );
+        fail_permanently(&conn, id, "HTTP 400", t(1)).expect("fail");
+        assert_eq!(next_due(&conn).expect("due"), None);
+        let row = retry(&conn, id, t(5))
+            .expect("retry")
+            .expect("failed jobs retry");
+        assert_eq!((row.state.as_str(), row.failures), ("pending", 0));
+        assert_eq!(next_due(&conn).expect("due"), Some(t(5).unix_millis()));
+        // A pending job waiting out its backoff is made due at once.
+        claimed(claim(&mut conn, t(5)).expect("claim"));
+        fail(&conn, id, "HTTP 500", Duration::from_secs(300), false, t(5)).expect("fail");
+        retry(&conn, id, t(6))
+            .expect("retry")
+            .expect("pending jobs retry");
+        assert_eq!(next_due(&conn).expect("due"), Some(t(6).unix_millis()));
+        claimed(claim(&mut conn, t(6)).expect("claim"));
+        complete(&conn, id, t(7)).expect("complete");
+        assert_eq!(
+            retry(&conn, id, t(8)).expect("retry").err(),
+            Some(RetryRefused::Done)
+        );
+        assert!(matches!(
+            retry(&conn, 999, t(8)),
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn the_latest_update_of_each_number_is_found() {
+        let conn = db();
+        let update = |sid: &str| Task::UpdateNumber {
+            number_sid: sid.into(),
+            voice_url: "v".into(),
+            sms_url: "s".into(),
+            status_callback: "c".into(),
+        };
+        enqueue(&conn, &update("PN1"), t(0)).expect("enqueue");
+        let newer = enqueue(&conn, &update("PN1"), t(1)).expect("enqueue");
+        let other = enqueue(&conn, &update("PN2"), t(2)).expect("enqueue");
+        enqueue(&conn, &Task::SendMessage { message_id: 1 }, t(3)).expect("enqueue");
+        let latest = latest_number_updates(&conn).expect("latest");
+        assert_eq!(latest.len(), 2);
+        assert_eq!((latest["PN1"].id, latest["PN2"].id), (newer, other));
     }
 
     #[test]

@@ -55,9 +55,7 @@ impl Algorithm {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::sip::random::hex;
 
 /// The parsed `Authorization`/`Proxy-Authorization: Digest …` header.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -251,7 +249,7 @@ pub struct DigestAuth {
     realm: String,
     offer_sha256: bool,
     key: hmac::Key,
-    rng: SystemRandom,
+    rng: crate::sip::random::RandomPool,
     counts: HashMap<String, (u32, Timestamp)>,
     last_prune: Option<Timestamp>,
 }
@@ -281,7 +279,7 @@ impl DigestAuth {
             realm: realm.to_string(),
             offer_sha256,
             key: hmac::Key::new(hmac::HMAC_SHA256, &key),
-            rng: SystemRandom::new(),
+            rng: crate::sip::random::RandomPool::default(),
             counts: HashMap::new(),
             last_prune: None,
         }
@@ -296,9 +294,7 @@ impl DigestAuth {
     pub fn nonce(&self, now: Timestamp) -> String {
         let mut head = [0u8; 16];
         head[..8].copy_from_slice(&now.unix_secs().to_be_bytes());
-        if self.rng.fill(&mut head[8..]).is_err() {
-            tracing::error!("system random generator failed; nonces are not unique");
-        }
+        self.rng.fill(&mut head[8..]);
         let tag = hmac::sign(&self.key, &head);
         format!("{}{}", hex(&head), hex(&tag.as_ref()[..16]))
     }

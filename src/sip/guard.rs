@@ -168,6 +168,23 @@ impl Guard {
         v
     }
 
+    /// Lifts the ban on `ip` (an administrator decided the source is
+    /// friendly, e.g. a phone that had the wrong password). Its counters are
+    /// reset too, so the next failure does not ban it again at once.
+    /// Returns whether it was banned.
+    pub fn unban(&mut self, ip: IpAddr, now: Timestamp) -> bool {
+        let banned = self
+            .entries
+            .get(&ip)
+            .and_then(|e| e.banned_until)
+            .is_some_and(|u| u > now);
+        if banned {
+            self.entries.remove(&ip);
+            tracing::info!(%ip, "SIP source unbanned");
+        }
+        banned
+    }
+
     /// Forgets quiet sources (bounded memory under a scan from many IPs).
     pub fn prune(&mut self, now: Timestamp) {
         self.entries.retain(|_, e| {
@@ -202,6 +219,23 @@ mod tests {
         assert!(g.bans(t(700)).is_empty());
         g.prune(t(2000));
         assert!(g.entries.is_empty());
+    }
+
+    #[test]
+    fn unban_lifts_the_ban_and_resets_the_counters() {
+        let mut g = Guard::new(GuardConfig {
+            max_auth_failures: 1,
+            ..GuardConfig::default()
+        });
+        let ip: IpAddr = "203.0.113.9".parse().expect("ip");
+        let other: IpAddr = "203.0.113.10".parse().expect("ip");
+        assert!(!g.unban(ip, t(0)), "not banned yet");
+        g.auth_failed(ip, t(0));
+        assert!(g.auth_failed(ip, t(1)));
+        assert!(g.unban(ip, t(2)));
+        assert!(!g.is_banned(ip, t(2)) && g.bans(t(2)).is_empty());
+        assert!(!g.auth_failed(ip, t(3)), "the counters start afresh");
+        assert!(!g.unban(other, t(3)));
     }
 
     #[test]

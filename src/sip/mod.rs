@@ -16,6 +16,7 @@ pub mod auth;
 pub mod dialog;
 pub mod guard;
 pub mod message;
+pub mod random;
 pub mod tls;
 pub mod transaction;
 pub mod transport;

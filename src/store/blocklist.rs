@@ -1,7 +1,7 @@
 //! The `blocklist` table: numbers whose calls and messages are refused.
 //! Matching (exact, prefix, regex) is done above this layer.
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::{conflict_as, one_row, Page, Paged, StoreError};
@@ -53,6 +53,17 @@ pub fn insert(
     Ok(conn.last_insert_rowid())
 }
 
+/// One pattern.
+pub fn get(conn: &Connection, id: i64) -> Result<Entry, StoreError> {
+    conn.query_row(
+        "SELECT id, pattern, pattern_type, reason, created_at FROM blocklist WHERE id = ?1",
+        [id],
+        from_row,
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::not_found("blocklist entry", id))
+}
+
 /// Patterns, newest first.
 pub fn list(conn: &Connection, page: Page) -> Result<Paged<Entry>, StoreError> {
     let mut stmt = conn.prepare_cached(
@@ -102,7 +113,15 @@ mod tests {
             (page.total, page.items[0].pattern_type),
             (3, PatternType::Regex)
         );
+        assert_eq!(
+            get(&conn, ids[1]).expect("get").pattern_type,
+            PatternType::Prefix
+        );
         delete(&conn, ids[0]).expect("delete");
+        assert!(matches!(
+            get(&conn, ids[0]),
+            Err(StoreError::NotFound { .. })
+        ));
         assert!(matches!(
             delete(&conn, ids[0]),
             Err(StoreError::NotFound { .. })

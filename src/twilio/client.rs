@@ -716,6 +716,17 @@ mod tests {
             while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).map(|n| n == 1).unwrap_or(false) {
                 head.push(b[0]);
             }
+            // Read the body before answering: closing with unread bytes in
+            // the socket makes the kernel reset the connection, and the
+            // client may see the reset before the answer.
+            let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+            let length = text
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            let mut rest = vec![0u8; length];
+            let _ = s.read_exact(&mut rest);
             let _ = write!(
                 s,
                 "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

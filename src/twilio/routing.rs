@@ -11,7 +11,7 @@ use regex_automata::dfa::{dense, Automaton};
 use regex_automata::{Anchored, Input};
 use rusqlite::Connection;
 
-use crate::store::blocklist::{self, PatternType};
+use crate::store::blocklist::{self, Entry, PatternType};
 use crate::store::{Page, StoreError};
 
 /// Largest compiled DFA for one blocklist pattern.
@@ -21,16 +21,30 @@ fn digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// Compiles a blocklist expression the way every match does: anchored at
+/// both ends, bytes rather than Unicode, within [`MAX_DFA_BYTES`].
+fn compile(pattern: &str) -> Result<dense::DFA<Vec<u32>>, String> {
+    dense::Builder::new()
+        .configure(dense::Config::new().dfa_size_limit(Some(MAX_DFA_BYTES)))
+        .build(&format!("(?-u)(?:{pattern})$"))
+        .map_err(|e| {
+            // The outermost message ("error building NFA") says little; the
+            // innermost cause names the problem ("unclosed group").
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(inner) = cause.source() {
+                cause = inner;
+            }
+            cause.to_string()
+        })
+}
+
 /// Whether `number` matches `pattern` fully. A pattern that does not
 /// compile (or is too large) matches nothing and is logged.
 fn regex_matches(pattern: &str, number: &str) -> bool {
-    let built = dense::Builder::new()
-        .configure(dense::Config::new().dfa_size_limit(Some(MAX_DFA_BYTES)))
-        .build(&format!("(?-u)(?:{pattern})$"));
-    let dfa = match built {
+    let dfa = match compile(pattern) {
         Ok(d) => d,
-        Err(e) => {
-            tracing::warn!(pattern, error = %e, "blocklist pattern ignored: it does not compile");
+        Err(error) => {
+            tracing::warn!(pattern, %error, "blocklist pattern ignored: it does not compile");
             return false;
         }
     };
@@ -40,11 +54,28 @@ fn regex_matches(pattern: &str, number: &str) -> bool {
     )
 }
 
-/// Whether calls and messages from `number` are refused.
-pub fn is_blocked(conn: &Connection, number: &str) -> Result<bool, StoreError> {
+/// Whether a new blocklist entry can ever match: `exact` and `prefix`
+/// need digits (they compare digits only), `regex` must compile within the
+/// size limit. The message is for the person who typed the pattern.
+pub fn check_pattern(ty: PatternType, pattern: &str) -> Result<(), String> {
+    match ty {
+        PatternType::Exact | PatternType::Prefix if digits(pattern).is_empty() => {
+            Err("needs at least one digit (only digits are compared)".into())
+        }
+        PatternType::Exact | PatternType::Prefix => Ok(()),
+        PatternType::Regex => compile(pattern)
+            .map(|_| ())
+            .map_err(|e| format!("not a usable regular expression: {e}")),
+    }
+}
+
+/// The entry that refuses calls and messages from `number`, if any (the
+/// oldest, when several match). The same decision the webhooks make, so
+/// the web UI's "would this be blocked?" answers what a real call meets.
+pub fn blocking_entry(conn: &Connection, number: &str) -> Result<Option<Entry>, StoreError> {
     let entries = blocklist::list(conn, Page::ALL)?.items;
     let d = digits(number);
-    Ok(entries.iter().any(|e| match e.pattern_type {
+    Ok(entries.into_iter().rev().find(|e| match e.pattern_type {
         PatternType::Exact => !d.is_empty() && digits(&e.pattern) == d,
         PatternType::Prefix => {
             let p = digits(&e.pattern);
@@ -52,6 +83,11 @@ pub fn is_blocked(conn: &Connection, number: &str) -> Result<bool, StoreError> {
         }
         PatternType::Regex => regex_matches(&e.pattern, number),
     }))
+}
+
+/// Whether calls and messages from `number` are refused.
+pub fn is_blocked(conn: &Connection, number: &str) -> Result<bool, StoreError> {
+    Ok(blocking_entry(conn, number)?.is_some())
 }
 
 /// Whether `s` is an E.164 number: `+`, a non-zero digit, at most 15 digits.
@@ -139,6 +175,26 @@ mod tests {
         ] {
             assert!(!is_blocked(&conn, free).expect("check"), "{free}");
         }
+    }
+
+    #[test]
+    fn the_blocking_entry_is_named_and_patterns_are_checked() {
+        let conn = db();
+        let prefix = blocklist::insert(&conn, "+1900", PatternType::Prefix, "premium", t(0))
+            .expect("insert");
+        blocklist::insert(&conn, "+19005551234", PatternType::Exact, "", t(1)).expect("insert");
+        let hit = blocking_entry(&conn, "+19005551234").expect("check");
+        assert_eq!(hit.map(|e| e.id), Some(prefix), "the oldest match is named");
+        assert_eq!(blocking_entry(&conn, "+15550100").expect("check"), None);
+        assert!(check_pattern(PatternType::Exact, "+1 555-0100").is_ok());
+        assert!(check_pattern(PatternType::Prefix, "+").is_err());
+        assert!(check_pattern(PatternType::Regex, r"\+1900\d*").is_ok());
+        let unclosed = check_pattern(PatternType::Regex, "(unclosed").expect_err("unclosed");
+        assert!(unclosed.contains("unclosed group"), "{unclosed}");
+        assert!(
+            check_pattern(PatternType::Regex, r"\w{1000}\w{1000}\w{1000}").is_err(),
+            "too large a DFA is refused when typed, not ignored later"
+        );
     }
 
     #[test]

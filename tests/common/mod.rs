@@ -336,9 +336,26 @@ pub fn request(
         // The server may answer (413) and close before reading it all.
         let _ = s.write_all(body);
     }
+    parse(&read_answer(&mut s))
+}
+
+/// Reads an answer to EOF; an event stream (`GET /api/events`) never ends,
+/// so for one only the head and what came with it are read.
+fn read_answer(s: &mut TcpStream) -> Vec<u8> {
     let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    parse(&raw)
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return raw,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            if head.contains("content-type: text/event-stream") {
+                return raw;
+            }
+        }
+    }
 }
 
 fn parse(raw: &[u8]) -> Resp {

@@ -348,9 +348,21 @@ fn answer(
             );
         }
         ("GET", "/IncomingPhoneNumbers.json") => {
+            // The number keeps the URLs of its last update, as at Twilio.
+            let last = |field: &str| -> String {
+                let st = state.lock().expect("state");
+                st.number_updates
+                    .iter()
+                    .rev()
+                    .find(|(pn, _)| pn == NUMBER_SID)
+                    .and_then(|(_, form)| form.iter().find(|(k, _)| k == field))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
             let b = json!({"incoming_phone_numbers": [{
                 "sid": NUMBER_SID, "account_sid": sid, "phone_number": "+15551230009",
-                "friendly_name": "(555) 123-0009", "voice_url": "", "sms_url": "", "status_callback": "",
+                "friendly_name": "(555) 123-0009", "voice_url": last("VoiceUrl"),
+                "sms_url": last("SmsUrl"), "status_callback": last("StatusCallback"),
                 "capabilities": {"voice": true, "sms": true, "mms": true}
             }], "page": 0, "page_size": 1000});
             respond(

@@ -81,6 +81,11 @@ impl fmt::Display for HeaderName {
 pub struct Headers(Vec<(HeaderName, String)>);
 
 impl Headers {
+    /// An empty list with room for `n` lines (a typical request has ~12).
+    pub fn with_capacity(n: usize) -> Self {
+        Headers(Vec::with_capacity(n))
+    }
+
     /// Appends a header line.
     pub fn push(&mut self, name: HeaderName, value: impl Into<String>) {
         self.0.push((name, value.into()));
