@@ -42,6 +42,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod b2bua;
 pub mod clock;
 pub mod constants;
 pub mod dialplan;

@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 
-use super::calls::CallMark;
 use super::Endpoint;
+use crate::b2bua::CallMark;
 use crate::events::Event;
 
 /// The marks last announced, by call id.

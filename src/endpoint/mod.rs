@@ -9,19 +9,21 @@
 //! endpoint stops the systemd watchdog.
 //!
 //! Methods: REGISTER (registrar), OPTIONS (keep-alive pings), ACK/CANCEL per
-//! RFC 3261; other known methods are answered 405 and unknown ones 501, both
-//! with `Allow`, until the call layer exists.
+//! RFC 3261; INVITEs and everything inside a call's dialogs go to the call
+//! layer ([`crate::b2bua`]), whose actions `drive` carries out (relays,
+//! sends, client transactions, timers, records); other known methods are
+//! answered 405 and unknown ones 501, both with `Allow`.
 
+mod authenticate;
 mod call_events;
-mod calls;
-mod directory;
+mod drive;
 mod refuse;
 mod uac;
 
-pub use calls::{CallInfo, TransferRefused};
-pub use directory::{Directory, Number, Phone, Trunk};
+pub use crate::b2bua::{CallInfo, Directory, Number, Party, Phone, TransferRefused, Trunk};
+pub use crate::sip::message::build::ALLOW;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -29,68 +31,22 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::b2bua::{self, CallId, CallTimer, Calls};
 use crate::clock::SharedClock;
 use crate::constants::HEARTBEAT_INTERVAL;
 use crate::registrar::{
     Binding, Persist, RegisterError, Registrar, RegistrationEvent, MIN_EXPIRES,
 };
-use crate::sip::auth::{Algorithm, Credentials, DigestAuth, Verdict};
+use crate::sip::auth::{Credentials, DigestAuth, Verdict};
 use crate::sip::guard::{Ban, Guard, GuardConfig};
-use crate::sip::message::{
-    default_reason, HeaderName, Message, Method, NameAddr, Request, Response,
-};
-use crate::sip::transaction::{
-    Action, Input, ServerInvite, ServerNonInvite, Timer, TimerConfig, TxKey,
-};
+use crate::sip::message::build::reply;
+use crate::sip::message::{HeaderName, Message, Method, NameAddr, Request, Response};
+use crate::sip::transaction::{Action, Input, ServerKey, ServerTable, Timer, TimerQueue, TxKey};
 use crate::sip::transport::{response_destination, Listen, Protocol, Received, Transport};
 use crate::store::registrations::Binding as StoredBinding;
 use crate::watchdog::Heartbeat;
 
-/// What the endpoint answers to in `Allow`.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, NOTIFY, REFER";
-
-/// The digest realm phones are challenged with.
-pub const REALM: &str = "homeline";
-
-/// A phone's credentials, reduced to what digest checks need.
-#[derive(Clone)]
-pub struct DeviceCredential {
-    /// The phone's row id.
-    pub device_id: i64,
-    /// Its SIP user name.
-    pub username: String,
-    ha1_md5: String,
-    ha1_sha256: String,
-}
-
-impl std::fmt::Debug for DeviceCredential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "DeviceCredential {{ device_id: {}, username: {:?} }}",
-            self.device_id, self.username
-        )
-    }
-}
-
-impl DeviceCredential {
-    /// Computes the HA1s for [`REALM`]; the password itself is not kept.
-    pub fn new(device_id: i64, username: &str, password: &str) -> Self {
-        Self {
-            device_id,
-            username: username.to_string(),
-            ha1_md5: Algorithm::Md5.ha1(username, REALM, password),
-            ha1_sha256: Algorithm::Sha256.ha1(username, REALM, password),
-        }
-    }
-
-    pub(crate) fn ha1(&self, alg: Algorithm) -> &str {
-        match alg {
-            Algorithm::Md5 => &self.ha1_md5,
-            Algorithm::Sha256 => &self.ha1_sha256,
-        }
-    }
-}
+pub use crate::sip::auth::{DeviceCredential, REALM};
 
 /// One phone's live registrations, for the API.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -130,7 +86,7 @@ enum Command {
     Transfer(
         u64,
         String,
-        Option<crate::media::relay::Side>,
+        Option<crate::b2bua::Party>,
         oneshot::Sender<Result<(), TransferRefused>>,
     ),
 }
@@ -215,7 +171,7 @@ impl SipHandle {
         &self,
         id: u64,
         extension: &str,
-        side: Option<crate::media::relay::Side>,
+        side: Option<crate::b2bua::Party>,
     ) -> Result<(), TransferRefused> {
         let (tx, rx) = oneshot::channel();
         let _ = self
@@ -233,47 +189,8 @@ impl SipHandle {
     }
 }
 
-/// A server transaction's key plus the transport it arrived on (the same
-/// branch over UDP and over TCP is not the same transaction).
-type Key = (TxKey, Protocol);
-
-enum Machine {
-    NonInvite(ServerNonInvite),
-    Invite(ServerInvite),
-}
-
-struct Tx {
-    machine: Machine,
-    protocol: Protocol,
-    dest: SocketAddr,
-    /// From tag, Call-ID and CSeq (with method): a second request with the
-    /// same identity on another branch is a merged request (§8.2.2.2).
-    identity: (String, String),
-}
-
-/// From tag, Call-ID and CSeq of a request, which a forked copy shares,
-/// with the top Via branch (which a forked copy does not share).
-fn identity(req: &Request) -> (String, String) {
-    let branch = req
-        .headers
-        .values(&HeaderName::Via)
-        .first()
-        .and_then(|v| crate::sip::message::Via::parse(v))
-        .and_then(|v| v.branch().map(str::to_string))
-        .unwrap_or_default();
-    let from_tag = req
-        .headers
-        .get(&HeaderName::From)
-        .and_then(NameAddr::parse)
-        .and_then(|n| n.params.get("tag").flatten().map(str::to_string))
-        .unwrap_or_default();
-    let who = format!(
-        "{from_tag}|{}|{}",
-        req.headers.get(&HeaderName::CallId).unwrap_or(""),
-        req.headers.get(&HeaderName::CSeq).unwrap_or("")
-    );
-    (who, branch)
-}
+/// A server transaction's key (with its transport).
+type Key = ServerKey;
 
 /// What the endpoint needs to start.
 pub struct EndpointSetup {
@@ -323,13 +240,15 @@ pub struct MediaSetup {
     pub public_ip: Option<std::net::IpAddr>,
 }
 
-/// [`MediaSetup`] plus the channel relays report on.
+/// [`MediaSetup`] plus the channel relays report on and the live relays.
 struct Media {
     pool: Arc<crate::media::ports::PortPool>,
     music: Arc<crate::media::music::HoldMusic>,
     timeout: std::time::Duration,
-    public_ip: Option<std::net::IpAddr>,
     events: mpsc::UnboundedSender<(u64, crate::media::relay::MediaEvent)>,
+    /// Each call's relay first, then any relays joined into it by an
+    /// attended transfer (they live as long as the call).
+    relays: HashMap<CallId, Vec<crate::media::relay::Relay>>,
 }
 
 /// Binds the transports and starts the endpoint task; it runs until `stop`.
@@ -355,32 +274,33 @@ pub async fn start(
             .into_iter()
             .map(|d| (d.username.clone(), d))
             .collect(),
-        txs: HashMap::new(),
-        branches: HashMap::new(),
-        timers: BTreeMap::new(),
-        armed: HashMap::new(),
-        seq: 0,
+        txs: ServerTable::default(),
+        timers: TimerQueue::default(),
         rng: crate::sip::random::RandomPool::default(),
-        calls: calls::CallTable::default(),
+        calls: Calls::new(
+            setup.directory,
+            b2bua::Config {
+                rules: setup.calls.rules,
+                ring_timeout: setup.calls.ring_timeout,
+                public_ip: setup.media.public_ip,
+                trunk_edge: setup.trunk_edge,
+            },
+        ),
         clients: HashMap::new(),
         synth: HashMap::new(),
         pending: std::collections::VecDeque::new(),
-        directory: with_edge(setup.directory, setup.trunk_edge),
-        trunk_edge: setup.trunk_edge,
         twilio_sip: setup.twilio_sip,
         media: Media {
             pool: setup.media.pool,
             music: setup.media.music,
             timeout: setup.media.timeout,
-            public_ip: setup.media.public_ip,
             events: media_tx,
+            relays: HashMap::new(),
         },
-        rules: setup.calls.rules,
-        ring_timeout: setup.calls.ring_timeout,
         cdrs: setup.cdrs,
         local_ips: HashMap::new(),
         resolver,
-        awaiting_dns: calls::AwaitingDns::default(),
+        awaiting_dns: HashMap::new(),
         events: setup.events,
         announced_calls: Default::default(),
     };
@@ -402,33 +322,26 @@ struct Endpoint {
     guard: Guard,
     clock: SharedClock,
     devices: HashMap<String, DeviceCredential>,
-    txs: HashMap<Key, Tx>,
-    /// Live requests by From tag/Call-ID/CSeq → the branch they came on,
-    /// for spotting merged requests.
-    branches: HashMap<String, String>,
-    timers: BTreeMap<(Instant, u64), TimerKey>,
-    armed: HashMap<TimerKey, u64>,
-    seq: u64,
+    /// The server transactions.
+    txs: ServerTable,
+    /// Every timer: transactions', client transactions' and calls'.
+    timers: TimerQueue<TimerKey, Instant>,
     rng: crate::sip::random::RandomPool,
-    calls: calls::CallTable,
+    calls: Calls,
     clients: HashMap<uac::ClientKey, uac::ClientTx>,
     /// Each client transaction's request, to synthesise 408/503 from.
     synth: HashMap<uac::ClientKey, Request>,
     /// Client transaction events waiting for the call layer.
     pending: std::collections::VecDeque<uac::ClientEvent>,
-    directory: Directory,
-    trunk_edge: Option<SocketAddr>,
     twilio_sip: crate::settings::TwilioSip,
     media: Media,
-    rules: crate::dialplan::DialRules,
-    ring_timeout: std::time::Duration,
     cdrs: Option<mpsc::UnboundedSender<crate::store::cdrs::Cdr>>,
     /// Which of our addresses routes to a peer's address (cached).
     local_ips: HashMap<std::net::IpAddr, std::net::IpAddr>,
     /// Names resolved off the loop (the Twilio SIP Domain), with their cache.
     resolver: crate::dns::Resolver,
     /// Outgoing calls waiting for the SIP Domain's address.
-    awaiting_dns: calls::AwaitingDns,
+    awaiting_dns: HashMap<String, Vec<CallId>>,
     /// The application's events channel.
     events: crate::events::Events,
     /// The call states last announced on it.
@@ -440,7 +353,7 @@ struct Endpoint {
 enum TimerKey {
     Server(Key, Timer),
     Client(uac::ClientKey, Timer),
-    Call(u64, calls::CallTimer),
+    Call(CallId, CallTimer),
 }
 
 impl Endpoint {
@@ -460,7 +373,7 @@ impl Endpoint {
         };
         tokio::pin!(stopped);
         loop {
-            let next_timer = self.timers.keys().next().map(|(at, _)| *at);
+            let next_timer = self.timers.next_deadline();
             tokio::select! {
                 _ = &mut stopped => return,
                 Some(r) = up.recv() => self.on_received(r).await,
@@ -522,7 +435,7 @@ impl Endpoint {
             Command::Subscribe(reply) => {
                 let _ = reply.send(self.registrar.subscribe());
             }
-            Command::ReloadDirectory(d) => self.directory = with_edge(*d, self.trunk_edge),
+            Command::ReloadDirectory(d) => self.calls.set_directory(*d),
             Command::HoldMusic(m) => self.media.music = m,
             Command::Calls(reply) => {
                 let _ = reply.send(self.list_calls());
@@ -532,7 +445,8 @@ impl Endpoint {
                 let _ = reply.send(done);
             }
             Command::Hold(id, on, reply) => {
-                let _ = reply.send(self.hold(id, on));
+                let done = self.hold(id, on).await;
+                let _ = reply.send(done);
             }
             Command::Transfer(id, extension, side, reply) => {
                 let outcome = self.api_transfer(id, &extension, side).await;
@@ -577,81 +491,54 @@ impl Endpoint {
         let Some(key) = TxKey::server(&req).map(|k| (k, protocol)) else {
             return;
         };
-        if let Some(tx) = self.txs.get_mut(&key) {
-            // A retransmission, or the ACK of a non-2xx answer. Over TCP it may
-            // come on a new connection: answer where it came from now.
-            if let Some(via) = req.headers.values(&HeaderName::Via).first() {
-                tx.dest = response_destination(via, source, protocol);
-            }
-            let actions = self.feed(&key, Input::Request(req));
-            self.apply(&key, actions).await;
-            return;
-        }
-        if req.method == Method::Ack {
-            // The ACK for a 2xx belongs to the dialog; any other is for a
-            // transaction long gone.
-            if let Some((call, side)) = self.call_of(&req) {
-                self.on_dialog_ack(call, side);
-            }
-            return;
-        }
-        let cfg = if protocol.reliable() {
-            TimerConfig::RELIABLE
-        } else {
-            TimerConfig::UDP
-        };
         let dest = req
             .headers
             .values(&HeaderName::Via)
             .first()
             .map(|v| response_destination(v, source, protocol))
             .unwrap_or(source);
-        let machine = if req.method == Method::Invite {
-            Machine::Invite(ServerInvite::new(cfg))
-        } else {
-            Machine::NonInvite(ServerNonInvite::new(cfg))
-        };
-        let identity = identity(&req);
+        if self.txs.contains(&key) {
+            // A retransmission, or the ACK of a non-2xx answer. Over TCP it may
+            // come on a new connection: answer where it came from now.
+            let actions = self.txs.retransmission(&key, req, dest).unwrap_or_default();
+            return self.apply(&key, actions).await;
+        }
+        if req.method == Method::Ack {
+            // The ACK for a 2xx belongs to the dialog; any other is for a
+            // transaction long gone.
+            if self.calls.owns(&req) {
+                self.call_event(b2bua::Event::Ack(req)).await;
+            }
+            return;
+        }
         // §8.2.2.2: the same request reaching us again over another path
         // (a different branch) while the first is still live is a loop or a
         // fork merging back: 482, answered once, by its own transaction.
-        // An index keeps this O(1): scanning every live transaction made
-        // each request cost O(load).
+        let merged = self.txs.open(key.clone(), &req, dest);
         let out_of_dialog = req
             .headers
             .get(&HeaderName::To)
             .and_then(NameAddr::parse)
             .is_some_and(|to| to.params.get("tag").is_none());
-        let merged = out_of_dialog
-            && self
-                .branches
-                .get(&identity.0)
-                .is_some_and(|branch| *branch != identity.1);
-        if !merged {
-            self.branches.insert(identity.0.clone(), identity.1.clone());
-        }
-        self.txs.insert(
-            key.clone(),
-            Tx {
-                machine,
-                protocol,
-                dest,
-                identity,
-            },
-        );
-        let in_dialog_call = if out_of_dialog {
-            None
-        } else {
-            self.call_of(&req)
-        };
+        let in_dialog_call = !out_of_dialog && self.calls.owns(&req);
         let resp = if merged {
             reply(&req, 482, &self.tag())
         } else if req.method == Method::Invite && out_of_dialog {
             return self.on_invite(req, source, protocol, key).await;
         } else if req.method == Method::Cancel {
-            self.on_cancel(&req, &key).await
-        } else if let Some((call, side)) = in_dialog_call {
-            self.on_in_dialog(&req, call, side).await
+            let invite_tx = crate::sip::transaction::invite_key_of_cancel(&key);
+            let event = b2bua::Event::Cancel {
+                request: req,
+                invite_exists: self.txs.contains(&invite_tx),
+                tx: key,
+            };
+            return self.call_event(event).await;
+        } else if in_dialog_call {
+            let event = b2bua::Event::InDialog {
+                request: req,
+                tx: key,
+            };
+            return self.call_event(event).await;
         } else {
             self.answer(&req, source, protocol)
         };
@@ -660,51 +547,33 @@ impl Endpoint {
     }
 
     fn feed(&mut self, key: &Key, input: Input) -> Vec<Action> {
-        match self.txs.get_mut(key) {
-            Some(Tx {
-                machine: Machine::NonInvite(m),
-                ..
-            }) => m.handle(input),
-            Some(Tx {
-                machine: Machine::Invite(m),
-                ..
-            }) => m.handle(input),
-            None => Vec::new(),
-        }
+        self.txs.feed(key, input)
     }
 
     async fn apply(&mut self, key: &Key, actions: Vec<Action>) {
         for a in actions {
             match a {
                 Action::Send(msg) => {
-                    if let Some(tx) = self.txs.get(key) {
-                        let (p, d) = (tx.protocol, tx.dest);
+                    if let Some((p, d)) = self.txs.destination(key) {
                         self.send(p, d, &msg).await;
                     }
                 }
                 Action::Arm(timer, after) => self.arm(TimerKey::Server(key.clone(), timer), after),
                 Action::Terminated => {
-                    let Some(tx) = self.txs.remove(key) else {
+                    let Some(own) = self.txs.remove(key) else {
                         continue;
                     };
-                    if self.branches.get(&tx.identity.0) == Some(&tx.identity.1) {
-                        self.branches.remove(&tx.identity.0);
-                    }
                     // Only the timers this kind of transaction arms: scanning
                     // every armed timer made the cost grow with the load, and
                     // trying all twelve kinds cost a key copy each (both
                     // found by benches/register_load.sh). Their queue entries
                     // are skipped when they fire.
-                    let own: &[Timer] = match tx.machine {
-                        Machine::NonInvite(_) => &[Timer::J],
-                        Machine::Invite(_) => &[Timer::G, Timer::H, Timer::I, Timer::L],
-                    };
                     let mut target = TimerKey::Server(key.clone(), Timer::J);
                     for t in own {
                         if let TimerKey::Server(_, timer) = &mut target {
                             *timer = *t;
                         }
-                        self.armed.remove(&target);
+                        self.timers.cancel(&target);
                     }
                 }
                 Action::Timeout => tracing::debug!(?key, "server transaction timed out (no ACK)"),
@@ -718,16 +587,7 @@ impl Endpoint {
 
     async fn fire_timers(&mut self) {
         let now = Instant::now();
-        while let Some(entry) = self.timers.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            let ((_, seq), target) = entry.remove_entry();
-            // A re-armed timer leaves its old entry behind; only the latest counts.
-            if self.armed.get(&target) != Some(&seq) {
-                continue;
-            }
-            self.armed.remove(&target);
+        while let Some(target) = self.timers.pop_due(now) {
             match target {
                 TimerKey::Server(key, timer) => {
                     let actions = self.feed(&key, Input::Timer(timer));
@@ -737,7 +597,9 @@ impl Endpoint {
                     let events = self.client_timer(key, timer).await;
                     self.dispatch(events).await;
                 }
-                TimerKey::Call(call, timer) => self.call_timer(call, timer).await,
+                TimerKey::Call(call, timer) => {
+                    self.call_event(b2bua::Event::Timer(call, timer)).await
+                }
             }
         }
     }
@@ -754,86 +616,13 @@ impl Endpoint {
 
     /// Arms (or re-arms) a timer on the one queue.
     fn arm(&mut self, target: TimerKey, after: std::time::Duration) {
-        self.seq += 1;
-        self.timers
-            .insert((Instant::now() + after, self.seq), target.clone());
-        self.armed.insert(target, self.seq);
+        self.timers.arm(target, Instant::now() + after);
     }
 
     /// Sends a response through its server transaction.
     async fn respond(&mut self, key: &Key, resp: Response) {
         let actions = self.feed(key, Input::Respond(resp));
         self.apply(key, actions).await;
-    }
-
-    fn random_u32(&self) -> u32 {
-        let mut b = [0u8; 4];
-        self.rng.fill(&mut b);
-        u32::from_be_bytes(b)
-    }
-
-    /// A longer random token (Call-IDs, branches).
-    fn tag_long(&self) -> String {
-        self.rng.hex::<12>()
-    }
-
-    /// Which of our addresses a peer reaches us at: the kernel's routing
-    /// answer (a connected UDP socket sends nothing), cached per peer.
-    fn local_ip_for(&mut self, peer: std::net::IpAddr) -> std::net::IpAddr {
-        if let Some(ip) = self.local_ips.get(&peer) {
-            return *ip;
-        }
-        let bound = self
-            .transport
-            .udp_addr()
-            .or(self.transport.tcp_addr())
-            .or(self.transport.tls_addr())
-            .map(|a| a.ip())
-            .filter(|ip| !ip.is_unspecified());
-        let ip = bound.unwrap_or_else(|| {
-            let any: SocketAddr = if peer.is_ipv4() {
-                ([0, 0, 0, 0], 0).into()
-            } else {
-                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-            };
-            std::net::UdpSocket::bind(any)
-                .and_then(|s| {
-                    s.connect((peer, 9))?;
-                    s.local_addr()
-                })
-                .map(|a| a.ip())
-                .unwrap_or(peer)
-        });
-        if self.local_ips.len() > 1024 {
-            self.local_ips.clear();
-        }
-        self.local_ips.insert(peer, ip);
-        ip
-    }
-
-    /// Our host as written in URIs towards `peer` (IPv6 in brackets).
-    fn host_for(&mut self, peer: std::net::IpAddr) -> String {
-        match self.local_ip_for(peer) {
-            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-            v4 => v4.to_string(),
-        }
-    }
-
-    /// A top Via for a new request towards `route`, with a fresh branch.
-    fn via(&mut self, route: calls::Route) -> String {
-        let host = self.host_for(route.dest.ip());
-        let port = port_of(&self.transport, route.protocol);
-        format!(
-            "SIP/2.0/{} {host}:{port};branch=z9hG4bK{};rport",
-            route.protocol.via_token(),
-            self.tag_long()
-        )
-    }
-
-    /// Our Contact URI towards `route`.
-    fn contact(&mut self, route: calls::Route) -> String {
-        let ip = self.local_ip_for(route.dest.ip());
-        contact_uri(&self.transport, route.protocol, ip)
     }
 
     fn tag(&self) -> String {
@@ -990,51 +779,6 @@ fn contact_info(b: &Binding) -> ContactInfo {
         },
         user_agent: b.user_agent.clone(),
     }
-}
-
-/// A response to `req` with the default reason phrase and our `Server`
-/// header; every answer the endpoint sends is built here.
-fn reply(req: &Request, status: u16, tag: &str) -> Response {
-    let mut r = Response::to(req, status, default_reason(status), tag);
-    r.headers.push(HeaderName::Server, server_header());
-    r
-}
-
-/// A directory whose trunk sends to the configured edge, if any.
-fn with_edge(mut d: Directory, edge: Option<SocketAddr>) -> Directory {
-    if let Some(t) = d.trunk.as_mut() {
-        t.edge = edge.or(t.edge);
-    }
-    d
-}
-
-/// The port we listen on for `protocol`.
-fn port_of(transport: &Transport, protocol: Protocol) -> u16 {
-    match protocol {
-        Protocol::Udp => transport.udp_addr(),
-        Protocol::Tcp => transport.tcp_addr(),
-        Protocol::Tls => transport.tls_addr(),
-    }
-    .map(|a| a.port())
-    .unwrap_or(5060)
-}
-
-/// Our Contact URI for `protocol` at `ip`.
-fn contact_uri(transport: &Transport, protocol: Protocol, ip: std::net::IpAddr) -> String {
-    let host = match ip {
-        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-        v4 => v4.to_string(),
-    };
-    let port = port_of(transport, protocol);
-    match protocol {
-        Protocol::Udp => format!("sip:homeline@{host}:{port}"),
-        Protocol::Tcp => format!("sip:homeline@{host}:{port};transport=tcp"),
-        Protocol::Tls => format!("sip:homeline@{host}:{port};transport=tls"),
-    }
-}
-
-fn server_header() -> String {
-    format!("Homeline/{}", crate::VERSION)
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -13,16 +13,7 @@ use super::{Endpoint, TimerKey};
 /// A client transaction's key: top Via branch and CSeq method.
 pub(super) type ClientKey = (String, String);
 
-/// Who is waiting for a client transaction's responses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Owner {
-    /// Fork `n` of a call's outgoing INVITEs.
-    Fork(u64, usize),
-    /// Fork `n` of a blind transfer's INVITEs.
-    TransferFork(u64, usize),
-    /// Nobody (CANCEL, BYE): the answer only ends the transaction.
-    Nobody,
-}
+pub(super) use crate::b2bua::Owner;
 
 pub(super) enum ClientMachine {
     Invite(ClientInvite),
@@ -171,7 +162,7 @@ impl Endpoint {
         self.clients.remove(key);
         self.synth.remove(key);
         for t in crate::sip::transaction::Timer::ALL {
-            self.armed.remove(&TimerKey::Client(key.clone(), t));
+            self.timers.cancel(&TimerKey::Client(key.clone(), t));
         }
     }
 

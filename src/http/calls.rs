@@ -18,10 +18,10 @@ use super::request::{json_response, ApiRequest};
 use super::router::{Access, Route};
 use super::ServerState;
 use crate::accounts::scope::Scope;
+use crate::b2bua::Party;
 use crate::clock::Timestamp;
 use crate::constants::MAX_PAGE_SIZE;
 use crate::endpoint::TransferRefused;
-use crate::media::relay::Side;
 use crate::store::cdrs::{self, Cursor, Direction, Disposition, Filter};
 
 /// The routes of this module.
@@ -107,7 +107,7 @@ struct TransferBody {
     to: String,
     /// Which party is replaced: `a` (the caller's side) or `b`; by default
     /// the household's phone in the call.
-    side: Option<Side>,
+    side: Option<Party>,
 }
 
 async fn transfer(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {

@@ -27,8 +27,7 @@ use super::sdp::{Codec, Direction};
 const MAX_PACKET: usize = 1500;
 
 /// One side of a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {
     /// The leg that called in (the caller's side).
     A,

@@ -443,6 +443,50 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The digest realm phones are challenged with.
+pub const REALM: &str = "homeline";
+
+/// A phone's credentials, reduced to what digest checks need.
+#[derive(Clone)]
+pub struct DeviceCredential {
+    /// The phone's row id.
+    pub device_id: i64,
+    /// Its SIP user name.
+    pub username: String,
+    ha1_md5: String,
+    ha1_sha256: String,
+}
+
+impl std::fmt::Debug for DeviceCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "DeviceCredential {{ device_id: {}, username: {:?} }}",
+            self.device_id, self.username
+        )
+    }
+}
+
+impl DeviceCredential {
+    /// Computes the HA1s for [`REALM`]; the password itself is not kept.
+    pub fn new(device_id: i64, username: &str, password: &str) -> Self {
+        Self {
+            device_id,
+            username: username.to_string(),
+            ha1_md5: Algorithm::Md5.ha1(username, REALM, password),
+            ha1_sha256: Algorithm::Sha256.ha1(username, REALM, password),
+        }
+    }
+
+    /// The stored HA1 for `alg`.
+    pub fn ha1(&self, alg: Algorithm) -> &str {
+        match alg {
+            Algorithm::Md5 => &self.ha1_md5,
+            Algorithm::Sha256 => &self.ha1_sha256,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 //! unknown headers survive verbatim. Typed views (`Via`, `NameAddr`, `CSeq`,
 //! `Uri`) are parsed on demand from those values.
 
+pub mod build;
 mod headers;
 mod parse;
 pub mod text;

@@ -4,19 +4,55 @@
 //! from the wire, a message from the transaction user, a timer) and returns
 //! [`Action`]s (send these bytes, arm that timer, tell the TU this). A driver
 //! owns sockets and clocks; these types own only the rules, so every
-//! transition is testable without either.
+//! transition is testable without either. [`ServerTable`] owns an
+//! endpoint's server transactions and [`TimerQueue`] the deadlines of all
+//! its timers.
 
 mod client;
+mod queue;
 mod server;
+mod table;
 mod timers;
 
 pub use client::{ack_for_non_2xx, ClientInvite, ClientNonInvite};
+pub use queue::TimerQueue;
 pub use server::{ServerInvite, ServerNonInvite};
+pub use table::ServerTable;
 pub use timers::{Timer, TimerConfig};
 
 use std::time::Duration;
 
 use super::message::{HeaderName, Message, Method, Request, Response, Via};
+use super::transport::Protocol;
+
+/// A server transaction's key plus the transport it arrived on (the same
+/// branch over UDP and over TCP is not the same transaction).
+pub type ServerKey = (TxKey, Protocol);
+
+/// The INVITE transaction a CANCEL's key points at (§9.2: same branch).
+pub fn invite_key_of_cancel(cancel: &ServerKey) -> ServerKey {
+    let (k, p) = cancel;
+    let k = match k {
+        TxKey::Rfc3261 {
+            branch,
+            sent_by,
+            call,
+            ..
+        } => TxKey::Rfc3261 {
+            branch: branch.clone(),
+            sent_by: sent_by.clone(),
+            method: "INVITE".into(),
+            call: call.clone(),
+        },
+        TxKey::Rfc2543 { parts } => TxKey::Rfc2543 {
+            parts: parts
+                .strip_suffix("CANCEL")
+                .map(|s| format!("{s}INVITE"))
+                .unwrap_or_else(|| parts.clone()),
+        },
+    };
+    (k, *p)
+}
 
 /// What drives a transaction forward.
 #[derive(Debug, Clone)]

@@ -1,12 +1,12 @@
 //! Who can be called and who calls as whom: the slice of the database the
-//! call layer needs, kept in the endpoint's memory so routing a call never
+//! call layer needs, kept in the call layer's memory so routing a call never
 //! waits on SQLite. The application rebuilds it whenever phones, numbers or
 //! the Twilio settings change.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::DeviceCredential;
+use crate::sip::auth::DeviceCredential;
 
 /// A phone, for routing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,4 +83,12 @@ impl Directory {
             .get_key_value(&e164)
             .map(|(k, v)| (k.as_str(), v))
     }
+}
+
+/// A directory whose trunk sends to the configured edge, if any.
+pub(super) fn with_edge(mut d: Directory, edge: Option<SocketAddr>) -> Directory {
+    if let Some(t) = d.trunk.as_mut() {
+        t.edge = edge.or(t.edge);
+    }
+    d
 }
