@@ -13,7 +13,7 @@ use super::backoff;
 use super::store::{self, Claimed};
 use super::{Executor, Job, Outbox, Outcome};
 use crate::constants::TWILIO_ALERT_AFTER_FAILURES;
-use crate::events::{AlertChange, Event};
+use crate::events::{AlertChange, Event, MessageChange};
 use crate::store::{alerts, StoreError};
 
 /// Longest sleep between passes when something is scheduled far ahead (the
@@ -171,7 +171,28 @@ impl<E: Executor> Worker<E> {
                 .await?;
             }
         }
+        if let super::Task::SendMessage { message_id } = job.task {
+            self.announce_message(message_id).await;
+        }
         Ok(())
+    }
+
+    /// A send attempt may have changed a message's status (queued, failed):
+    /// the live updates say so.
+    async fn announce_message(&self, message_id: i64) {
+        let found = self
+            .outbox
+            .db
+            .read(move |c| crate::store::messages::get(c, message_id).map(|m| (m.did_id, m.status)))
+            .await;
+        if let Ok((did_id, status)) = found {
+            self.outbox.events.publish(Event::Message {
+                message_id,
+                did_id,
+                change: MessageChange::Status,
+                status: Some(status),
+            });
+        }
     }
 
     /// Runs until `stopped` resolves. A job in progress at shutdown is
