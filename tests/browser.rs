@@ -18,49 +18,10 @@ use std::process::{Command, Stdio};
 
 use common::baresip::Baresip;
 use common::twilio::{StandIn, SID, TOKEN};
-use common::{Homeline, Start};
-
-const NETNS_MARK: &str = "HOMELINE_BROWSER_NETNS";
+use common::{rerun_in_private_netns, Homeline, Start};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs `test` again inside `unshare -n` (loopback only) when that is
-/// possible and not done yet; returns true when it did (the caller returns).
-fn rerun_in_private_netns(test: &str) -> bool {
-    if std::env::var_os(NETNS_MARK).is_some() {
-        return false;
-    }
-    let is_root = is_root();
-    let can = is_root
-        && Command::new("unshare")
-            .args(["-n", "true"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !can {
-        eprintln!(
-            "browser test: not root or no unshare; running without a private network namespace"
-        );
-        return false;
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    let status = Command::new("unshare")
-        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(NETNS_MARK, "1")
-        .status()
-        .expect("unshare");
-    assert!(status.success(), "the browser test failed in its namespace");
-    true
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// Fails with a clear message when node, the npm modules or Chromium are missing.
