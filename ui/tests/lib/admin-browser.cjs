@@ -8,6 +8,7 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const { chromium } = require('playwright-core')
+const { QUIET_FLAGS } = require('./chromium.cjs')
 
 const SIZES = [
   { name: 'phone', width: 390, height: 844 },
@@ -20,17 +21,7 @@ async function launch(base) {
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/lib/chromium/chromium',
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-dev-shm-usage',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
+    args: [...QUIET_FLAGS, '--autoplay-policy=no-user-gesture-required'],
     viewport: { width: 1280, height: 800 },
     timeout: 30000,
   })

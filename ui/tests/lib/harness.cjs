@@ -13,6 +13,7 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const { chromium } = require('playwright-core')
+const { QUIET_FLAGS } = require('./chromium.cjs')
 
 const SIZES = [
   { name: 'phone', width: 390, height: 844 },
@@ -30,17 +31,7 @@ async function start({ base, shots, name, timeoutMs = 150000 }) {
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || (fs.existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : '/usr/lib/chromium/chromium'),
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-dev-shm-usage',
-      '--disable-domain-reliability',
-    ],
+    args: [...QUIET_FLAGS, '--disable-domain-reliability'],
     viewport: { width: 1280, height: 800 },
     timezoneId: 'Europe/London',
     locale: 'en-GB',
