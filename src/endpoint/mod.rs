@@ -39,7 +39,7 @@ use crate::registrar::{
 };
 use crate::sip::auth::{Credentials, DigestAuth, Verdict};
 use crate::sip::guard::{Ban, Guard, GuardConfig};
-use crate::sip::message::build::reply;
+use crate::sip::message::build::{self, reply};
 use crate::sip::message::{HeaderName, Message, Method, NameAddr, Request, Response};
 use crate::sip::transaction::{Action, Input, ServerKey, ServerTable, Timer, TimerQueue, TxKey};
 use crate::sip::transport::{response_destination, Listen, Protocol, Received, Transport};
@@ -634,7 +634,7 @@ impl Endpoint {
         let tag = self.tag();
         let reply = |status: u16| reply(req, status, &tag);
         if req.method != Method::Cancel {
-            let required: Vec<&str> = req.headers.values(&HeaderName::Require);
+            let required = build::unsupported_requirements(req);
             if !required.is_empty() {
                 let mut r = reply(420);
                 r.headers.push(HeaderName::Unsupported, required.join(", "));

@@ -13,6 +13,22 @@ use super::{default_reason, CSeq, HeaderName, Headers, Method, Request, Response
 /// What Homeline answers to in `Allow`.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, NOTIFY, REFER";
 
+/// The SIP extensions (option tags) Homeline implements: what it lists in
+/// `Supported` and accepts in a peer's `Require`. One list, so the 420
+/// check and the headers Homeline sends cannot disagree.
+pub const SUPPORTED: &[&str] = &[];
+
+/// The option tags of `req`'s `Require` that Homeline does not implement
+/// (RFC 3261 §8.2.2.3: a request requiring one gets 420 with them listed in
+/// `Unsupported`).
+pub fn unsupported_requirements(req: &Request) -> Vec<&str> {
+    req.headers
+        .values(&HeaderName::Require)
+        .into_iter()
+        .filter(|tag| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(tag)))
+        .collect()
+}
+
 /// Our `Server` / `User-Agent` value.
 pub fn product() -> String {
     format!("Homeline/{}", crate::VERSION)
