@@ -76,6 +76,18 @@ impl Calls {
                 }
                 self.on_answer(id, n, resp, cx);
             }
+            422 if matches!(fork.state, ForkState::Calling | ForkState::Ringing) => {
+                // RFC 4028 §7.3: our interval is below the callee's minimum.
+                let Some(mut again) = super::session_timer::retry_for_422(&fork.invite, &resp)
+                else {
+                    fork.state = ForkState::Failed(422);
+                    return self.fork_failed(id, cx);
+                };
+                let route = fork.route;
+                again.headers.set(HeaderName::Via, cx.via(route));
+                fork.invite = again.clone();
+                cx.request(again, route, Owner::Fork(id, n));
+            }
             401 | 407 if !fork.auth_tried && fork.device_id.is_none() => {
                 // Twilio's challenge: answer it once with the trunk credentials.
                 fork.auth_tried = true;
@@ -242,6 +254,8 @@ impl Calls {
         ok.headers.push(HeaderName::Allow, build::ALLOW);
         ok.headers.push(HeaderName::ContentType, "application/sdp");
         ok.body = Bytes::from(body);
+        // RFC 4028: both legs settle their session timers.
+        super::session_timer::answered(call, &invite, &resp, &mut ok, cx.now);
         match Dialog::uas(&call.a.invite, &ok) {
             Ok(d) => {
                 self.dialogs.insert(d.id.clone(), id, Side::A);
@@ -278,6 +292,7 @@ impl Calls {
             TimerConfig::UDP.t1
         };
         cx.arm(id, CallTimer::Retransmit, first);
+        self.arm_sessions(id, cx);
         send_cancels(cancels, cx);
     }
 

@@ -16,6 +16,7 @@ use crate::sip::transaction::ServerKey;
 
 use super::forking::Fork;
 use super::hold::Hold;
+use super::in_dialog::LegState;
 use super::invite::OfferMedia;
 use super::transfer::TransferState;
 use super::{CallId, DeviceId, Route};
@@ -160,6 +161,8 @@ pub(super) struct Call {
     pub(super) codec: Codec,
     pub(super) telephone_event: Option<u8>,
     pub(super) phase: Phase,
+    /// Each leg's in-dialog state (session timer, re-INVITEs), by side.
+    pub(super) legs: [LegState; 2],
 }
 
 impl Call {

@@ -1,29 +1,90 @@
 //! Requests inside a call's dialogs: the caller's ACK, BYE, re-INVITE
-//! (hold, resume, a moved peer), REFER, and the rest answered 200 or 405.
-//! Also hanging up and holding from the API.
+//! (hold, resume, a moved peer, a session refresh), UPDATE refreshes,
+//! REFER, and the rest answered 200 or 405. Also hanging up and holding
+//! from the API.
+//!
+//! Each leg keeps a [`LegState`]: its session timer, our re-INVITE in
+//! flight (the peer's then gets 491, RFC 3261 §14.2), our 2xx to the
+//! peer's re-INVITE (resent until its ACK, §13.3.1.4), and whether the
+//! party left during a transfer (its BYE ends its leg, not the call).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::clock::Timestamp;
 use crate::media::relay::{Control, Side};
 use crate::media::sdp::{self, Description, Direction, SdpError};
-use crate::sip::message::{build, HeaderName, Method, Request, Response};
+use crate::sip::message::{build, CSeq, HeaderName, Method, Request, Response};
+use crate::sip::transaction::{ServerKey, TimerConfig};
 use crate::store::cdrs::Disposition;
 
 use super::call::Phase;
 use super::cdr::Ending;
-use super::{CallId, Calls, Cx, Owner};
+use super::session_timer::{self, Session};
+use super::transfer::{ReferPlan, TransferState};
+use super::{CallId, CallTimer, Calls, Cx, Owner, Route};
+
+/// One leg's in-dialog state.
+#[derive(Debug, Default)]
+pub(crate) struct LegState {
+    /// Its session timer (RFC 4028), if one was agreed.
+    pub(super) session: Option<Session>,
+    /// Our re-INVITE on this leg, until its final answer.
+    pub(super) ours: Option<Request>,
+    /// The ACK of our last re-INVITE's 2xx, sent again if the 2xx is.
+    pub(super) last_ack: Option<Request>,
+    /// Our 2xx to the peer's re-INVITE, until its ACK.
+    pub(super) answering: Option<Answering>,
+    /// The SDP Homeline last sent on this leg (a refresh offers it again).
+    pub(super) sdp: Bytes,
+    /// The party hung up during a transfer: nothing more is sent to it.
+    pub(super) left: bool,
+}
+
+/// Our 2xx to a re-INVITE, resent over UDP until the ACK (§13.3.1.4).
+#[derive(Debug)]
+pub(super) struct Answering {
+    pub(super) tx: ServerKey,
+    pub(super) ok: Response,
+    pub(super) route: Route,
+    /// The re-INVITE's CSeq (its ACK carries the same).
+    pub(super) cseq: u32,
+    pub(super) since: Timestamp,
+    /// The next retransmission interval (T1 doubling to T2).
+    pub(super) every: Duration,
+}
+
+fn cseq_of(h: &crate::sip::message::Headers) -> Option<u32> {
+    h.get(&HeaderName::CSeq)
+        .and_then(CSeq::parse)
+        .map(|c| c.seq)
+}
 
 impl Calls {
     /// The ACK for our 2xx (no transaction of its own): the call is up.
     pub(super) fn on_ack(&mut self, req: &Request, _cx: &mut Cx<'_>) {
-        let Some((id, Side::A)) = self.dialogs.find(req) else {
+        let Some((id, side)) = self.dialogs.find(req) else {
             return;
         };
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        // The ACK of our 2xx to a re-INVITE ends its retransmission.
+        let leg = &mut call.legs[side.index()];
+        if leg
+            .answering
+            .as_ref()
+            .is_some_and(|a| Some(a.cseq) == cseq_of(&req.headers))
+        {
+            leg.answering = None;
+            tracing::debug!(call = %id, ?side, "re-INVITE answer ACKed");
+            return;
+        }
+        if side != Side::A {
+            return;
+        }
         if let Phase::AwaitingAck(_) = call.phase {
             let Phase::AwaitingAck(waiting) = call.take_phase() else {
                 return;
@@ -49,6 +110,9 @@ impl Calls {
         }
         match req.method {
             Method::Bye => {
+                if self.referrer_leaves(id, side) {
+                    return build::reply(req, 200, &tag);
+                }
                 let who = match side {
                     Side::A => "caller hung up",
                     Side::B => "callee hung up",
@@ -59,6 +123,7 @@ impl Calls {
             }
             Method::Invite => self.on_reinvite(req, id, side, &tag, cx),
             Method::Refer => self.on_refer(req, id, side, &tag, cx),
+            Method::Update if req.body.is_empty() => self.on_update(req, id, side, &tag, cx),
             Method::Info | Method::Notify | Method::Options | Method::Update
                 if req.body.is_empty() || req.method != Method::Update =>
             {
@@ -83,6 +148,14 @@ impl Calls {
         cx: &mut Cx<'_>,
     ) -> Response {
         let public = self.config.public_ip;
+        // §14.2: our own re-INVITE is out on this leg: glare.
+        if self.reinvite_pending(id, side) {
+            return build::reply(req, 491, tag);
+        }
+        // RFC 4028 §9: a refresh asking for less than our minimum.
+        if let Some(r) = session_timer::refuse_too_small(req, tag) {
+            return r;
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return build::reply(req, 481, tag);
         };
@@ -171,7 +244,160 @@ impl Calls {
         r.headers.push(HeaderName::Contact, format!("<{contact}>"));
         r.headers.push(HeaderName::ContentType, "application/sdp");
         r.body = Bytes::from(body);
+        // The re-INVITE refreshes the leg's session (RFC 4028 §9).
+        let leg = &mut call.legs[side.index()];
+        leg.sdp = r.body.clone();
+        let session = session_timer::answer_refresh(req, &mut r, leg.session, cx.now);
+        self.set_session(id, side, session, cx);
         r
+    }
+
+    /// An UPDATE without a body: a session refresh (RFC 4028 §9) if it
+    /// asks for one or the leg has one, else just 200.
+    fn on_update(
+        &mut self,
+        req: &Request,
+        id: CallId,
+        side: Side,
+        tag: &str,
+        cx: &mut Cx<'_>,
+    ) -> Response {
+        if let Some(r) = session_timer::refuse_too_small(req, tag) {
+            return r;
+        }
+        let running = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.legs[side.index()].session);
+        let mut r = build::reply(req, 200, tag);
+        let session = session_timer::answer_refresh(req, &mut r, running, cx.now);
+        if session.is_some() || running.is_some() {
+            self.set_session(id, side, session, cx);
+        }
+        r
+    }
+
+    /// After answering an in-dialog request: a 2xx to a re-INVITE is
+    /// resent until its ACK (over UDP from T1 on; over TCP only the wait),
+    /// and the call ends if none comes by 64·T1.
+    pub(super) fn answered_in_dialog(
+        &mut self,
+        req: &Request,
+        tx: &ServerKey,
+        r: &Response,
+        cx: &mut Cx<'_>,
+    ) {
+        if req.method != Method::Invite || !(200..300).contains(&r.status) {
+            return;
+        }
+        let Some((id, side)) = self.dialogs.find(req) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(route) = call.route(side) else {
+            return;
+        };
+        let Some(cseq) = cseq_of(&req.headers) else {
+            return;
+        };
+        call.legs[side.index()].answering = Some(Answering {
+            tx: tx.clone(),
+            ok: r.clone(),
+            route,
+            cseq,
+            since: cx.now,
+            every: TimerConfig::UDP.t1,
+        });
+        let first = if route.protocol.reliable() {
+            TimerConfig::UDP.timeout()
+        } else {
+            TimerConfig::UDP.t1
+        };
+        cx.arm(id, CallTimer::ReinviteRetransmit(side), first);
+    }
+
+    /// A BYE from the party that asked for a transfer, while its target is
+    /// sought or rings (the usual blind transfer: REFER, 202, hang up): its
+    /// leg is over, the call waits for the target.
+    fn referrer_leaves(&mut self, id: CallId, side: Side) -> bool {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        let referrer = match call.up().map(|u| &u.transfer) {
+            Some(TransferState::Accepted(
+                ReferPlan::Blind { referrer, .. } | ReferPlan::Attended { referrer, .. },
+            )) => *referrer,
+            Some(TransferState::Ringing(t)) => t.referrer,
+            _ => return false,
+        };
+        if referrer != side {
+            return false;
+        }
+        call.legs[side.index()].left = true;
+        if let Some(up) = call.up_mut() {
+            up.notifies = false;
+        }
+        if let Some(d) = call.dialog_mut(side).map(|d| d.id.clone()) {
+            self.dialogs.remove(&d);
+        }
+        tracing::info!(call = %id, ?side, "the referrer hung up; the transfer goes on");
+        true
+    }
+
+    /// A transfer failed: if its referrer already hung up, nobody is left
+    /// for the transferee, who is hung up too.
+    pub(super) fn after_failed_transfer(&mut self, id: CallId, referrer: Side, cx: &mut Cx<'_>) {
+        let left = self
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.legs[referrer.index()].left);
+        if left {
+            self.hang_up_both(
+                id,
+                Ending::new(
+                    Disposition::Answered,
+                    "the transfer failed after the referrer hung up",
+                ),
+                cx,
+            );
+        }
+    }
+
+    /// A transfer put a new party on `side` (its 2xx `ok` to our `invite`):
+    /// the leg starts afresh with the session that 2xx settles.
+    pub(super) fn leg_replaced(
+        &mut self,
+        id: CallId,
+        side: Side,
+        invite: &Request,
+        ok: &Response,
+        cx: &mut Cx<'_>,
+    ) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.legs[side.index()] = LegState {
+            session: session_timer::settled_by(ok, cx.now),
+            sdp: invite.body.clone(),
+            ..LegState::default()
+        };
+        self.arm_session(id, side, cx);
+    }
+
+    /// An attended transfer moved a leg, with its state, from another call
+    /// onto `side` of this one.
+    pub(super) fn leg_moved(&mut self, id: CallId, side: Side, leg: LegState, cx: &mut Cx<'_>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.legs[side.index()] = LegState {
+            answering: None,
+            ours: None,
+            ..leg
+        };
+        self.arm_session(id, side, cx);
     }
 
     /// Sends BYE on one side of an answered call.
@@ -189,7 +415,12 @@ impl Calls {
         fill: impl FnOnce(&mut Request),
         cx: &mut Cx<'_>,
     ) {
-        let Some(route) = self.calls.get(&id).and_then(|c| c.route(side)) else {
+        let Some(route) = self
+            .calls
+            .get(&id)
+            .filter(|c| !c.legs[side.index()].left)
+            .and_then(|c| c.route(side))
+        else {
             return;
         };
         let via = cx.via(route);

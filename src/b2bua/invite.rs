@@ -39,6 +39,10 @@ impl Calls {
     ) {
         let tag = cx.tag();
         let fail = |status: u16, why: &str| build::reply_with_warning(&req, status, &tag, why);
+        // RFC 4028 §9: a session interval below our minimum gets 422.
+        if let Some(r) = super::session_timer::refuse_too_small(&req, &tag) {
+            return cx.respond(&tx, r);
+        }
         // What the caller offers.
         if req.body.is_empty() {
             let r = fail(
@@ -142,6 +146,7 @@ impl Calls {
             codec,
             telephone_event: media.telephone_event,
             phase: Phase::Ending,
+            legs: Default::default(),
         };
         match &plan.target {
             Target::Phones(devices) => {
@@ -311,7 +316,7 @@ impl Calls {
         );
         let host = cx.host_for(route.dest.ip());
         let from_tag = cx.tag();
-        build::invite(build::NewInvite {
+        let mut invite = build::invite(build::NewInvite {
             uri: ruri,
             to_uri,
             from: build::from_value(display, from_user, &host, &from_tag),
@@ -319,6 +324,9 @@ impl Calls {
             call_id: format!("{}@homeline", cx.host.token(12)),
             contact: cx.contact_at(route, sdp_ip),
             sdp: body,
-        })
+        });
+        // RFC 4028: ask for a session timer; the callee picks the refresher.
+        super::session_timer::ask(&mut invite, super::session_timer::SESSION_EXPIRES, false);
+        invite
     }
 }

@@ -29,9 +29,14 @@ mod invite;
 mod route;
 mod timers;
 mod transfer;
+// In-dialog features: session timers, our re-INVITEs and their glare.
+mod glare;
+mod session_timer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dialog;
 
 pub use call::{CallInfo, CallMark};
 pub use directory::{Directory, Number, Phone, Trunk};
@@ -44,7 +49,7 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::dialplan::{DialRules, TollGuard};
-use crate::media::relay::{Control, MediaEvent};
+use crate::media::relay::{Control, MediaEvent, Side};
 use crate::sip::message::{build, Message, Request, Response};
 use crate::sip::transaction::ServerKey;
 use crate::sip::transport::Protocol;
@@ -138,6 +143,9 @@ pub enum Owner {
     TransferFork(CallId, usize),
     /// Nobody (CANCEL, BYE, NOTIFY): the answer only ends the transaction.
     Nobody,
+    // In-dialog features:
+    /// Our re-INVITE (a session refresh) on one leg of a call.
+    Reinvite(CallId, Side),
 }
 
 /// The call layer's timers.
@@ -152,6 +160,15 @@ pub enum CallTimer {
     Refer,
     /// A blind transfer's target rang long enough.
     TransferRing,
+    // In-dialog features (RFC 4028 session timers, RFC 3261 §14 re-INVITEs):
+    /// Send our session refresh on a leg (half its interval has passed).
+    SessionRefresh(Side),
+    /// A leg's session expires now unless it was refreshed since.
+    SessionExpiry(Side),
+    /// Resend our 2xx to a leg's re-INVITE until its ACK (§13.3.1.4).
+    ReinviteRetransmit(Side),
+    /// Send our re-INVITE again after its 491 (§14.1).
+    GlareRetry(Side),
 }
 
 /// What happens to the call layer.
@@ -404,6 +421,8 @@ impl Calls {
             }
             Event::InDialog { request, tx } => {
                 let r = self.on_in_dialog(&request, &mut cx);
+                // A 2xx to a re-INVITE is resent until its ACK.
+                self.answered_in_dialog(&request, &tx, &r, &mut cx);
                 cx.respond(&tx, r);
             }
             Event::Ack(request) => self.on_ack(&request, &mut cx),
@@ -413,6 +432,9 @@ impl Calls {
                     self.on_transfer_response(call, n, response, &mut cx)
                 }
                 Owner::Nobody => {}
+                Owner::Reinvite(call, side) => {
+                    self.on_reinvite_response(call, side, response, &mut cx)
+                }
             },
             Event::Timer(call, timer) => self.on_timer(call, timer, &mut cx),
             Event::Media(call, event) => self.on_media_event(call, event, &mut cx),

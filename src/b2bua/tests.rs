@@ -14,13 +14,13 @@ use crate::sip::message::{parse_datagram, HeaderName, Message, Method, Request, 
 use crate::sip::transaction::{TimerConfig, TxKey};
 use crate::store::cdrs::Disposition;
 
-const OURS: [u8; 4] = [192, 0, 2, 10];
-const T1: Duration = TimerConfig::UDP.t1;
+pub(super) const OURS: [u8; 4] = [192, 0, 2, 10];
+pub(super) const T1: Duration = TimerConfig::UDP.t1;
 
-struct FakeHost {
-    next: u64,
-    contacts: HashMap<DeviceId, Vec<Contact>>,
-    ports_left: usize,
+pub(super) struct FakeHost {
+    pub(super) next: u64,
+    pub(super) contacts: HashMap<DeviceId, Vec<Contact>>,
+    pub(super) ports_left: usize,
 }
 
 impl Host for FakeHost {
@@ -54,11 +54,11 @@ impl Host for FakeHost {
     }
 }
 
-fn phone_at(last: u8) -> SocketAddr {
+pub(super) fn phone_at(last: u8) -> SocketAddr {
     SocketAddr::from(([192, 0, 2, last], 5060))
 }
 
-fn udp(dest: SocketAddr) -> Route {
+pub(super) fn udp(dest: SocketAddr) -> Route {
     Route {
         protocol: Protocol::Udp,
         dest,
@@ -67,7 +67,7 @@ fn udp(dest: SocketAddr) -> Route {
 
 /// Kitchen (1, at .1), Office (2, at .2 and .12: two contacts), Den (3,
 /// at .3); the number +15551230001 rings Kitchen and Office; the trunk.
-fn household(trunk_edge: Option<SocketAddr>) -> (Directory, FakeHost) {
+pub(super) fn household(trunk_edge: Option<SocketAddr>) -> (Directory, FakeHost) {
     let mut d = Directory::default();
     for (id, user) in [(1, "kitchen"), (2, "office"), (3, "den")] {
         d.phones.insert(
@@ -115,7 +115,7 @@ fn household(trunk_edge: Option<SocketAddr>) -> (Directory, FakeHost) {
     )
 }
 
-fn sdp(addr: &str, port: u16, direction: &str) -> String {
+pub(super) fn sdp(addr: &str, port: u16, direction: &str) -> String {
     format!(
         "v=0\r\no=- 1 1 IN IP4 {addr}\r\ns=-\r\nc=IN IP4 {addr}\r\nt=0 0\r\n\
          m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
@@ -123,7 +123,7 @@ fn sdp(addr: &str, port: u16, direction: &str) -> String {
     )
 }
 
-fn parse_request(raw: &str) -> Request {
+pub(super) fn parse_request(raw: &str) -> Request {
     match parse_datagram(raw.as_bytes()) {
         Ok(Message::Request(r)) => r,
         other => panic!("not a request: {other:?}\n{raw}"),
@@ -132,7 +132,7 @@ fn parse_request(raw: &str) -> Request {
 
 /// A request with a body.
 #[allow(clippy::too_many_arguments)]
-fn request(
+pub(super) fn request(
     method: &str,
     uri: &str,
     via_host: &str,
@@ -158,24 +158,24 @@ fn request(
     ))
 }
 
-fn header(m: &Response, name: HeaderName) -> String {
+pub(super) fn header(m: &Response, name: HeaderName) -> String {
     m.headers.get(&name).unwrap_or_default().to_string()
 }
 
 /// The test world: the call table, its host, the clock and armed timers.
-struct World {
-    calls: Calls,
-    host: FakeHost,
-    now: Timestamp,
-    start: Timestamp,
-    timers: HashMap<(CallId, CallTimer), Timestamp>,
+pub(super) struct World {
+    pub(super) calls: Calls,
+    pub(super) host: FakeHost,
+    pub(super) now: Timestamp,
+    pub(super) start: Timestamp,
+    pub(super) timers: HashMap<(CallId, CallTimer), Timestamp>,
 }
 
 /// What one step produced, with finders.
-struct Out(Vec<Action>);
+pub(super) struct Out(pub(super) Vec<Action>);
 
 impl Out {
-    fn responses(&self) -> Vec<&Response> {
+    pub(super) fn responses(&self) -> Vec<&Response> {
         self.0
             .iter()
             .filter_map(|a| match a {
@@ -184,10 +184,10 @@ impl Out {
             })
             .collect()
     }
-    fn statuses(&self) -> Vec<u16> {
+    pub(super) fn statuses(&self) -> Vec<u16> {
         self.responses().iter().map(|r| r.status).collect()
     }
-    fn requests(&self, method: Method) -> Vec<(&Request, Route, Owner)> {
+    pub(super) fn requests(&self, method: Method) -> Vec<(&Request, Route, Owner)> {
         self.0
             .iter()
             .filter_map(|a| match a {
@@ -200,7 +200,7 @@ impl Out {
             })
             .collect()
     }
-    fn sent(&self, method: Method) -> Vec<(&Request, Route)> {
+    pub(super) fn sent(&self, method: Method) -> Vec<(&Request, Route)> {
         self.0
             .iter()
             .filter_map(|a| match a {
@@ -212,7 +212,7 @@ impl Out {
             })
             .collect()
     }
-    fn records(&self) -> Vec<&Cdr> {
+    pub(super) fn records(&self) -> Vec<&Cdr> {
         self.0
             .iter()
             .filter_map(|a| match a {
@@ -221,13 +221,13 @@ impl Out {
             })
             .collect()
     }
-    fn retransmits(&self) -> usize {
+    pub(super) fn retransmits(&self) -> usize {
         self.0
             .iter()
             .filter(|a| matches!(a, Action::Retransmit { .. }))
             .count()
     }
-    fn music(&self) -> Vec<(Side, bool)> {
+    pub(super) fn music(&self) -> Vec<(Side, bool)> {
         self.0
             .iter()
             .filter_map(|a| match a {
@@ -236,16 +236,16 @@ impl Out {
             })
             .collect()
     }
-    fn closed(&self) -> bool {
+    pub(super) fn closed(&self) -> bool {
         self.0.iter().any(|a| matches!(a, Action::CloseMedia(_)))
     }
-    fn extend(&mut self, other: Out) {
+    pub(super) fn extend(&mut self, other: Out) {
         self.0.extend(other.0);
     }
 }
 
 impl World {
-    fn new(trunk_edge: Option<SocketAddr>) -> World {
+    pub(super) fn new(trunk_edge: Option<SocketAddr>) -> World {
         let (directory, host) = household(trunk_edge);
         let config = Config {
             rules: crate::dialplan::DialRules {
@@ -268,7 +268,7 @@ impl World {
         }
     }
 
-    fn track(&mut self, actions: Vec<Action>) -> Out {
+    pub(super) fn track(&mut self, actions: Vec<Action>) -> Out {
         for a in &actions {
             match a {
                 Action::Arm(call, timer, after) => {
@@ -281,13 +281,13 @@ impl World {
         Out(actions)
     }
 
-    fn feed(&mut self, event: Event) -> Out {
+    pub(super) fn feed(&mut self, event: Event) -> Out {
         let actions = self.calls.handle(event, self.now, &mut self.host);
         self.track(actions)
     }
 
     /// Moves the clock forward by `d`, firing due timers in order.
-    fn advance(&mut self, d: Duration) -> Out {
+    pub(super) fn advance(&mut self, d: Duration) -> Out {
         let end = self.now.plus(d);
         let mut out = Out(Vec::new());
         loop {
@@ -309,30 +309,35 @@ impl World {
         out
     }
 
-    fn elapsed(&self) -> Duration {
+    pub(super) fn elapsed(&self) -> Duration {
         self.now.since(self.start)
     }
 
-    fn phase(&self, id: CallId) -> Option<&'static str> {
+    pub(super) fn phase(&self, id: CallId) -> Option<&'static str> {
         self.calls.calls.get(&id).map(|c| c.phase.name())
     }
 }
 
 /// A caller's side of a call: its INVITE and the answers it got.
-struct CallerLeg {
-    invite: Request,
-    tx: ServerKey,
+pub(super) struct CallerLeg {
+    pub(super) invite: Request,
+    pub(super) tx: ServerKey,
     /// The To (with our tag) of our final answer, once sent.
-    to: Option<String>,
-    from: String,
-    call_id: String,
-    cseq: u32,
-    at: SocketAddr,
+    pub(super) to: Option<String>,
+    pub(super) from: String,
+    pub(super) call_id: String,
+    pub(super) cseq: u32,
+    pub(super) at: SocketAddr,
 }
 
 impl CallerLeg {
     /// A request from the caller inside the call's dialog.
-    fn in_dialog(&mut self, method: &str, extra: &str, body: &str) -> (Request, ServerKey) {
+    pub(super) fn in_dialog(
+        &mut self,
+        method: &str,
+        extra: &str,
+        body: &str,
+    ) -> (Request, ServerKey) {
         self.cseq += 1;
         let to = self.to.clone().expect("answered");
         let req = request(
@@ -351,7 +356,7 @@ impl CallerLeg {
         (req, tx)
     }
 
-    fn ack(&self) -> Request {
+    pub(super) fn ack(&self) -> Request {
         request(
             "ACK",
             "sip:homeline@192.0.2.10:5060",
@@ -367,7 +372,12 @@ impl CallerLeg {
     }
 }
 
-fn invite_from(caller: SocketAddr, from_user: &str, dialed: &str, call_id: &str) -> CallerLeg {
+pub(super) fn invite_from(
+    caller: SocketAddr,
+    from_user: &str,
+    dialed: &str,
+    call_id: &str,
+) -> CallerLeg {
     let from = format!("<sip:{from_user}@192.0.2.10>;tag=atag{call_id}");
     let invite = request(
         "INVITE",
@@ -395,14 +405,14 @@ fn invite_from(caller: SocketAddr, from_user: &str, dialed: &str, call_id: &str)
 
 /// A fork's INVITE as sent, with what answers it.
 #[derive(Clone)]
-struct ForkLeg {
-    invite: Request,
-    route: Route,
-    owner: Owner,
+pub(super) struct ForkLeg {
+    pub(super) invite: Request,
+    pub(super) route: Route,
+    pub(super) owner: Owner,
 }
 
 impl ForkLeg {
-    fn answer(&self, status: u16, body: &str) -> Event {
+    pub(super) fn answer(&self, status: u16, body: &str) -> Event {
         let mut r = Response::to(
             &self.invite,
             status,
@@ -423,7 +433,7 @@ impl ForkLeg {
         }
     }
 
-    fn ok(&self) -> Event {
+    pub(super) fn ok(&self) -> Event {
         self.answer(
             200,
             &sdp(&self.route.dest.ip().to_string(), 31000, "sendrecv"),
@@ -431,7 +441,13 @@ impl ForkLeg {
     }
 
     /// A request from the callee inside its dialog (after its 2xx).
-    fn in_dialog(&self, method: &str, cseq: u32, extra: &str, body: &str) -> (Request, ServerKey) {
+    pub(super) fn in_dialog(
+        &self,
+        method: &str,
+        cseq: u32,
+        extra: &str,
+        body: &str,
+    ) -> (Request, ServerKey) {
         let ours = self
             .invite
             .headers
@@ -462,7 +478,7 @@ impl ForkLeg {
     }
 }
 
-fn forks(out: &Out) -> Vec<ForkLeg> {
+pub(super) fn forks(out: &Out) -> Vec<ForkLeg> {
     out.requests(Method::Invite)
         .into_iter()
         .map(|(invite, route, owner)| ForkLeg {
@@ -474,12 +490,16 @@ fn forks(out: &Out) -> Vec<ForkLeg> {
 }
 
 /// Kitchen calls Office: two forks ring.
-fn kitchen_calls_office(w: &mut World) -> (CallerLeg, CallId, Vec<ForkLeg>) {
+pub(super) fn kitchen_calls_office(w: &mut World) -> (CallerLeg, CallId, Vec<ForkLeg>) {
     kitchen_calls(w, "office", "c1")
 }
 
 /// Kitchen calls `callee` with Call-ID `call_id`.
-fn kitchen_calls(w: &mut World, callee: &str, call_id: &str) -> (CallerLeg, CallId, Vec<ForkLeg>) {
+pub(super) fn kitchen_calls(
+    w: &mut World,
+    callee: &str,
+    call_id: &str,
+) -> (CallerLeg, CallId, Vec<ForkLeg>) {
     let a = invite_from(phone_at(1), "kitchen", callee, call_id);
     let out = w.feed(Event::Invite {
         request: a.invite.clone(),
@@ -500,7 +520,7 @@ fn kitchen_calls(w: &mut World, callee: &str, call_id: &str) -> (CallerLeg, Call
 }
 
 /// ... and the first contact answers; returns the fork that won.
-fn answered_call(w: &mut World) -> (CallerLeg, CallId, ForkLeg, Out) {
+pub(super) fn answered_call(w: &mut World) -> (CallerLeg, CallId, ForkLeg, Out) {
     let (mut a, id, f) = kitchen_calls_office(w);
     w.feed(f[0].answer(180, ""));
     w.feed(f[1].answer(180, ""));
@@ -516,7 +536,7 @@ fn answered_call(w: &mut World) -> (CallerLeg, CallId, ForkLeg, Out) {
 }
 
 /// ... and the caller ACKs.
-fn up_call(w: &mut World) -> (CallerLeg, CallId, ForkLeg) {
+pub(super) fn up_call(w: &mut World) -> (CallerLeg, CallId, ForkLeg) {
     let (a, id, b, _) = answered_call(w);
     w.feed(Event::Ack(a.ack()));
     assert_eq!(w.phase(id), Some("up"));
@@ -980,7 +1000,7 @@ fn an_in_dialog_request_for_an_unknown_dialog_gets_481() {
     );
 }
 
-fn call_out(w: &mut World, dialed: &str) -> (CallerLeg, Out) {
+pub(super) fn call_out(w: &mut World, dialed: &str) -> (CallerLeg, Out) {
     let a = invite_from(phone_at(1), "kitchen", dialed, "out1");
     let out = w.feed(Event::Invite {
         request: a.invite.clone(),
@@ -1248,7 +1268,7 @@ fn rfc3891_an_attended_transfer_joins_the_two_other_parties() {
 }
 
 /// The tag parameter of a name-addr value.
-fn tag_of(value: &str) -> String {
+pub(super) fn tag_of(value: &str) -> String {
     crate::sip::message::NameAddr::parse(value)
         .and_then(|n| n.params.get("tag").flatten().map(str::to_string))
         .unwrap_or_default()

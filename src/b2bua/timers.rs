@@ -1,6 +1,8 @@
 //! The call timers and the relays' reports: ring timeout, the 2xx
-//! retransmission and the missing ACK, carrying out a REFER, a transfer
-//! target that does not answer, and media that stopped.
+//! retransmission and the missing ACK (for the first answer and for
+//! answers to re-INVITEs), carrying out a REFER, a transfer target that
+//! does not answer, session refreshes and expiry, the retry after a
+//! re-INVITE glare, and media that stopped.
 
 use crate::media::relay::{MediaEvent, Side};
 use crate::sip::message::build;
@@ -45,6 +47,10 @@ impl Calls {
                 };
                 self.transfer_failed(id, 408, cx);
             }
+            CallTimer::SessionRefresh(side) => self.on_refresh_due(id, side, cx),
+            CallTimer::SessionExpiry(side) => self.on_session_expiry(id, side, cx),
+            CallTimer::GlareRetry(side) => self.on_glare_retry(id, side, cx),
+            CallTimer::ReinviteRetransmit(side) => self.resend_reinvite_answer(id, side, cx),
             CallTimer::Retransmit => {
                 let Phase::AwaitingAck(waiting) = &mut call.phase else {
                     return; // ACKed
@@ -76,6 +82,38 @@ impl Calls {
         }
     }
 
+    /// Our 2xx to a re-INVITE once more (T1 doubling to T2), until its
+    /// ACK; at 64·T1 without one the dialog is over, and so the call.
+    fn resend_reinvite_answer(&mut self, id: CallId, side: Side, cx: &mut Cx<'_>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(answering) = call.legs[side.index()].answering.as_mut() else {
+            return; // ACKed
+        };
+        let waited = cx.now.since(answering.since);
+        let timeout = TimerConfig::UDP.timeout();
+        if answering.route.protocol.reliable() || waited >= timeout {
+            tracing::info!(call = %id, ?side, "no ACK for our answer to a re-INVITE: hanging up");
+            return self.hang_up_both(
+                id,
+                Ending::new(
+                    Disposition::Answered,
+                    "no ACK for the answer to a re-INVITE",
+                ),
+                cx,
+            );
+        }
+        cx.out.push(Action::Retransmit {
+            tx: answering.tx.clone(),
+            response: answering.ok.clone(),
+            route: answering.route,
+        });
+        answering.every = (answering.every * 2).min(TimerConfig::UDP.t2);
+        let every = answering.every.min(timeout - waited);
+        cx.arm(id, CallTimer::ReinviteRetransmit(side), every);
+    }
+
     /// A relay reported something.
     pub(super) fn on_media_event(&mut self, id: CallId, event: MediaEvent, cx: &mut Cx<'_>) {
         let MediaEvent::Timeout(side) = event;
@@ -100,6 +138,10 @@ impl Calls {
         if !call.answered() {
             return;
         }
+        if call.legs[side.index()].left {
+            // The referrer hung up during a transfer: its silence is expected.
+            return;
+        }
         let who = match (side, call.kind) {
             (Side::A, Kind::Inbound) | (Side::B, Kind::Outbound) => "Twilio",
             _ => "the phone",
@@ -113,5 +155,19 @@ impl Calls {
             ),
             cx,
         );
+    }
+}
+
+impl CallTimer {
+    /// The timers a call arms per leg (for disarming them all).
+    pub fn per_leg() -> impl Iterator<Item = CallTimer> {
+        [Side::A, Side::B].into_iter().flat_map(|side| {
+            [
+                CallTimer::SessionRefresh(side),
+                CallTimer::SessionExpiry(side),
+                CallTimer::ReinviteRetransmit(side),
+                CallTimer::GlareRetry(side),
+            ]
+        })
     }
 }

@@ -412,6 +412,7 @@ impl Calls {
             self.dialogs.remove(&k);
         }
         self.dialogs.insert(new_id, id, referrer);
+        self.leg_replaced(id, referrer, &invite, &resp, cx);
         tracing::info!(call = %id, "blind transfer completed");
         send_cancels(cancels, cx);
     }
@@ -451,6 +452,7 @@ impl Calls {
         tracing::info!(call = %id, status, "transfer failed; the referrer keeps the call");
         send_cancels(cancels, cx);
         self.notify_referrer(id, referrer, status.max(300), true, cx);
+        self.after_failed_transfer(id, referrer, cx);
     }
 
     /// Attended transfer: the referrer talks to X in call `id` (on side
@@ -483,6 +485,7 @@ impl Calls {
         else {
             return;
         };
+        let y_leg = std::mem::take(&mut joined.legs[y_side.index()]);
         // Forget the referrer's dialogs in both calls.
         for k in joined.dialog_ids() {
             self.dialogs.remove(&k);
@@ -554,6 +557,7 @@ impl Calls {
             self.dialogs.remove(&k);
         }
         self.dialogs.insert(y_id, id, referrer);
+        self.leg_moved(id, referrer, y_leg, cx);
         self.joined.insert(other, id);
         tracing::info!(call = %id, joined = %other, "attended transfer completed");
     }

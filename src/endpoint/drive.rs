@@ -163,7 +163,10 @@ impl Endpoint {
                         CallTimer::Retransmit,
                         CallTimer::Refer,
                         CallTimer::TransferRing,
-                    ] {
+                    ]
+                    .into_iter()
+                    .chain(CallTimer::per_leg())
+                    {
                         self.timers.cancel(&TimerKey::Call(call, t));
                     }
                 }

@@ -16,7 +16,7 @@ pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, NOTI
 /// The SIP extensions (option tags) Homeline implements: what it lists in
 /// `Supported` and accepts in a peer's `Require`. One list, so the 420
 /// check and the headers Homeline sends cannot disagree.
-pub const SUPPORTED: &[&str] = &[];
+pub const SUPPORTED: &[&str] = &["timer"];
 
 /// The option tags of `req`'s `Require` that Homeline does not implement
 /// (RFC 3261 §8.2.2.3: a request requiring one gets 420 with them listed in
