@@ -1,0 +1,95 @@
+//! Session timers (RFC 4028) through the real binary with sipp as both
+//! phones, each taking the refresher's part on its own leg.
+//!
+//! The refreshes here are sent by the peers, not by Homeline: RFC 4028
+//! forbids intervals below 90 s, so a refresh sent by Homeline (at half the
+//! interval) could be seen at 45 s at the earliest; a peer may refresh at
+//! any time before that. So the test takes ~5 s: it shows Homeline
+//! refusing a too-small interval with 422 and `Min-SE`, asking for a timer
+//! in its own INVITE, agreeing the refresher on both legs (`Require:
+//! timer`), answering each leg's refresh re-INVITE with the session and
+//! keeping the call up through them. Homeline's own refreshes, the expiry
+//! and the 422 retry of its INVITE are unit tests on virtual time
+//! (`src/b2bua/tests_dialog.rs`).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{free_udp_port, provision_devices, setup_admin, sipp, Homeline, SippRun, Start};
+
+fn register(sip: SocketAddr, user: &str, password: &str, port: u16) {
+    let (code, out) = sipp(
+        sip,
+        "register_auth.xml",
+        &[
+            "-s",
+            user,
+            "-au",
+            user,
+            "-ap",
+            password,
+            "-p",
+            &port.to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{user} registers: {out}");
+}
+
+#[test]
+fn both_phones_refresh_their_sessions_and_the_call_stays_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    provision_devices(dir.path(), &[("alice", "alicepw"), ("bob", "bobpw")]);
+    let h = Homeline::start_with(Start {
+        dir: Some(dir),
+        env: vec![(
+            "HOMELINE_MEDIA_RTP_PORTS".to_string(),
+            "33400-33419".to_string(),
+        )],
+        ..Start::default()
+    });
+    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
+    let sip = h.sip();
+    let bob = free_udp_port();
+    register(sip, "bob", "bobpw", bob);
+    let uas = SippRun::spawn(
+        None,
+        "timer_uas_refreshes.xml",
+        &["-p", &bob.to_string(), "-mp", "33500"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let uac = SippRun::spawn(
+        Some(sip),
+        "timer_uac_refreshes.xml",
+        &[
+            "-s", "bob", "-key", "caller", "alice", "-au", "alice", "-ap", "alicepw", "-mp",
+            "33600",
+        ],
+    );
+    // While the refreshes go on, the call is up.
+    let up = common::wait_for(Duration::from_secs(8), || {
+        let r = h.call("GET", "/api/calls", Some(&admin), None);
+        let c = r.json()["items"].as_array()?.first()?.clone();
+        (c["state"] == "answered").then_some(c)
+    });
+    let (uac_code, uac_out) = uac.wait(Duration::from_secs(20));
+    let (uas_code, uas_out) = uas.wait(Duration::from_secs(10));
+    assert_eq!(
+        (uac_code, uas_code),
+        (0, 0),
+        "caller: {uac_out}\ncallee: {uas_out}"
+    );
+    assert!(up.is_some(), "the call was answered");
+    // One call, answered, ended by the caller after both refreshes.
+    let rows = common::wait_for(Duration::from_secs(3), || {
+        let r = h.call("GET", "/api/cdrs", Some(&admin), None);
+        let rows = r.json()["items"].as_array().cloned().unwrap_or_default();
+        (!rows.is_empty()).then_some(rows)
+    })
+    .expect("a call record");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["disposition"], "answered");
+    assert_eq!(rows[0]["hangup_cause"], "caller hung up");
+    assert!(rows[0]["duration_secs"].as_i64().unwrap_or(0) >= 2, "{}", rows[0]);
+}
