@@ -91,5 +91,9 @@ fn both_phones_refresh_their_sessions_and_the_call_stays_up() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["disposition"], "answered");
     assert_eq!(rows[0]["hangup_cause"], "caller hung up");
-    assert!(rows[0]["duration_secs"].as_i64().unwrap_or(0) >= 2, "{}", rows[0]);
+    assert!(
+        rows[0]["duration_secs"].as_i64().unwrap_or(0) >= 2,
+        "{}",
+        rows[0]
+    );
 }

@@ -54,6 +54,18 @@ impl Calls {
     /// Sends our session refresh on one leg: a re-INVITE offering the SDP
     /// the leg already has, asking to stay the refresher.
     pub(super) fn send_refresh(&mut self, id: CallId, side: Side, cx: &mut Cx<'_>) {
+        self.send_reinvite(id, side, None, cx);
+    }
+
+    /// [`Self::send_refresh`], with a digest answer (`header`, value) when
+    /// the refresh is sent again after a challenge.
+    fn send_reinvite(
+        &mut self,
+        id: CallId,
+        side: Side,
+        credentials: Option<(HeaderName, String)>,
+        cx: &mut Cx<'_>,
+    ) {
         let public = self.config.public_ip;
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -85,6 +97,9 @@ impl Calls {
         req.headers.push(HeaderName::Allow, build::ALLOW);
         req.headers.push(HeaderName::UserAgent, build::product());
         session_timer::ask(&mut req, session.interval, true);
+        if let Some((header, value)) = credentials {
+            req.headers.push(header, value);
+        }
         req.headers.push(HeaderName::ContentType, "application/sdp");
         req.body = body;
         call.legs[side.index()].ours = Some(req.clone());
@@ -172,6 +187,40 @@ impl Calls {
                     }
                 }
             }
+            401 | 407 if call.kind.twilio_on(side) => {
+                // Twilio may challenge in-dialog requests: answered once
+                // with the trunk's credentials, as its INVITE was.
+                let answered = [HeaderName::Authorization, HeaderName::ProxyAuthorization]
+                    .iter()
+                    .any(|h| ours.headers.get(h).is_some());
+                let Some(trunk) = self.directory.trunk.clone().filter(|_| !answered) else {
+                    tracing::info!(call = %id, ?side, "Twilio refused our session refresh's credentials");
+                    return self.refresh_later(id, side, cx);
+                };
+                let (challenge, header) = if resp.status == 401 {
+                    (HeaderName::WwwAuthenticate, HeaderName::Authorization)
+                } else {
+                    (
+                        HeaderName::ProxyAuthenticate,
+                        HeaderName::ProxyAuthorization,
+                    )
+                };
+                let cnonce = cx.tag();
+                // The next request has the same Request-URI (the target).
+                let value = resp.headers.lines(&challenge).find_map(|c| {
+                    crate::sip::auth::answer_challenge(
+                        c,
+                        "INVITE",
+                        &ours.uri,
+                        &trunk.credential.username,
+                        &trunk.password,
+                        &cnonce,
+                    )
+                });
+                if let Some(value) = value {
+                    self.send_reinvite(id, side, Some((header, value)), cx);
+                }
+            }
             408 | 481 => {
                 // RFC 4028 §10: the refresh timed out or the dialog is gone.
                 tracing::info!(call = %id, ?side, status = resp.status, "session refresh failed: hanging up");
@@ -185,19 +234,26 @@ impl Calls {
                 );
             }
             status => {
-                // The session is not refreshed; as the refresher we try
-                // again at half the time left, and its expiry still ends
-                // the call if nothing succeeds.
                 tracing::info!(call = %id, ?side, status, "session refresh refused");
-                if let Some(s) = call.legs[side.index()].session {
-                    if s.refresher == Refresher::Us {
-                        let left = s.deadline.since(cx.now);
-                        if left > Duration::from_secs(2) {
-                            cx.arm(id, CallTimer::SessionRefresh(side), left / 2);
-                        }
-                    }
-                }
+                self.refresh_later(id, side, cx);
             }
+        }
+    }
+
+    /// Our refresh was refused: the session is not refreshed. As its
+    /// refresher we try again at half the time left; its expiry still
+    /// ends the call if nothing succeeds.
+    fn refresh_later(&mut self, id: CallId, side: Side, cx: &mut Cx<'_>) {
+        let Some(s) = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.legs[side.index()].session)
+        else {
+            return;
+        };
+        let left = s.deadline.since(cx.now);
+        if s.refresher == Refresher::Us && left > Duration::from_secs(2) {
+            cx.arm(id, CallTimer::SessionRefresh(side), left / 2);
         }
     }
 

@@ -366,7 +366,11 @@ fn rfc4028_422_below_our_minimum_and_our_invite_retried_with_the_callees_minimum
     response.headers.push(HeaderName::MinSe, "60");
     let out = w.feed(Event::Response { owner, response });
     assert!(forks(&out).is_empty(), "no retry");
-    assert_eq!(out.statuses().len(), 1, "every fork failed: the caller's answer");
+    assert_eq!(
+        out.statuses().len(),
+        1,
+        "every fork failed: the caller's answer"
+    );
     assert_eq!(w.calls.list().len(), 1, "only the first call is left");
 }
 
@@ -735,4 +739,70 @@ fn only_the_ack_with_the_reinvites_cseq_stops_the_resending() {
     assert!(TxKey::server(&stale).is_some());
     w.feed(Event::Ack(stale));
     assert_eq!(w.advance(600 * Duration::from_millis(1)).retransmits(), 1);
+}
+
+#[test]
+fn rfc4028_our_refresh_towards_twilio_answers_its_challenge_once() {
+    let mut w = World::new(None);
+    let (mut a, out) = call_out(&mut w, "5551239876");
+    let Some(Action::Resolve(id, _)) = out.0.last() else {
+        panic!("no lookup");
+    };
+    let id = *id;
+    let edge = std::net::SocketAddr::from(([198, 51, 100, 7], 5060));
+    let twilio = forks(&w.feed(Event::Resolved(id, Some(edge)))).remove(0);
+    let out = w.feed(ok_with(
+        &twilio,
+        &[(HeaderName::SessionExpires, "600;refresher=uac")],
+    ));
+    a.to = Some(header(out.responses()[0], HeaderName::To));
+    w.feed(Event::Ack(a.ack()));
+    let out = w.advance(300 * SECOND);
+    let (first, route, owner) = reinvites(&out).remove(0);
+    assert_eq!(route.dest, edge);
+    assert_eq!(owner, Owner::Reinvite(id, Side::B));
+    let challenge = || {
+        answer_to(
+            &first,
+            407,
+            &[(
+                HeaderName::ProxyAuthenticate,
+                "Digest realm=\"sip.twilio.com\", nonce=\"n2\", algorithm=MD5",
+            )],
+        )
+    };
+    let out = w.feed(Event::Response {
+        owner,
+        response: challenge(),
+    });
+    let (again, _, _) = reinvites(&out).remove(0);
+    assert_eq!(cseq_of(&again.headers), "3 INVITE");
+    assert!(again
+        .headers
+        .get(&HeaderName::ProxyAuthorization)
+        .is_some_and(|v| v.contains("username=\"twilio\"")));
+    // A second challenge is not answered: tried again later, unchallenged.
+    let mut second = answer_to(&again, 407, &[]);
+    second.headers.push(
+        HeaderName::ProxyAuthenticate,
+        "Digest realm=\"sip.twilio.com\", nonce=\"n3\", algorithm=MD5",
+    );
+    let out = w.feed(Event::Response {
+        owner,
+        response: second,
+    });
+    assert!(reinvites(&out).is_empty());
+    let out = w.advance(150 * SECOND);
+    let (later, _, _) = reinvites(&out).remove(0);
+    assert!(later.headers.get(&HeaderName::ProxyAuthorization).is_none());
+    let out = w.feed(Event::Response {
+        owner,
+        response: answer_to(
+            &later,
+            200,
+            &[(HeaderName::SessionExpires, "600;refresher=uac")],
+        ),
+    });
+    assert_eq!(cseq_of(&out.sent(Method::Ack)[0].0.headers), "4 ACK");
+    assert_eq!(w.phase(id), Some("up"));
 }
