@@ -27,6 +27,27 @@ pub(super) const SESSION_EXPIRES: Duration = Duration::from_secs(1800);
 /// The smallest interval Homeline accepts (RFC 4028 §4: never below 90 s).
 pub(super) const MIN_SE: Duration = Duration::from_secs(90);
 
+/// The minimum in force: [`MIN_SE`]; builds with `test-hooks` take
+/// `HOMELINE_TEST_SESSION_MIN_SE_SECS` instead (read once), so a real-peer
+/// test sees Homeline's own refreshes within seconds.
+pub(super) fn minimum() -> Duration {
+    #[cfg(feature = "test-hooks")]
+    {
+        static HOOK: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+        let hook = HOOK.get_or_init(|| {
+            std::env::var("HOMELINE_TEST_SESSION_MIN_SE_SECS")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|s| *s >= 2)
+                .map(Duration::from_secs)
+        });
+        if let Some(min) = hook {
+            return *min;
+        }
+    }
+    MIN_SE
+}
+
 /// Who refreshes a leg's session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Refresher {
@@ -138,7 +159,7 @@ pub(super) fn ask(req: &mut Request, interval: Duration, we_refresh: bool) {
     };
     req.headers.set(HeaderName::SessionExpires, value);
     req.headers
-        .set(HeaderName::MinSe, MIN_SE.as_secs().to_string());
+        .set(HeaderName::MinSe, minimum().as_secs().to_string());
     add_supported(&mut req.headers);
 }
 
@@ -147,12 +168,12 @@ pub(super) fn ask(req: &mut Request, interval: Duration, we_refresh: bool) {
 /// timer` it cannot understand a 422: [`answer`] raises the interval.)
 pub(super) fn refuse_too_small(req: &Request, tag: &str) -> Option<Response> {
     let asked = session_expires(&req.headers)?;
-    if asked.interval >= MIN_SE || !supports_timer(&req.headers) {
+    if asked.interval >= minimum() || !supports_timer(&req.headers) {
         return None;
     }
     let mut r = build::reply(req, 422, tag);
     r.headers
-        .push(HeaderName::MinSe, MIN_SE.as_secs().to_string());
+        .push(HeaderName::MinSe, minimum().as_secs().to_string());
     Some(r)
 }
 
@@ -163,7 +184,7 @@ pub(super) fn refuse_too_small(req: &Request, tag: &str) -> Option<Response> {
 pub(super) fn answer(req: &Request, ok: &mut Response, now: Timestamp) -> Option<Session> {
     add_supported(&mut ok.headers);
     let asked = session_expires(&req.headers)?;
-    let floor = min_se(&req.headers).unwrap_or(MIN_SE).max(MIN_SE);
+    let floor = min_se(&req.headers).unwrap_or(minimum()).max(minimum());
     let interval = asked.interval.max(floor);
     let supports = supports_timer(&req.headers);
     // The peer (the request's UAC) refreshes if it said so, or if it can
@@ -192,7 +213,7 @@ pub(super) fn answer(req: &Request, ok: &mut Response, now: Timestamp) -> Option
 /// has no `Session-Expires`: the UAS does not do timers).
 pub(super) fn settled_by(resp: &Response, now: Timestamp) -> Option<Session> {
     let got = session_expires(&resp.headers)?;
-    let interval = got.interval.max(MIN_SE);
+    let interval = got.interval.max(minimum());
     // The UAS must name the refresher; if it did not, refreshing
     // ourselves keeps the session alive whatever it meant.
     let refresher = match got.uac_refreshes {
