@@ -13,14 +13,18 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::media::relay::Side;
-use crate::sip::message::{build, CSeq, HeaderName, Message, Method, Response};
+use std::net::{IpAddr, SocketAddr};
+
+use crate::sip::message::{
+    build, CSeq, HeaderName, Headers, Message, Method, NameAddr, Request, Response,
+};
+use crate::sip::transport::Protocol;
 use crate::store::cdrs::Disposition;
 
-use super::answer::hang_up_stray;
 use super::call::Phase;
 use super::cdr::Ending;
 use super::session_timer::{self, Refresher};
-use super::{CallId, CallTimer, Calls, Cx, Owner};
+use super::{CallId, CallTimer, Calls, Cx, Owner, Route};
 
 /// How long to wait before we may start a re-INVITE while another INVITE
 /// transaction of the dialog is still open (the caller's ACK, our answer
@@ -48,6 +52,49 @@ fn cseq_of(h: &crate::sip::message::Headers) -> Option<u32> {
     h.get(&HeaderName::CSeq)
         .and_then(CSeq::parse)
         .map(|c| c.seq)
+}
+
+/// ACKs a 2xx to a re-INVITE whose call is gone, from the response alone
+/// (its Contact is the target, its From and To the dialog's).
+fn ack_stray(resp: &Response, cx: &mut Cx<'_>) {
+    let (Some(seq), Some(target)) = (
+        cseq_of(&resp.headers),
+        resp.headers
+            .get(&HeaderName::Contact)
+            .and_then(NameAddr::parse),
+    ) else {
+        return;
+    };
+    let Some(dest) = target
+        .uri
+        .host
+        .trim_matches(['[', ']'])
+        .parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, target.uri.port.unwrap_or(5060)))
+    else {
+        return;
+    };
+    let route = Route {
+        protocol: Protocol::Udp,
+        dest,
+    };
+    let mut h = Headers::default();
+    h.push(HeaderName::Via, cx.via(route));
+    h.push(HeaderName::MaxForwards, "70");
+    for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
+        if let Some(v) = resp.headers.get(&name) {
+            h.push(name, v.to_string());
+        }
+    }
+    h.push(HeaderName::CSeq, format!("{seq} ACK"));
+    let ack = Request {
+        method: Method::Ack,
+        uri: target.uri.to_string(),
+        headers: h,
+        body: Bytes::new(),
+    };
+    cx.send(route, Message::Request(ack));
 }
 
 impl Calls {
@@ -117,9 +164,10 @@ impl Calls {
     ) {
         let public = self.config.public_ip;
         let Some(call) = self.calls.get_mut(&id) else {
-            // The call ended meanwhile: its 2xx still needs an ACK.
+            // The call ended meanwhile (its BYEs are out) or its leg moved
+            // into another call: the 2xx needs its ACK, and nothing more.
             if (200..300).contains(&resp.status) {
-                hang_up_stray(&resp, cx);
+                ack_stray(&resp, cx);
             }
             return;
         };
@@ -271,11 +319,7 @@ impl Calls {
 
     /// Our re-INVITE out on `side`, if any (the tests read what went out).
     #[cfg(test)]
-    pub(super) fn pending_reinvite(
-        &self,
-        id: CallId,
-        side: Side,
-    ) -> Option<&crate::sip::message::Request> {
+    pub(super) fn pending_reinvite(&self, id: CallId, side: Side) -> Option<&Request> {
         self.calls.get(&id)?.legs[side.index()].ours.as_ref()
     }
 }

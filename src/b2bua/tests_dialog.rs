@@ -495,7 +495,14 @@ fn a_bye_while_our_refresh_is_out_ends_the_call_and_the_late_2xx_is_acked() {
         owner,
         response: ok,
     });
-    assert_eq!(late.sent(Method::Ack).len(), 1, "the 2xx gets its ACK");
+    let acks = late.sent(Method::Ack);
+    assert_eq!(acks.len(), 1, "the 2xx gets its ACK");
+    assert_eq!(acks[0].1, udp(phone_at(2)));
+    assert_eq!(cseq_of(&acks[0].0.headers), "2 ACK");
+    assert!(
+        late.requests(Method::Bye).is_empty(),
+        "its BYE is out already"
+    );
     assert!(late.records().is_empty());
 }
 
@@ -805,4 +812,47 @@ fn rfc4028_our_refresh_towards_twilio_answers_its_challenge_once() {
     });
     assert_eq!(cseq_of(&out.sent(Method::Ack)[0].0.headers), "4 ACK");
     assert_eq!(w.phase(id), Some("up"));
+}
+
+#[test]
+fn the_referrer_hanging_up_before_an_attended_transfer_is_carried_out_still_joins() {
+    let mut w = World::new(None);
+    // Kitchen talks to Office (call 1) and to Den (call 2).
+    let (mut k1, call1, office) = up_call(&mut w);
+    let (mut k2, call2, f) = kitchen_calls(&mut w, "den", "c2");
+    let den = f[0].clone();
+    let out = w.feed(den.ok());
+    let ok = out
+        .responses()
+        .into_iter()
+        .find(|r| r.status == 200)
+        .cloned()
+        .expect("200");
+    k2.to = Some(header(&ok, HeaderName::To));
+    w.feed(Event::Ack(k2.ack()));
+    let ours = tag_of(k2.to.as_deref().unwrap_or_default());
+    let refer_to = format!(
+        "Refer-To: <sip:den@192.0.2.10?Replaces=c2%3Bto-tag%3D{ours}%3Bfrom-tag%3Datagc2>\r\n"
+    );
+    let (refer, tx) = k1.in_dialog("REFER", &refer_to, "");
+    assert_eq!(
+        w.feed(Event::InDialog { request: refer, tx }).statuses(),
+        vec![202]
+    );
+    // Kitchen hangs up call 1 at once, before the REFER is carried out.
+    let (bye, tx) = k1.in_dialog("BYE", "", "");
+    let out = w.feed(Event::InDialog { request: bye, tx });
+    assert_eq!(out.statuses(), vec![200]);
+    assert!(out.requests(Method::Bye).is_empty(), "Office stays");
+    let out = w.advance(Duration::ZERO);
+    assert!(out.requests(Method::Notify).is_empty(), "nobody to notify");
+    let byes: Vec<Route> = out.requests(Method::Bye).iter().map(|b| b.1).collect();
+    assert_eq!(byes, vec![udp(phone_at(1))], "kitchen leaves call 2 only");
+    assert_eq!(w.phase(call2), None);
+    assert_eq!(w.phase(call1), Some("up"));
+    // Den is call 1's A side now: its BYE reaches Office.
+    let (bye, tx) = den.in_dialog("BYE", 1, "", "");
+    let out = w.feed(Event::InDialog { request: bye, tx });
+    assert_eq!(out.requests(Method::Bye)[0].1, office.route);
+    assert_eq!(w.phase(call1), None);
 }
