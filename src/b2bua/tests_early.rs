@@ -357,7 +357,7 @@ fn start(w: &mut World, a: &Caller) -> (CallId, Vec<Fork>) {
     (id, f)
 }
 
-fn ok_of<'a>(out: &'a Out) -> &'a Response {
+fn ok_of(out: &Out) -> &Response {
     out.responses()
         .into_iter()
         .find(|r| r.status == 200)
