@@ -255,6 +255,43 @@ fn early_media_a_183_brings_the_callees_rtp_to_the_caller_before_the_200() {
 }
 
 #[test]
+fn early_media_twilio_ringback_reaches_a_phone_calling_out_before_the_answer() {
+    let edge = free_udp_port();
+    let h = start(
+        &[("kitchen", "kitchenpw")],
+        "36500-36519",
+        &[("HOMELINE_TWILIO_SIP_EDGE", &format!("127.0.0.1:{edge}"))],
+    );
+    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
+    let sip = h.sip();
+    let twilio = SippRun::spawn(
+        None,
+        "early_twilio_edge_183.xml",
+        &["-p", &edge.to_string(), "-mp", "38000"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let phone = phone_calls(sip, "uac_invite_rtp.xml", "kitchen", "4155550100", "38100");
+    let early = common::wait_for(Duration::from_secs(10), || {
+        let v = calls(&h, &admin);
+        let c = v["items"].as_array()?.first()?.clone();
+        let ok = c["state"] == "ringing" && c["rtp_sent"][0].as_u64()? > 20;
+        ok.then_some(c)
+    });
+    let (code, out) = phone.wait(Duration::from_secs(20));
+    let (tcode, tout) = twilio.wait(Duration::from_secs(10));
+    assert_eq!(code, 0, "phone: {out}\nTwilio edge: {tout}");
+    assert_eq!(tcode, 0, "Twilio edge: {tout}");
+    assert!(
+        early.is_some(),
+        "Twilio's ringback before the 200\n{out}\n{tout}"
+    );
+    assert!(out.contains("SIP/2.0 183 Session Progress"), "{out}");
+    let cdr = &wait_cdrs(&h, &admin, 1)[0];
+    assert_eq!(cdr["direction"], "outbound", "{cdr}");
+    assert_eq!(cdr["disposition"], "answered", "{cdr}");
+}
+
+#[test]
 fn prack_a_reliable_183_is_pracked_and_relayed_reliably_to_a_caller_requiring_100rel() {
     let h = start(
         &[("alice", "alicepw"), ("bob", "bobpw")],
