@@ -21,6 +21,7 @@ use super::call::{AwaitingAck, BLeg, Call, Kind, Phase, Up};
 use super::cdr::Ending;
 use super::forking::{self, ForkState};
 use super::hold::Hold;
+use super::prack;
 use super::transfer::TransferState;
 use super::{CallId, CallTimer, Calls, Cx, Owner, Route};
 
@@ -142,10 +143,10 @@ impl Calls {
         fork.state = ForkState::Answered;
         let (invite, route, device_id) = (fork.invite.clone(), fork.route, fork.device_id);
         // PRACKs sent in the early dialog used CSeqs past the INVITE's.
-        let early_seq = fork.early_dialog.as_ref().map(|d| d.local_seq);
+        let early_seq = prack::early_seq(fork);
         let mut dialog = match Dialog::uac(&invite, &resp) {
             Ok(mut d) => {
-                d.local_seq = d.local_seq.max(early_seq.unwrap_or(0));
+                d.local_seq = d.local_seq.max(early_seq);
                 d
             }
             Err(e) => {

@@ -28,7 +28,7 @@ use crate::sip::message::{build, HeaderName, Response};
 
 use super::answer::answer_sdp;
 use super::call::Phase;
-use super::prack::{self, Provisional};
+use super::prack;
 use super::{CallId, Calls, Cx, Owner};
 
 impl Calls {
@@ -49,14 +49,8 @@ impl Calls {
         if let Some((cancel, route)) = fork.provisional() {
             return cx.request(cancel, route, Owner::Nobody);
         }
-        match prack::classify(fork, &resp) {
-            Provisional::Discard => return,
-            Provisional::Fresh(rseq) => {
-                if let Some(p) = prack::prack(fork, &resp, rseq, cx) {
-                    cx.request(p, fork.route, Owner::Nobody);
-                }
-            }
-            Provisional::Unreliable => {}
+        if !prack::acknowledge(fork, &resp, cx) {
+            return;
         }
         let early = (!resp.body.is_empty())
             .then(|| Description::parse(&resp.body).ok())

@@ -49,7 +49,10 @@ impl Calls {
             tracing::debug!(call = %id, error = %e, "in-dialog request refused");
             return build::reply(req, 500, &tag);
         }
+        let answered = self.calls.get(&id).is_some_and(|c| c.answered());
         match req.method {
+            // Only 100rel forms an early dialog with the caller.
+            Method::Bye if side == Side::A && !answered => self.on_early_bye(req, id, &tag, cx),
             Method::Bye => {
                 let who = match side {
                     Side::A => "caller hung up",

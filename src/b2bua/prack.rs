@@ -120,6 +120,28 @@ pub(super) fn prack(
     Some(req)
 }
 
+/// Handles the reliability of a fork's provisional `resp`: a fresh
+/// reliable one gets its PRACK. False when it is to be ignored (a
+/// retransmission, or out of sequence).
+pub(super) fn acknowledge(fork: &mut Fork, resp: &Response, cx: &mut Cx<'_>) -> bool {
+    match classify(fork, resp) {
+        Provisional::Discard => false,
+        Provisional::Fresh(rseq) => {
+            if let Some(p) = prack(fork, resp, rseq, cx) {
+                cx.request(p, fork.route, super::Owner::Nobody);
+            }
+            true
+        }
+        Provisional::Unreliable => true,
+    }
+}
+
+/// The last CSeq a fork used in its early dialog (its PRACKs), which the
+/// answered dialog's requests must go past; 0 without one.
+pub(super) fn early_seq(fork: &Fork) -> u32 {
+    fork.early_dialog.as_ref().map_or(0, |d| d.local_seq)
+}
+
 /// The caller's side: reliable provisional responses we send it.
 #[derive(Debug)]
 pub(super) struct ReliableUas {
@@ -270,6 +292,29 @@ impl Calls {
         let mut ok = build::reply(req, 200, tag);
         ok.headers.push(HeaderName::UserAgent, build::product());
         ok
+    }
+
+    /// A BYE from the caller in its early dialog (RFC 3261 §15: a caller
+    /// may end an early dialog so): like a CANCEL, the INVITE gets 487 and
+    /// the forks stop; the BYE gets 200.
+    pub(super) fn on_early_bye(
+        &mut self,
+        req: &Request,
+        id: CallId,
+        tag: &str,
+        cx: &mut Cx<'_>,
+    ) -> Response {
+        if let Some(call) = self.calls.get(&id) {
+            let r = build::reply(&call.a.invite, 487, &call.a.tag);
+            cx.respond(&call.a.tx, r);
+            self.cancel_forks(id, cx);
+            self.end_call(
+                id,
+                Ending::new(Disposition::Canceled, "caller hung up before an answer"),
+                cx,
+            );
+        }
+        build::reply(req, 200, tag)
     }
 
     /// [`CallTimer::Prack`]: resend the provisional, or give up at 64·T1.

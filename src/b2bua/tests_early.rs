@@ -709,3 +709,60 @@ fn a_caller_that_only_supports_100rel_gets_plain_provisionals() {
     assert!(out.responses()[0].headers.get(&HeaderName::RSeq).is_none());
     assert!(w.timers.keys().all(|(_, t)| *t != CallTimer::Prack));
 }
+
+#[test]
+fn a_bye_in_the_callers_early_dialog_ends_the_call_like_a_cancel() {
+    let mut w = world();
+    let (mut a, id, _f, _) = reliable_call(&mut w);
+    let out = w.feed(a.in_dialog("BYE", ""));
+    assert_eq!(
+        out.statuses(),
+        vec![487, 200],
+        "the INVITE's 487, the BYE's 200"
+    );
+    assert_eq!(
+        out.requests(Method::Cancel).len(),
+        1,
+        "the ringing fork stops"
+    );
+    assert_eq!(out.records()[0].disposition, Disposition::Canceled);
+    assert_eq!(w.phase(id), None);
+}
+
+#[test]
+fn a_transfer_target_sending_a_reliable_provisional_gets_its_prack() {
+    let mut w = world();
+    let mut a = Caller::new("", &sdp("192.0.2.1", 30000, "0"));
+    let (id, f) = start(&mut w, &a);
+    let out = w.feed(f[0].respond(200, &[], &f[0].media(31000)));
+    a.heard(ok_of(&out));
+    w.feed(a.ack(""));
+    // The API sends the call's office side to kitchen: a blind transfer.
+    let (outcome, actions) = w
+        .calls
+        .transfer(id, "kitchen", Some(Party::B), w.now, &mut w.host);
+    assert!(outcome.is_ok(), "{outcome:?}");
+    let out = Out(actions);
+    let (invite, route, owner) = out
+        .0
+        .iter()
+        .find_map(|a| match a {
+            Action::Request {
+                request,
+                route,
+                owner,
+            } if request.method == Method::Invite => Some((request.clone(), *route, *owner)),
+            _ => None,
+        })
+        .expect("the target's INVITE");
+    let target = Fork {
+        invite,
+        route,
+        owner,
+    };
+    let rel = [(HeaderName::Require, "100rel"), (HeaderName::RSeq, "1")];
+    let out = w.feed(target.respond(180, &rel, ""));
+    let p = out.requests(Method::Prack);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].headers.get(&HeaderName::RAck), Some("1 1 INVITE"));
+}
