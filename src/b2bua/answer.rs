@@ -286,9 +286,18 @@ impl Calls {
         let Some(call) = self.calls.get(&id) else {
             return build::reply(req, 481, &tag);
         };
-        if call.answered() {
+        let ok_held = call.a.reliable.as_ref().is_some_and(|r| r.holds_ok());
+        if call.answered() && !ok_held {
             return build::reply(req, 200, &tag); // too late: the call was answered
         }
+        if ok_held {
+            // Answered, but our 2xx still waited for a PRACK: the caller
+            // never heard it, so the CANCEL wins and the callee gets a BYE.
+            self.bye_side(id, Side::B, cx);
+        }
+        let Some(call) = self.calls.get(&id) else {
+            return build::reply(req, 481, &tag);
+        };
         let r = build::reply(&call.a.invite, 487, &call.a.tag);
         cx.respond(&call.a.tx, r);
         let disposition = if call.kind == Kind::Inbound {

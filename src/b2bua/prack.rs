@@ -174,6 +174,11 @@ impl ReliableUas {
         }
     }
 
+    /// Whether our 2xx is built but not sent (it waits for a PRACK).
+    pub(super) fn holds_ok(&self) -> bool {
+        self.held_ok
+    }
+
     /// The final 2xx is ready: whether it must wait for a PRACK (an
     /// unacknowledged provisional carried SDP). Nothing provisional is
     /// sent after it either way.

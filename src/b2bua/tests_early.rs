@@ -766,3 +766,35 @@ fn a_transfer_target_sending_a_reliable_provisional_gets_its_prack() {
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].headers.get(&HeaderName::RAck), Some("1 1 INVITE"));
 }
+
+#[test]
+fn a_cancel_while_our_2xx_waits_for_a_prack_wins_and_the_callee_gets_a_bye() {
+    let mut w = world();
+    let (mut a, id, f, ringing) = reliable_call(&mut w);
+    w.feed(a.in_dialog("PRACK", &format!("RAck: {} 1 INVITE\r\n", rseq(&ringing))));
+    let out = w.feed(f[0].respond(183, &[], &f[0].media(31000)));
+    assert_eq!(out.statuses(), vec![183]);
+    assert!(w
+        .feed(f[0].respond(200, &[], &f[0].media(31000)))
+        .statuses()
+        .is_empty());
+    let cancel = parse(
+        "CANCEL sip:office@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKinv1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:kitchen@192.0.2.10>;tag=atag\r\nTo: <sip:office@192.0.2.10>\r\n\
+         Call-ID: c1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n",
+    );
+    let tx = (TxKey::server(&cancel).expect("key"), Protocol::Udp);
+    let out = w.feed(Event::Cancel {
+        request: cancel,
+        tx,
+        invite_exists: true,
+    });
+    assert_eq!(out.statuses(), vec![487, 200]);
+    assert_eq!(
+        out.requests(Method::Bye).len(),
+        1,
+        "the callee that answered"
+    );
+    assert_eq!(out.records()[0].disposition, Disposition::Canceled);
+    assert_eq!(w.phase(id), None);
+}
