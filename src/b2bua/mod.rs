@@ -16,6 +16,10 @@
 //! [`forking`] runs the parallel INVITEs and picks the best failure,
 //! [`hold`] decides who hears music, [`transfer`] reads REFERs, [`cdr`]
 //! assembles the record, [`dialogs`] finds a call from an in-dialog request.
+//! Call set-up has three more: [`delayed_offer`] (an INVITE without SDP:
+//! our offer in the 2xx, the answer from the ACK), [`early_media`] (the
+//! forks' provisionals, a 183's SDP relayed before the answer) and
+//! [`prack`] (reliable provisional responses, RFC 3262, on both legs).
 
 mod answer;
 mod call;
