@@ -47,6 +47,7 @@ impl Calls {
                 };
                 self.transfer_failed(id, 408, cx);
             }
+            CallTimer::Prack => self.on_prack_timer(id, cx),
             CallTimer::SessionRefresh(side) => self.on_refresh_due(id, side, cx),
             CallTimer::SessionExpiry(side) => self.on_session_expiry(id, side, cx),
             CallTimer::GlareRetry(side) => self.on_glare_retry(id, side, cx),
