@@ -207,6 +207,14 @@ async fn run_with_db(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
+    // Attached before the HTTP server starts, so no change goes unseen.
+    let reload_task = tokio::spawn(reload_on_directory_change(
+        state.events.directory_reloader(),
+        sip.clone(),
+        db.clone(),
+        secrets.clone(),
+        stopped(),
+    ));
 
     let http_task = tokio::spawn(http::serve(
         http_listener,
@@ -264,6 +272,7 @@ async fn run_with_db(
     notifier.notify(Notice::Status("stopping".into()));
     let _ = stop_tx.send(true);
     let _ = http_task.await;
+    let _ = reload_task.await;
     let _ = sip_task.await;
     drop(sip);
     // The endpoint is gone, so the registrar's sender is too: the writer
@@ -363,8 +372,32 @@ pub async fn load_directory(
     Ok(dir)
 }
 
+/// Reloads the SIP endpoint's phones and directory whenever the HTTP API
+/// announces a change ([`crate::events::Event::DirectoryChanged`]), and
+/// acknowledges each reload so the announcing request can answer after it.
+async fn reload_on_directory_change(
+    mut reloader: crate::events::DirectoryReloader,
+    sip: endpoint::SipHandle,
+    db: Db,
+    secrets: Arc<SecretBox>,
+    stopped: impl Future<Output = ()>,
+) {
+    tokio::pin!(stopped);
+    loop {
+        let generation = tokio::select! {
+            _ = &mut stopped => return,
+            g = reloader.next() => match g {
+                Some(g) => g,
+                None => return,
+            },
+        };
+        reload_sip(&sip, &db, &secrets).await;
+        reloader.applied(generation);
+    }
+}
+
 /// Tells the SIP endpoint about changed phones, numbers or Twilio settings.
-pub async fn reload_sip(sip: &endpoint::SipHandle, db: &Db, secrets: &Arc<SecretBox>) {
+async fn reload_sip(sip: &endpoint::SipHandle, db: &Db, secrets: &Arc<SecretBox>) {
     match load_device_credentials(db, secrets).await {
         Ok(creds) => sip.reload_devices(creds).await,
         Err(e) => tracing::error!(error = %e, "could not reload phone credentials for SIP"),

@@ -155,11 +155,10 @@ fn validate(input: &DeviceInput, creating: bool) -> Result<Option<String>, ApiEr
     }
 }
 
-/// Reloads the SIP endpoint's credentials and call directory after a change.
+/// Tells the SIP endpoint that phones changed; returns once it reloaded, so
+/// the phone can register with its new credentials as soon as we answer.
 async fn reload_sip(state: &ServerState) {
-    if let Some(sip) = &state.sip {
-        crate::app::reload_sip(sip, &state.db, &state.secrets).await;
-    }
+    state.events.directory_changed().await;
 }
 
 async fn list(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {

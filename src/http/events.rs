@@ -89,7 +89,9 @@ impl Viewer {
                 self.owns_did(*did_id)
             }
             Event::Alert { .. } => admin,
-            Event::SessionsChanged { .. } | Event::Closing => false,
+            Event::SessionsChanged { .. } | Event::Closing | Event::DirectoryChanged { .. } => {
+                false
+            }
         }
     }
 }
@@ -133,7 +135,9 @@ pub fn wire(event: &Event) -> Option<(&'static str, serde_json::Value)> {
         Event::Alert { alert_id, change } => {
             ("alert", json!({ "alert_id": alert_id, "change": change }))
         }
-        Event::SessionsChanged { .. } | Event::Closing => return None,
+        Event::SessionsChanged { .. } | Event::Closing | Event::DirectoryChanged { .. } => {
+            return None
+        }
     })
 }
 
