@@ -327,9 +327,8 @@ pub async fn load_directory(
         .call(move |c| {
             // Generated (and stored) on first use: the same pair goes into
             // the TwiML <Sip> and into Twilio's credential list.
-            let credentials = crate::sysconfig::twilio_sip_credentials(c, &secret_box)
-                .map_err(|e| store::StoreError::Conflict(e.to_string()));
-            Ok((
+            let credentials = crate::sysconfig::twilio_sip_credentials(c, &secret_box);
+            Ok::<_, crate::store::StoreError>((
                 store::devices::routing(c)?,
                 store::dids::routing(c)?,
                 store::dids::first_number_of_users(c)?,
@@ -452,7 +451,7 @@ async fn probe_database(db: Db, heartbeat: watchdog::Heartbeat, stopped: impl Fu
         }
         tokio::select! {
             _ = &mut stopped => return,
-            r = db.call(|_| Ok(())) => match r {
+            r = db.call(|_| Ok::<_, crate::store::StoreError>(())) => match r {
                 Ok(()) => heartbeat.beat(),
                 Err(e) => tracing::error!(error = %e, "database probe failed"),
             },

@@ -514,7 +514,7 @@ mod tests {
                 let kid_did = dids::tests::make(c, "+15551230001");
                 let other_did = dids::tests::make(c, "+15551230002");
                 dids::assign(c, kid_did, kid_id)?;
-                Ok((
+                Ok::<_, crate::store::StoreError>((
                     kid_did,
                     devices::tests::make(c, "kid-phone", Some(kid_id)),
                     other_did,

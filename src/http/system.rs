@@ -140,7 +140,7 @@ async fn effective_twilio(
     let (stored_sid, stored_token) = state
         .db
         .call(|c| {
-            Ok((
+            Ok::<_, crate::store::StoreError>((
                 config::get(c, TWILIO_ACCOUNT_SID)?,
                 secrets::get(c, TWILIO_AUTH_TOKEN)?,
             ))
