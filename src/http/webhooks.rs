@@ -1,7 +1,7 @@
-//! Twilio's webhooks under `/api/webhooks/`: every one checks
-//! `X-Twilio-Signature` against the public URL (`system.public_url` + path +
-//! query) and the auth token before reading anything, and answers 403 when
-//! the check fails or cannot be made (Twilio or the public URL not set up).
+//! Twilio's webhooks under `/api/webhooks/`. Every route is
+//! `Access::Webhook`, so dispatch has checked `X-Twilio-Signature` (see
+//! [`super::signed`]) before a handler here runs; handlers read the verified
+//! parameters from `req.signed()`.
 //!
 //! | Route | Twilio calls it | Answer |
 //! |---|---|---|
@@ -22,7 +22,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Response};
 
 use super::error::{ApiError, ApiResult};
-use super::request::{no_content, parse_query, ApiRequest};
+use super::request::{no_content, ApiRequest};
 use super::router::{Access, Route};
 use super::ServerState;
 use crate::clock::Timestamp;
@@ -39,7 +39,6 @@ use crate::sysconfig;
 use crate::twilio::client::{encode_component, is_sid};
 use crate::twilio::jobs::ALLOWED_MEDIA_TYPES;
 use crate::twilio::routing::{self, sip_user};
-use crate::twilio::signature;
 use crate::twilio::twiml::{self, Dial, DialTarget, Record, Verb};
 
 /// Most MMS media items read from one message.
@@ -100,75 +99,6 @@ pub fn routes() -> Vec<Route> {
             transcription,
         ),
     ]
-}
-
-/// A request whose signature checked out.
-struct Signed {
-    /// The POST parameters.
-    form: Vec<(String, String)>,
-    /// The query parameters (our own, put into callback URLs).
-    query: Vec<(String, String)>,
-    /// `system.public_url`, without a trailing slash.
-    public: String,
-}
-
-impl Signed {
-    fn get(&self, name: &str) -> &str {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    fn query(&self, name: &str) -> &str {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    fn url(&self, path_and_query: &str) -> String {
-        format!("{}{path_and_query}", self.public)
-    }
-}
-
-/// Checks the signature; 403 (in the API's error format) otherwise.
-async fn verify(state: &ServerState, req: &ApiRequest) -> Result<Signed, ApiError> {
-    let secrets = state.secrets.clone();
-    let ctx = state
-        .db
-        .call(move |c| {
-            let creds = sysconfig::twilio_credentials(c, &secrets)
-                .map_err(|e| StoreError::Conflict(e.to_string()))?;
-            Ok((creds.map(|c| c.auth_token), sysconfig::public_url(c)?))
-        })
-        .await
-        .map_err(|e| ApiError::internal(&req.request_id, &e))?;
-    let (Some(token), Some(public)) = ctx else {
-        tracing::warn!(request_id = %req.request_id, path = %req.uri.path(), "Twilio webhook refused: Twilio credentials or system.public_url not configured");
-        return Err(ApiError::forbidden(
-            "webhooks are refused until the Twilio credentials and system.public_url are configured",
-        ));
-    };
-    let form = parse_query(&String::from_utf8_lossy(&req.body));
-    let url = match req.uri.query() {
-        Some(q) => format!("{public}{}?{q}", req.uri.path()),
-        None => format!("{public}{}", req.uri.path()),
-    };
-    let header = req
-        .headers
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if header.is_empty() || !signature::is_valid(&token, &url, &form, header) {
-        tracing::warn!(request_id = %req.request_id, peer = %req.peer, %url, "Twilio webhook refused: bad or missing X-Twilio-Signature");
-        return Err(ApiError::forbidden("invalid X-Twilio-Signature"));
-    }
-    Ok(Signed {
-        form,
-        query: req.uri.query().map(parse_query).unwrap_or_default(),
-        public,
-    })
 }
 
 fn twiml_response(doc: twiml::Response) -> Response<Full<Bytes>> {
@@ -244,7 +174,7 @@ enum CallPlan {
 }
 
 async fn voice_incoming(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     let (to, from, call_sid) = (
         s.get("To").to_string(),
         s.get("From").to_string(),
@@ -315,7 +245,7 @@ async fn voice_incoming(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
                 "no public SIP host configured: incoming call goes straight to voicemail"
             );
             let greeting = greeting(&state, did_id).await;
-            voicemail_twiml(&s.public, did_id, s.get("From"), greeting)
+            voicemail_twiml(s.public(), did_id, s.get("From"), greeting)
         }
     };
     Ok(twiml_response(doc))
@@ -344,7 +274,7 @@ async fn greeting(state: &ServerState, did_id: i64) -> Greeting {
 }
 
 async fn dial_result(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     if s.query("step") == "recorded" || !s.get("RecordingSid").is_empty() {
         // The <Record action>: the message is recorded; say goodbye.
         return Ok(twiml_response(twiml::Response::new().push(Verb::Hangup)));
@@ -382,12 +312,15 @@ async fn dial_result(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     .to_string();
     let greeting = greeting(&state, did_id).await;
     Ok(twiml_response(voicemail_twiml(
-        &s.public, did_id, &from, greeting,
+        s.public(),
+        did_id,
+        &from,
+        greeting,
     )))
 }
 
 async fn voice_status(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     let status = s.get("CallStatus").to_string();
     let Some(disposition) = Disposition::from_twilio_status(&status) else {
         return Ok(no_content());
@@ -458,7 +391,7 @@ async fn voice_status(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
 }
 
 async fn sip_domain(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     let (username, dest, caller) = (
         s.get("SipUsername").to_string(),
         sip_user(s.get("To")).to_string(),
@@ -503,7 +436,7 @@ async fn sip_domain(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
 }
 
 async fn sms_incoming(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     let (sid, from, to, body) = (
         s.get("MessageSid").to_string(),
         s.get("From").to_string(),
@@ -587,7 +520,7 @@ async fn sms_incoming(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
 }
 
 async fn sms_status(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     let sid = s.get("MessageSid").to_string();
     let status = s.get("MessageStatus").to_string();
     let error: Option<i64> = s.get("ErrorCode").parse().ok();
@@ -635,7 +568,7 @@ async fn sms_status(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
 }
 
 async fn recording(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     if s.get("RecordingStatus") != "completed" {
         return Ok(no_content());
     }
@@ -749,7 +682,7 @@ fn store_recording(
 }
 
 async fn transcription(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     if s.get("TranscriptionStatus") != "completed" {
         return Ok(no_content());
     }
