@@ -304,9 +304,9 @@ pub async fn load_device_credentials(
     let creds = tokio::task::spawn_blocking(move || {
         rows.into_iter()
             .filter_map(|(id, username, sealed)| match secrets.open(store::devices::SIP_PASSWORD_CONTEXT, &sealed) {
-                Ok(pw) => Some(DeviceCredential::new(id, &username, &String::from_utf8_lossy(&pw))),
+                Ok(pw) => Some(DeviceCredential::new(id.0, &username, &String::from_utf8_lossy(&pw))),
                 Err(e) => {
-                    tracing::error!(device_id = id, %username, error = %e, "cannot open the SIP password of a phone");
+                    tracing::error!(device_id = id.0, %username, error = %e, "cannot open the SIP password of a phone");
                     None
                 }
             })
@@ -339,7 +339,8 @@ pub async fn load_directory(
         .await?;
     let firsts: std::collections::HashMap<i64, String> = firsts.into_iter().collect();
     let mut dir = endpoint::Directory::default();
-    for (device_id, username, name, user_id) in phones {
+    for (id, username, name, user_id) in phones {
+        let device_id = id.0;
         let caller_id = user_id.and_then(|u| firsts.get(&u).cloned());
         dir.phones.insert(
             device_id,

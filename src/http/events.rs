@@ -53,7 +53,10 @@ impl Viewer {
     pub fn load(conn: &rusqlite::Connection, principal: Principal) -> Result<Viewer, StoreError> {
         let scope = Scope::load(conn, &principal)?;
         let device_ids = match scope.owner() {
-            Some(user) => devices::ids_of_user(conn, user)?,
+            Some(user) => devices::ids_of_user(conn, user)?
+                .into_iter()
+                .map(|d| d.0)
+                .collect(),
             None => Vec::new(),
         };
         Ok(Viewer {
@@ -516,9 +519,9 @@ mod tests {
                 dids::assign(c, kid_did, kid_id)?;
                 Ok::<_, crate::store::StoreError>((
                     kid_did,
-                    devices::tests::make(c, "kid-phone", Some(kid_id)),
+                    devices::tests::make(c, "kid-phone", Some(kid_id)).0,
                     other_did,
-                    devices::tests::make(c, "hall", None),
+                    devices::tests::make(c, "hall", None).0,
                 ))
             })
             .await
