@@ -225,8 +225,8 @@ pub enum Action {
         /// The response.
         response: Response,
     },
-    /// Our 2xx to A once more: through its transaction while it lives,
-    /// else straight to `route`.
+    /// Our 2xx (or a reliable provisional, RFC 3262) to A once more:
+    /// through its transaction while it lives, else straight to `route`.
     Retransmit {
         /// A's INVITE transaction.
         tx: ServerKey,
