@@ -192,6 +192,7 @@ impl Calls {
         if answer.audio.telephone_event.is_none() {
             call.telephone_event = None;
         }
+        call.dtmf[1] = answer.audio.telephone_event;
         cx.media(
             id,
             Control::Peer {
@@ -210,6 +211,7 @@ impl Calls {
                 codec,
             },
         );
+        super::dtmf::tell_relay(call, cx);
         call.answered_at = Some(cx.now);
         if device_id.is_some() && call.kind != Kind::Outbound {
             call.device_id = device_id;
@@ -228,7 +230,7 @@ impl Calls {
                 addr: sdp_ip,
                 port: call.ports[0],
                 codecs: vec![codec],
-                telephone_event: call.telephone_event,
+                telephone_event: call.dtmf[0],
                 direction: answer.audio.direction,
                 ptime: call.a.offer.audio.ptime,
             },

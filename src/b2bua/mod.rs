@@ -22,13 +22,16 @@ mod call;
 mod cdr;
 mod dialogs;
 mod directory;
+mod dtmf;
 mod forking;
 mod hold;
 mod in_dialog;
 mod invite;
+mod pickup;
 mod route;
 mod timers;
 mod transfer;
+mod transfer_out;
 
 #[cfg(test)]
 mod tests;
@@ -152,6 +155,9 @@ pub enum CallTimer {
     Refer,
     /// A blind transfer's target rang long enough.
     TransferRing,
+    // Call pickup:
+    /// Resend our 2xx to the picking-up phone until its ACK.
+    PickupRetransmit,
 }
 
 /// What happens to the call layer.

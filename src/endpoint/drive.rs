@@ -163,6 +163,7 @@ impl Endpoint {
                         CallTimer::Retransmit,
                         CallTimer::Refer,
                         CallTimer::TransferRing,
+                        CallTimer::PickupRetransmit,
                     ] {
                         self.timers.cancel(&TimerKey::Call(call, t));
                     }
