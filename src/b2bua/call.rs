@@ -165,6 +165,9 @@ pub(super) struct Call {
     pub(super) dtmf: [Option<u8>; 2],
     /// Call pickup: the picking-up phone's 2xx, resent until its ACK.
     pub(super) picked: Option<super::pickup::Unconfirmed>,
+    /// Transfer to an external number: one party is now a number rung
+    /// through Twilio (the toll-fraud guard counts the call as outgoing).
+    pub(super) transferred_out: bool,
 }
 
 impl Call {

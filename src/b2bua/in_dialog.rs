@@ -129,8 +129,11 @@ impl Calls {
                 },
             );
         }
-        let (codec, telephone_event, port) =
-            (call.codec, call.telephone_event, call.ports[side.index()]);
+        let (codec, telephone_event, port) = (
+            call.codec,
+            call.dtmf[side.index()],
+            call.ports[side.index()],
+        );
         let Some(up) = call.up_mut() else {
             return build::reply(req, 491, tag);
         };

@@ -151,6 +151,7 @@ impl Calls {
             phase: Phase::Ending,
             dtmf: [media.telephone_event, None],
             picked: None,
+            transferred_out: false,
         };
         match &plan.target {
             Target::Phones(devices) => {

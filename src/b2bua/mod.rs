@@ -505,7 +505,7 @@ impl Calls {
     fn outgoing(&self) -> usize {
         self.calls
             .values()
-            .filter(|c| c.kind == call::Kind::Outbound)
+            .filter(|c| c.kind == call::Kind::Outbound || c.transferred_out)
             .count()
     }
 

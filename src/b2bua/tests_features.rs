@@ -163,6 +163,20 @@ fn info_dtmf_goes_on_as_info_to_a_leg_without_telephone_event_and_back() {
         dtmf_controls(&out),
         vec![(Side::A, 0, Duration::from_millis(100))]
     );
+    // A re-INVITE keeps each leg's own telephone-events in its answer.
+    let (reinvite, tx) = a.in_dialog("INVITE", "", &sdp("192.0.2.1", 30000, "sendrecv"));
+    let out = w.feed(Event::InDialog {
+        request: reinvite,
+        tx,
+    });
+    assert!(String::from_utf8_lossy(&out.responses()[0].body).contains("telephone-event"));
+    let (reinvite, tx) = b.in_dialog("INVITE", 2, "", &sdp_without_events("192.0.2.2", 31000));
+    let out = w.feed(Event::InDialog {
+        request: reinvite,
+        tx,
+    });
+    assert_eq!(out.statuses(), vec![200]);
+    assert!(!String::from_utf8_lossy(&out.responses()[0].body).contains("telephone-event"));
 }
 
 #[test]
@@ -415,6 +429,12 @@ fn a_transfer_to_an_external_number_rings_twilio_and_replaces_the_referrer() {
         Action::Media(_, Control::Peer { side: Side::B, rtp, .. }) if rtp.port() == 32000
     )));
     assert_eq!(w.phase(id), Some("up"));
+    assert_eq!(
+        events_controls(&out),
+        vec![(Side::A, Some(101), false), (Side::B, Some(101), false)],
+        "Twilio's telephone-events"
+    );
+    assert_eq!(w.calls.outgoing(), 1, "the guard counts it as outgoing");
     // Twilio's leg is the call's B leg now.
     let (bye, tx) = retry.in_dialog("BYE", 1, "", "");
     assert!(w.calls.owns(&bye));

@@ -453,6 +453,11 @@ impl Calls {
         );
         let new_id = dialog.id.clone();
         let old = replace_leg(call, referrer, dialog, route, origin, ack, device);
+        // The new party's telephone-events; a party without a phone is a
+        // number rung through Twilio (it counts as an outgoing call).
+        call.dtmf[referrer.index()] = answer.audio.telephone_event;
+        call.transferred_out |= device.is_none();
+        super::dtmf::tell_relay(call, cx);
         if let Some(k) = old {
             self.dialogs.remove(&k);
         }
