@@ -16,6 +16,9 @@
 //! [`forking`] runs the parallel INVITEs and picks the best failure,
 //! [`hold`] decides who hears music, [`transfer`] reads REFERs, [`cdr`]
 //! assembles the record, [`dialogs`] finds a call from an in-dialog request.
+//! The call features: [`dtmf`] carries key presses between SIP INFO and
+//! RFC 4733, [`pickup`] answers a ringing call from another phone (`*8`),
+//! [`transfer_out`] transfers to a number through Twilio.
 
 mod answer;
 mod call;

@@ -9,7 +9,10 @@
 //! numbers and timestamps, so switching its source (the other party, music
 //! on hold, a transferred party) never looks like a broken stream to the
 //! phone. A leg that falls silent for longer than the media timeout is
-//! reported, so the call layer can hang up a vanished phone.
+//! reported, so the call layer can hang up a vanished phone. DTMF: tones
+//! asked for by the call layer are played onto a leg's stream as RFC 4733
+//! events, and a leg's events are reported instead of relayed when its peer
+//! cannot take them ([`super::dtmf`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
