@@ -16,6 +16,10 @@
 //! [`forking`] runs the parallel INVITEs and picks the best failure,
 //! [`hold`] decides who hears music, [`transfer`] reads REFERs, [`cdr`]
 //! assembles the record, [`dialogs`] finds a call from an in-dialog request.
+//! Call set-up has three more: [`delayed_offer`] (an INVITE without SDP:
+//! our offer in the 2xx, the answer from the ACK), [`early_media`] (the
+//! forks' provisionals, a 183's SDP relayed before the answer) and
+//! [`prack`] (reliable provisional responses, RFC 3262, on both legs).
 //! The call features: [`dtmf`] carries key presses between SIP INFO and
 //! RFC 4733, [`pickup`] answers a ringing call from another phone (`*8`),
 //! [`transfer_out`] transfers to a number through Twilio.
@@ -23,14 +27,17 @@
 mod answer;
 mod call;
 mod cdr;
+mod delayed_offer;
 mod dialogs;
 mod directory;
 mod dtmf;
+mod early_media;
 mod forking;
 mod hold;
 mod in_dialog;
 mod invite;
 mod pickup;
+mod prack;
 mod route;
 mod timers;
 mod transfer;
@@ -38,6 +45,8 @@ mod transfer_out;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_early;
 
 pub use call::{CallInfo, CallMark};
 pub use directory::{Directory, Number, Phone, Trunk};
@@ -161,6 +170,10 @@ pub enum CallTimer {
     // Call pickup:
     /// Resend our 2xx to the picking-up phone until its ACK.
     PickupRetransmit,
+    // 100rel (RFC 3262):
+    /// Resend the unacknowledged reliable provisional response to A (T1
+    /// doubling); at 64·T1 without its PRACK, A gets 500.
+    Prack,
 }
 
 /// What happens to the call layer.

@@ -130,6 +130,9 @@ impl Calls {
         picked_ok.headers.push(HeaderName::Allow, build::ALLOW);
         picked_ok
             .headers
+            .push(HeaderName::Supported, build::supported());
+        picked_ok
+            .headers
             .push(HeaderName::ContentType, "application/sdp");
         picked_ok.body = Bytes::from(body);
         let dialog = match Dialog::uas(req, &picked_ok) {
@@ -149,44 +152,36 @@ impl Calls {
                 codec,
             },
         );
-        cx.media(
-            id,
-            Control::Peer {
-                side: Side::A,
-                rtp: SocketAddr::new(call.a.offer.audio.addr, call.a.offer.audio.port),
-                direction: call.a.offer.audio.direction,
-                codec,
-            },
-        );
+        if let Some(a_offer) = &call.a.offer {
+            cx.media(
+                id,
+                Control::Peer {
+                    side: Side::A,
+                    rtp: SocketAddr::new(a_offer.audio.addr, a_offer.audio.port),
+                    direction: a_offer.audio.direction,
+                    codec,
+                },
+            );
+        }
         super::dtmf::tell_relay(call, cx);
-        // The caller's answer, as when a fork answers.
-        let a_ip = cx.host.local_ip_for(call.a.route.dest.ip());
-        let sdp_ip = match public_ip {
-            Some(public) if call.kind == Kind::Inbound => public,
-            _ => a_ip,
-        };
-        let a_body = sdp::write(
-            &mut call.a.origin,
-            &sdp::Offer {
-                addr: sdp_ip,
-                port: call.ports[Side::A.index()],
-                codecs: vec![codec],
-                telephone_event: call.dtmf[0],
-                direction: offer.audio.direction,
-                ptime: call.a.offer.audio.ptime,
-            },
-            &call.a.offer.streams,
-            call.a.offer.audio_index,
-        );
+        // The caller's answer (or, for a delayed offer, our offer), as
+        // when a fork answers.
+        call.a.early_answer = None;
+        let (a_body, sdp_ip) =
+            super::answer::answer_sdp(call, public_ip, codec, offer.audio.direction, cx);
         let mut ok = build::reply(&call.a.invite, 200, &call.a.tag);
         let a_contact = cx.contact_at(call.a.route, sdp_ip);
         ok.headers
             .push(HeaderName::Contact, format!("<{a_contact}>"));
         ok.headers.push(HeaderName::Allow, build::ALLOW);
+        ok.headers.push(HeaderName::Supported, build::supported());
         ok.headers.push(HeaderName::ContentType, "application/sdp");
         ok.body = Bytes::from(a_body);
         match Dialog::uas(&call.a.invite, &ok) {
-            Ok(d) => {
+            Ok(mut d) => {
+                // A PRACK in the early dialog already moved A's CSeq on.
+                let early_seq = call.a.dialog.as_ref().and_then(|e| e.remote_seq);
+                d.remote_seq = d.remote_seq.max(early_seq);
                 self.dialogs.insert(d.id.clone(), id, Side::A);
                 call.a.dialog = Some(d);
             }
@@ -220,19 +215,19 @@ impl Calls {
             sent_at: cx.now,
         });
         tracing::info!(call = %id, picker = picker.0, "call picked up");
-        let a_tx = call.a.tx.clone();
-        let first = |r: Route| {
-            if r.protocol.reliable() {
-                TimerConfig::UDP.timeout()
-            } else {
-                TimerConfig::UDP.t1
-            }
+        let (a_tx, a_route) = (call.a.tx.clone(), call.a.route);
+        // RFC 3262 §3: not before the PRACK of a provisional with SDP.
+        let held = call.a.reliable.as_mut().is_some_and(|r| r.hold_final());
+        let b_first = if route.protocol.reliable() {
+            TimerConfig::UDP.timeout()
+        } else {
+            TimerConfig::UDP.t1
         };
-        let (a_first, b_first) = (first(call.a.route), first(route));
         cx.respond(&tx, picked_ok);
-        cx.respond(&a_tx, ok);
-        cx.arm(id, CallTimer::Retransmit, a_first);
         cx.arm(id, CallTimer::PickupRetransmit, b_first);
+        if !held {
+            super::answer::send_ok(id, &a_tx, a_route, ok, cx);
+        }
         super::answer::send_cancels(cancels, cx);
     }
 
