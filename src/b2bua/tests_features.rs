@@ -508,3 +508,28 @@ fn an_external_transfer_whose_twilio_address_does_not_resolve_leaves_the_call() 
     );
     assert_eq!(w.phase(id), Some("up"), "the call stays with the referrer");
 }
+
+#[test]
+fn pickup_without_an_offer_is_488_and_the_call_rings_on() {
+    let mut w = World::new(None);
+    let (_a, id, f) = kitchen_calls_office(&mut w);
+    w.feed(f[0].answer(180, ""));
+    let mut p = invite_from(phone_at(3), "den", "*8", "pick-no-sdp");
+    p.invite.body = bytes::Bytes::new();
+    p.invite
+        .headers
+        .set(HeaderName::ContentLength, "0".to_string());
+    let out = w.feed(Event::Invite {
+        request: p.invite.clone(),
+        caller: Caller::Phone {
+            device: DeviceId(3),
+            username: "den".into(),
+        },
+        tx: p.tx.clone(),
+        route: udp(p.at),
+    });
+    let r = response_on(&out, &p.tx);
+    assert_eq!(r[0].status, 488);
+    assert!(out.requests(Method::Cancel).is_empty());
+    assert_eq!(w.phase(id), Some("ringing"));
+}
