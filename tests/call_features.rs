@@ -1,5 +1,7 @@
 //! The call features through the real binary with real peers on loopback:
-//! DTMF pressed by SIP INFO arriving as RFC 4733 at the other phone, call
+//! DTMF pressed by SIP INFO arriving as RFC 4733 at the other phone (and,
+//! for a phone without telephone-event, as INFO, with RFC 4733 events
+//! coming back to it as INFO), call
 //! pickup by `*8` from a third phone while another rings, and transfers to
 //! an external number (through the Twilio stand-in, and one the toll-fraud
 //! guard refuses).
@@ -453,4 +455,88 @@ fn the_toll_guard_refuses_a_transfer_to_a_foreign_number() {
     assert_eq!(blocked.len(), 1, "{rows:?}");
     assert_eq!(blocked[0]["to_number"], "+442079460000");
     assert!(log_of(&h).contains("transfer to an external number refused"));
+}
+
+#[test]
+fn info_dtmf_reaches_a_phone_without_telephone_event_as_info_and_rfc4733_comes_back_as_info() {
+    // The relay's first port pair faces the caller: 35300.
+    let h = start(
+        &[("alice", "alicepw"), ("bob", "bobpw")],
+        &[],
+        "35300-35319",
+        &[],
+    );
+    let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
+    let sip = h.sip();
+    let bob = free_udp_port();
+    register(sip, "bob", "bobpw", bob);
+    let bob_rtp = UdpSocket::bind("127.0.0.1:0").expect("rtp socket");
+    let uas = SippRun::spawn(
+        None,
+        "info_dtmf_info_uas.xml",
+        &[
+            "-p",
+            &bob.to_string(),
+            "-key",
+            "rtp_port",
+            &bob_rtp.local_addr().unwrap().port().to_string(),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // Alice offers telephone-event and sends no audio of her own: the
+    // test sends her RFC 4733 event from its own socket.
+    let uac = SippRun::spawn(
+        Some(sip),
+        "info_dtmf_uac.xml",
+        &[
+            "-s", "bob", "-key", "caller", "alice", "-au", "alice", "-ap", "alicepw", "-mp",
+            "35400",
+        ],
+    );
+    let answered = common::wait_for(Duration::from_secs(8), || {
+        let r = h.call("GET", "/api/calls", Some(&admin), None);
+        (r.json()["items"][0]["state"] == "answered").then_some(())
+    });
+    assert!(answered.is_some(), "the call is answered: {}", log_of(&h));
+    // After her two INFOs went on as INFO: the key 7 as RFC 4733.
+    std::thread::sleep(Duration::from_millis(1700));
+    let alice_rtp = UdpSocket::bind("127.0.0.1:0").expect("socket");
+    let relay: SocketAddr = "127.0.0.1:35300".parse().unwrap();
+    let packet = |seq: u16, end: bool, duration: u16| {
+        let mut p = vec![0x80, 101, 0, 0, 0, 0, 0x1f, 0x40, 0, 0, 0x0a, 0x11];
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p.extend([7, if end { 0x8a } else { 0x0a }]);
+        p.extend(duration.to_be_bytes());
+        p
+    };
+    alice_rtp.send_to(&packet(1, false, 160), relay).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    alice_rtp.send_to(&packet(2, false, 320), relay).unwrap();
+    for seq in 3..6 {
+        std::thread::sleep(Duration::from_millis(20));
+        alice_rtp.send_to(&packet(seq, true, 800), relay).unwrap();
+    }
+    let (ucode, uout) = uac.wait(Duration::from_secs(20));
+    let (scode, sout) = uas.wait(Duration::from_secs(10));
+    assert_eq!(ucode, 0, "alice's INFOs answered: {uout}\n{}", log_of(&h));
+    assert_eq!(
+        scode,
+        0,
+        "bob got 5 and # as INFO, then 7 from RFC 4733: {sout}\n{}",
+        log_of(&h)
+    );
+    assert!(sout.contains("Duration=100"), "7 held 100 ms: {sout}");
+    // The events were not relayed to bob as RTP.
+    bob_rtp
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    while let Ok((n, _)) = bob_rtp.recv_from(&mut buf) {
+        assert_ne!(
+            buf[1] & 0x7f,
+            101,
+            "no telephone-event to bob: {:?}",
+            &buf[..n]
+        );
+    }
 }
