@@ -76,9 +76,9 @@ impl std::fmt::Display for CallId {
     }
 }
 
-/// A phone's row id in the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeviceId(pub i64);
+/// A phone's row id in the database (defined by the store, which the HTTP
+/// API shares).
+pub use crate::store::devices::DeviceId;
 
 /// A party of a call, as the API names it: `a` called, `b` was called.
 /// (The relay's own [`crate::media::relay::Side`] stays internal.)
@@ -234,8 +234,8 @@ pub enum Action {
         /// The response.
         response: Response,
     },
-    /// Our 2xx to A once more: through its transaction while it lives,
-    /// else straight to `route`.
+    /// Our 2xx (or a reliable provisional, RFC 3262) to A once more:
+    /// through its transaction while it lives, else straight to `route`.
     Retransmit {
         /// A's INVITE transaction.
         tx: ServerKey,

@@ -414,8 +414,16 @@ impl Task {
                 leg.peer_rtp = Some(src);
                 leg.rtp_latched = true;
             } else if leg.peer_rtp != Some(src) {
-                self.stats.strays.fetch_add(1, Ordering::Relaxed);
-                return;
+                // The address the peer's SDP names always takes the latch
+                // over: after a switch (early media from one fork, the
+                // answer from another) a late packet from the old peer may
+                // have latched first, and would shut the new one out.
+                if leg.sdp_rtp != Some(src) {
+                    self.stats.strays.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                tracing::debug!(call = self.call, ?side, from = %src, "RTP re-latched to its SDP address");
+                leg.peer_rtp = Some(src);
             }
             leg.last_heard = now;
             leg.timed_out = false;
@@ -585,6 +593,46 @@ mod tests {
             .expect("packet in time")
             .unwrap();
         b[..n].to_vec()
+    }
+
+    #[tokio::test]
+    async fn the_sdp_address_takes_the_latch_from_a_stale_peer_after_a_switch() {
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41111, 41120);
+        let (etx, _erx) = mpsc::unbounded_channel();
+        let relay = Relay::start(
+            2,
+            [pool.allocate().unwrap(), pool.allocate().unwrap()],
+            HoldMusic::default_tune(),
+            Duration::from_secs(30),
+            etx,
+        );
+        let (alice, early, answer) = (peer().await, peer().await, peer().await);
+        let peer_at = |side, s: &UdpSocket| Control::Peer {
+            side,
+            rtp: s.local_addr().unwrap(),
+            direction: Direction::SendRecv,
+            codec: Codec::Pcmu,
+        };
+        relay.control(peer_at(Side::A, &alice));
+        relay.control(peer_at(Side::B, &early));
+        let to_b = SocketAddr::from(([127, 0, 0, 1], relay.ports[1]));
+        early.send_to(&rtp(1, 160, 0xe, 0x44), to_b).await.unwrap();
+        assert_eq!(recv(&alice).await[12], 0x44, "early media");
+        // The answer comes from another fork; the early one's late packet
+        // arrives first and latches.
+        relay.control(peer_at(Side::B, &answer));
+        early.send_to(&rtp(2, 320, 0xe, 0x44), to_b).await.unwrap();
+        assert_eq!(recv(&alice).await[12], 0x44);
+        answer.send_to(&rtp(7, 700, 0xf, 0x55), to_b).await.unwrap();
+        assert_eq!(recv(&alice).await[12], 0x55, "the answering fork is heard");
+        early.send_to(&rtp(3, 480, 0xe, 0x44), to_b).await.unwrap();
+        answer.send_to(&rtp(8, 860, 0xf, 0x56), to_b).await.unwrap();
+        assert_eq!(
+            recv(&alice).await[12],
+            0x56,
+            "the stale peer is a stray now"
+        );
+        assert_eq!(relay.stats.strays.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]
