@@ -83,7 +83,8 @@ impl Calls {
             return;
         }
         if side != Side::A {
-            return;
+            // Call pickup: the picking-up phone's ACK.
+            return self.on_picked_ack(id);
         }
         if let Phase::AwaitingAck(_) = call.phase {
             let Phase::AwaitingAck(waiting) = call.take_phase() else {
@@ -130,7 +131,8 @@ impl Calls {
             Method::Refer => self.on_refer(req, id, side, &tag, cx),
             Method::Prack if side == Side::A => self.on_prack(req, id, &tag, cx),
             Method::Update if req.body.is_empty() => self.on_update(req, id, side, &tag, cx),
-            Method::Info | Method::Notify | Method::Options | Method::Update
+            Method::Info => self.on_info(req, id, side, &tag, cx),
+            Method::Notify | Method::Options | Method::Update
                 if req.body.is_empty() || req.method != Method::Update =>
             {
                 build::reply(req, 200, &tag)
@@ -204,8 +206,11 @@ impl Calls {
                 },
             );
         }
-        let (codec, telephone_event, port) =
-            (call.codec, call.telephone_event, call.ports[side.index()]);
+        let (codec, telephone_event, port) = (
+            call.codec,
+            call.dtmf[side.index()],
+            call.ports[side.index()],
+        );
         let Some(up) = call.up_mut() else {
             return build::reply(req, 491, tag);
         };

@@ -20,6 +20,9 @@
 //! our offer in the 2xx, the answer from the ACK), [`early_media`] (the
 //! forks' provisionals, a 183's SDP relayed before the answer) and
 //! [`prack`] (reliable provisional responses, RFC 3262, on both legs).
+//! The call features: [`dtmf`] carries key presses between SIP INFO and
+//! RFC 4733, [`pickup`] answers a ringing call from another phone (`*8`),
+//! [`transfer_out`] transfers to a number through Twilio.
 
 mod answer;
 mod call;
@@ -27,15 +30,18 @@ mod cdr;
 mod delayed_offer;
 mod dialogs;
 mod directory;
+mod dtmf;
 mod early_media;
 mod forking;
 mod hold;
 mod in_dialog;
 mod invite;
+mod pickup;
 mod prack;
 mod route;
 mod timers;
 mod transfer;
+mod transfer_out;
 // In-dialog features: session timers, our re-INVITEs and their glare.
 mod glare;
 mod session_timer;
@@ -169,6 +175,9 @@ pub enum CallTimer {
     Refer,
     /// A blind transfer's target rang long enough.
     TransferRing,
+    // Call pickup:
+    /// Resend our 2xx to the picking-up phone until its ACK.
+    PickupRetransmit,
     // 100rel (RFC 3262):
     /// Resend the unacknowledged reliable provisional response to A (T1
     /// doubling); at 64·T1 without its PRACK, A gets 500.
@@ -534,7 +543,7 @@ impl Calls {
     fn outgoing(&self) -> usize {
         self.calls
             .values()
-            .filter(|c| c.kind == call::Kind::Outbound)
+            .filter(|c| c.kind == call::Kind::Outbound || c.transferred_out)
             .count()
     }
 

@@ -163,6 +163,7 @@ impl Endpoint {
                         CallTimer::Retransmit,
                         CallTimer::Refer,
                         CallTimer::TransferRing,
+                        CallTimer::PickupRetransmit,
                         CallTimer::Prack,
                     ]
                     .into_iter()
