@@ -767,7 +767,13 @@ mod tests {
         }
         assert_eq!(auth.counts.len(), 2);
         // Nonce-counts are kept per challenge, whatever the hex case.
-        let upper = answer(&auth, Algorithm::Md5, &late.to_ascii_uppercase(), 1, "s3cret");
+        let upper = answer(
+            &auth,
+            Algorithm::Md5,
+            &late.to_ascii_uppercase(),
+            1,
+            "s3cret",
+        );
         assert_eq!(
             auth.verify(&upper, "REGISTER", &ha1, t(102)),
             Verdict::Rejected,
