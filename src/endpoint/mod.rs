@@ -561,11 +561,10 @@ impl Endpoint {
         // (a different branch) while the first is still live is a loop or a
         // fork merging back: 482, answered once, by its own transaction.
         let merged = self.txs.open(key.clone(), &req, dest);
-        let out_of_dialog = req
-            .headers
-            .get(&HeaderName::To)
-            .and_then(NameAddr::parse)
-            .is_some_and(|to| to.params.get("tag").is_none());
+        // To, parsed once for every decision below (it used to be parsed
+        // again by each).
+        let to = req.headers.get(&HeaderName::To).and_then(NameAddr::parse);
+        let out_of_dialog = to.as_ref().is_some_and(|to| to.params.get("tag").is_none());
         let in_dialog_call = !out_of_dialog && self.calls.owns(&req);
         let resp = if merged {
             reply(&req, 482, &self.tag())
@@ -586,7 +585,7 @@ impl Endpoint {
             };
             return self.call_event(event).await;
         } else {
-            self.answer(&req, source, protocol)
+            self.answer(&req, to.as_ref(), source, protocol)
         };
         let actions = self.feed(&key, Input::Respond(resp));
         self.apply(&key, actions).await;
@@ -675,8 +674,15 @@ impl Endpoint {
         self.rng.hex::<6>()
     }
 
-    /// The transaction user: decides the answer to a new request.
-    fn answer(&mut self, req: &Request, source: SocketAddr, protocol: Protocol) -> Response {
+    /// The transaction user: decides the answer to a new request (`to` is
+    /// its parsed To header).
+    fn answer(
+        &mut self,
+        req: &Request,
+        to: Option<&NameAddr>,
+        source: SocketAddr,
+        protocol: Protocol,
+    ) -> Response {
         let tag = self.tag();
         let reply = |status: u16| reply(req, status, &tag);
         if req.method != Method::Cancel {
@@ -687,11 +693,7 @@ impl Endpoint {
                 return r;
             }
         }
-        let in_dialog = req
-            .headers
-            .get(&HeaderName::To)
-            .and_then(NameAddr::parse)
-            .is_some_and(|to| to.params.get("tag").is_some());
+        let in_dialog = to.is_some_and(|to| to.params.get("tag").is_some());
         match req.method {
             Method::Options => {
                 let mut r = reply(200);
@@ -699,7 +701,7 @@ impl Endpoint {
                 r.headers.push(HeaderName::Accept, "application/sdp");
                 r
             }
-            Method::Register => self.register(req, source, protocol, &tag),
+            Method::Register => self.register(req, to, source, protocol, &tag),
             Method::Cancel => reply(481), // no INVITE is ever left pending yet
             Method::Other(_) => {
                 let mut r = reply(501);
@@ -718,13 +720,14 @@ impl Endpoint {
     fn register(
         &mut self,
         req: &Request,
+        to: Option<&NameAddr>,
         source: SocketAddr,
         protocol: Protocol,
         tag: &str,
     ) -> Response {
         let now = self.clock.now();
         let reply = |status: u16| reply(req, status, tag);
-        let Some(to) = req.headers.get(&HeaderName::To).and_then(NameAddr::parse) else {
+        let Some(to) = to else {
             return reply(400);
         };
         if !to.uri.is_sip() {
