@@ -236,7 +236,9 @@ impl Response {
     /// Call-ID and CSeq copied; a To tag added (for non-100 responses) when
     /// the request had none.
     pub fn to(req: &Request, status: u16, reason: &str, to_tag: &str) -> Response {
-        let mut headers = Headers::default();
+        // Room for the copied headers and the few a reply adds (Server,
+        // Contact, WWW-Authenticate…) without growing the list.
+        let mut headers = Headers::with_capacity(10);
         for (name, value) in req.headers.iter() {
             match name {
                 HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {

@@ -29,9 +29,9 @@ struct Entry {
 /// with the top Via branch (which a forked copy does not share; an RFC 3261
 /// key already holds it, so the Via is not parsed again).
 fn identity(key: &TxKey, req: &Request) -> (String, String) {
-    let branch = match key {
-        TxKey::Rfc3261 { branch, .. } => branch.clone(),
-        TxKey::Rfc2543 { .. } => req
+    let branch = match key.branch() {
+        Some(branch) => branch.to_string(),
+        None => req
             .headers
             .values(&HeaderName::Via)
             .first()
