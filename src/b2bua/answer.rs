@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use bytes::Bytes;
 
 use crate::media::relay::{Control, Side};
-use crate::media::sdp::{self, Description, Origin};
+use crate::media::sdp::{self, Codec, Description, Direction, Origin};
 use crate::sip::dialog::Dialog;
 use crate::sip::message::{
     build, CSeq, HeaderName, Headers, Message, Method, NameAddr, Request, Response,
@@ -17,10 +17,11 @@ use crate::sip::transaction::{invite_key_of_cancel, ServerKey, TimerConfig};
 use crate::sip::transport::Protocol;
 use crate::store::cdrs::Disposition;
 
-use super::call::{AwaitingAck, BLeg, Kind, Phase, Up};
+use super::call::{AwaitingAck, BLeg, Call, Kind, Phase, Up};
 use super::cdr::Ending;
 use super::forking::{self, ForkState};
 use super::hold::Hold;
+use super::prack;
 use super::transfer::TransferState;
 use super::{CallId, CallTimer, Calls, Cx, Owner, Route};
 
@@ -40,29 +41,13 @@ impl Calls {
             }
             return;
         };
-        let a_route = call.a.route;
         let answered = call.answered();
         let Some(fork) = call.forks_mut().and_then(|f| f.get_mut(n)) else {
             return;
         };
         match resp.status {
             100 => {}
-            101..=199 => {
-                if let Some((cancel, route)) = fork.provisional() {
-                    return cx.request(cancel, route, Owner::Nobody);
-                }
-                if let Phase::Ringing(r) = &mut call.phase {
-                    if !r.sent_ringing {
-                        r.sent_ringing = true;
-                        let contact = cx.contact(a_route);
-                        let mut ringing = build::reply(&call.a.invite, 180, &call.a.tag);
-                        ringing
-                            .headers
-                            .push(HeaderName::Contact, format!("<{contact}>"));
-                        cx.respond(&call.a.tx, ringing);
-                    }
-                }
-            }
+            101..=199 => self.on_fork_provisional(id, n, resp, cx),
             200..=299 => {
                 if fork.state == ForkState::Answered {
                     // The winner's 2xx again: our ACK was lost, send it again.
@@ -117,6 +102,7 @@ impl Calls {
                 if fork.state != ForkState::Cancelled {
                     fork.state = ForkState::Failed(status);
                 }
+                self.early_fork_ended(id, n, cx);
                 self.fork_failed(id, cx);
             }
         }
@@ -156,8 +142,13 @@ impl Calls {
         let fork = &mut ringing.forks[n];
         fork.state = ForkState::Answered;
         let (invite, route, device_id) = (fork.invite.clone(), fork.route, fork.device_id);
+        // PRACKs sent in the early dialog used CSeqs past the INVITE's.
+        let early_seq = prack::early_seq(fork);
         let mut dialog = match Dialog::uac(&invite, &resp) {
-            Ok(d) => d,
+            Ok(mut d) => {
+                d.local_seq = d.local_seq.max(early_seq);
+                d
+            }
             Err(e) => {
                 tracing::info!(call = %id, error = %e, "unusable 2xx from the callee");
                 call.phase = Phase::Ringing(ringing);
@@ -201,56 +192,53 @@ impl Calls {
                 codec,
             },
         );
-        cx.media(
-            id,
-            Control::Peer {
-                side: Side::A,
-                rtp: SocketAddr::new(call.a.offer.audio.addr, call.a.offer.audio.port),
-                direction: call.a.offer.audio.direction,
-                codec,
-            },
-        );
+        if let Some(offer) = &call.a.offer {
+            cx.media(
+                id,
+                Control::Peer {
+                    side: Side::A,
+                    rtp: SocketAddr::new(offer.audio.addr, offer.audio.port),
+                    direction: offer.audio.direction,
+                    codec,
+                },
+            );
+        }
         call.answered_at = Some(cx.now);
         if device_id.is_some() && call.kind != Kind::Outbound {
             call.device_id = device_id;
         }
         // Stop the other forks.
         let cancels = forking::stop(ringing.forks.iter_mut());
-        // Answer the caller; calls from Twilio with the public address.
-        let a_ip = cx.host.local_ip_for(call.a.route.dest.ip());
-        let sdp_ip = match public_ip {
-            Some(public) if call.kind == Kind::Inbound => public,
-            _ => a_ip,
+        // Answer the caller (an offer, if its INVITE had none): the answer
+        // it already had in a 183 again, else a new one.
+        let early = call
+            .a
+            .early_answer
+            .take()
+            .filter(|b| early_codec(b) == Some(codec));
+        let (body, sdp_ip) = match early {
+            Some(body) => (body.to_vec(), a_sdp_ip(call, public_ip, cx)),
+            None => answer_sdp(call, public_ip, codec, answer.audio.direction, cx),
         };
-        let body = sdp::write(
-            &mut call.a.origin,
-            &sdp::Offer {
-                addr: sdp_ip,
-                port: call.ports[0],
-                codecs: vec![codec],
-                telephone_event: call.telephone_event,
-                direction: answer.audio.direction,
-                ptime: call.a.offer.audio.ptime,
-            },
-            &call.a.offer.streams,
-            call.a.offer.audio_index,
-        );
         let mut ok = build::reply(&call.a.invite, 200, &call.a.tag);
         let a_contact = cx.contact_at(call.a.route, sdp_ip);
         ok.headers
             .push(HeaderName::Contact, format!("<{a_contact}>"));
         ok.headers.push(HeaderName::Allow, build::ALLOW);
+        ok.headers.push(HeaderName::Supported, build::supported());
         ok.headers.push(HeaderName::ContentType, "application/sdp");
         ok.body = Bytes::from(body);
         match Dialog::uas(&call.a.invite, &ok) {
-            Ok(d) => {
+            Ok(mut d) => {
+                // A PRACK in the early dialog already moved A's CSeq on.
+                let early_seq = call.a.dialog.as_ref().and_then(|e| e.remote_seq);
+                d.remote_seq = d.remote_seq.max(early_seq);
                 self.dialogs.insert(d.id.clone(), id, Side::A);
                 call.a.dialog = Some(d);
             }
             Err(e) => tracing::info!(call = %id, error = %e, "caller's dialog could not be formed"),
         }
         self.dialogs.insert(dialog.id.clone(), id, Side::B);
-        let reliable = call.a.route.protocol.reliable();
         call.phase = Phase::AwaitingAck(AwaitingAck {
             up: Up {
                 b: BLeg {
@@ -269,15 +257,12 @@ impl Calls {
             every: TimerConfig::UDP.t1,
         });
         tracing::info!(call = %id, "call answered");
-        cx.respond(&call.a.tx, ok);
-        // Over UDP the 2xx is resent from T1 on; over TCP it is not, but
-        // the wait for the ACK ends at 64·T1 all the same.
-        let first = if reliable {
-            TimerConfig::UDP.timeout()
-        } else {
-            TimerConfig::UDP.t1
-        };
-        cx.arm(id, CallTimer::Retransmit, first);
+        // RFC 3262 §3: not before the PRACK of a provisional with SDP.
+        let held = call.a.reliable.as_mut().is_some_and(|r| r.hold_final());
+        if !held {
+            let (tx, a_route) = (call.a.tx.clone(), call.a.route);
+            send_ok(id, &tx, a_route, ok, cx);
+        }
         send_cancels(cancels, cx);
     }
 
@@ -301,9 +286,18 @@ impl Calls {
         let Some(call) = self.calls.get(&id) else {
             return build::reply(req, 481, &tag);
         };
-        if call.answered() {
+        let ok_held = call.a.reliable.as_ref().is_some_and(|r| r.holds_ok());
+        if call.answered() && !ok_held {
             return build::reply(req, 200, &tag); // too late: the call was answered
         }
+        if ok_held {
+            // Answered, but our 2xx still waited for a PRACK: the caller
+            // never heard it, so the CANCEL wins and the callee gets a BYE.
+            self.bye_side(id, Side::B, cx);
+        }
+        let Some(call) = self.calls.get(&id) else {
+            return build::reply(req, 481, &tag);
+        };
         let r = build::reply(&call.a.invite, 487, &call.a.tag);
         cx.respond(&call.a.tx, r);
         let disposition = if call.kind == Kind::Inbound {
@@ -328,6 +322,67 @@ impl Calls {
         let cancels = forking::stop(forks.iter_mut());
         send_cancels(cancels, cx);
     }
+}
+
+/// Sends our 2xx to the caller and starts waiting for its ACK: over UDP
+/// the 2xx is resent from T1 on; over TCP it is not, but the wait for the
+/// ACK ends at 64·T1 all the same.
+pub(super) fn send_ok(id: CallId, tx: &ServerKey, a_route: Route, ok: Response, cx: &mut Cx<'_>) {
+    cx.respond(tx, ok);
+    let first = if a_route.protocol.reliable() {
+        TimerConfig::UDP.timeout()
+    } else {
+        TimerConfig::UDP.t1
+    };
+    cx.arm(id, CallTimer::Retransmit, first);
+}
+
+/// The address our SDP names towards the caller: calls from Twilio get
+/// the public one.
+pub(super) fn a_sdp_ip(call: &Call, public_ip: Option<IpAddr>, cx: &mut Cx<'_>) -> IpAddr {
+    let a_ip = cx.host.local_ip_for(call.a.route.dest.ip());
+    match public_ip {
+        Some(public) if call.kind == Kind::Inbound => public,
+        _ => a_ip,
+    }
+}
+
+/// Our description towards the caller, relaying `codec` in `direction`:
+/// the answer to its offer, or (a delayed offer) our offer. With the
+/// address it names.
+pub(super) fn answer_sdp(
+    call: &mut Call,
+    public_ip: Option<IpAddr>,
+    codec: Codec,
+    direction: Direction,
+    cx: &mut Cx<'_>,
+) -> (Vec<u8>, IpAddr) {
+    let sdp_ip = a_sdp_ip(call, public_ip, cx);
+    let (streams, audio_index, ptime) = match &call.a.offer {
+        Some(o) => (o.streams.clone(), o.audio_index, o.audio.ptime),
+        None => (Vec::new(), 0, None),
+    };
+    let body = sdp::write(
+        &mut call.a.origin,
+        &sdp::Offer {
+            addr: sdp_ip,
+            port: call.ports[0],
+            codecs: vec![codec],
+            telephone_event: call.telephone_event,
+            direction,
+            ptime,
+        },
+        &streams,
+        audio_index,
+    );
+    (body, sdp_ip)
+}
+
+/// The codec an SDP we wrote names.
+fn early_codec(body: &[u8]) -> Option<Codec> {
+    Description::parse(body)
+        .ok()
+        .and_then(|d| d.audio.codecs.first().copied())
 }
 
 /// Sends CANCELs (their answers only end their transactions).

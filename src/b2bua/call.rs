@@ -17,6 +17,7 @@ use crate::sip::transaction::ServerKey;
 use super::forking::Fork;
 use super::hold::Hold;
 use super::invite::OfferMedia;
+use super::prack::ReliableUas;
 use super::transfer::TransferState;
 use super::{CallId, DeviceId, Route};
 
@@ -59,12 +60,21 @@ pub(super) struct ALeg {
     pub(super) route: Route,
     /// Our To tag towards A.
     pub(super) tag: String,
-    /// A's SDP offer.
-    pub(super) offer: Description,
+    /// A's SDP: the offer of its INVITE, or (a delayed offer, RFC 3261
+    /// §13.2.1) the answer its ACK carries to the offer in our 2xx; `None`
+    /// until then.
+    pub(super) offer: Option<Description>,
     /// Our SDP origin towards A (its version counts our answers).
     pub(super) origin: Origin,
     /// A's dialog, once we answered (none if A's INVITE could not form one).
+    /// Early (from a reliable provisional) when A required 100rel.
     pub(super) dialog: Option<Dialog>,
+    // early media, 100rel:
+    /// Reliable provisional responses towards A (RFC 3262): `Some` when
+    /// A's INVITE required them.
+    pub(super) reliable: Option<ReliableUas>,
+    /// The SDP answer A got in a 183 (early media); the 2xx repeats it.
+    pub(super) early_answer: Option<bytes::Bytes>,
 }
 
 /// The answered callee's leg: we are its UAC.
@@ -90,6 +100,10 @@ pub(super) struct Ringing {
     pub(super) forks: Vec<Fork>,
     /// A 180 went to the caller (only one is sent).
     pub(super) sent_ringing: bool,
+    // early media:
+    /// The fork whose early media the caller hears (see
+    /// [`super::early_media`]).
+    pub(super) early_media: Option<usize>,
 }
 
 /// An answered call.

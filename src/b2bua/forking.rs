@@ -3,6 +3,8 @@
 //! gets its CANCEL with its first provisional, RFC 3261 §9.1); when every
 //! fork fails, the caller gets the most telling failure.
 
+use crate::media::sdp::Description;
+use crate::sip::dialog::Dialog;
 use crate::sip::message::{build, Request};
 use crate::store::cdrs::Disposition;
 
@@ -34,6 +36,13 @@ pub(super) struct Fork {
     pub(super) state: ForkState,
     /// The digest challenge was answered once already.
     pub(super) auth_tried: bool,
+    /// Early media: the SDP of its last provisional response that had one.
+    pub(super) early: Option<Description>,
+    /// Its early dialog, once a reliable provisional response (RFC 3262)
+    /// needed a PRACK; the PRACKs' CSeqs carry on into the answered dialog.
+    pub(super) early_dialog: Option<Dialog>,
+    /// The RSeq of the last reliable provisional response PRACKed.
+    pub(super) rseq: Option<u32>,
 }
 
 impl Fork {
@@ -44,6 +53,9 @@ impl Fork {
             device_id,
             state: ForkState::Calling,
             auth_tried: false,
+            early: None,
+            early_dialog: None,
+            rseq: None,
         }
     }
 

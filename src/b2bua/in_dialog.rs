@@ -17,7 +17,7 @@ use super::{CallId, Calls, Cx, Owner};
 
 impl Calls {
     /// The ACK for our 2xx (no transaction of its own): the call is up.
-    pub(super) fn on_ack(&mut self, req: &Request, _cx: &mut Cx<'_>) {
+    pub(super) fn on_ack(&mut self, req: &Request, cx: &mut Cx<'_>) {
         let Some((id, Side::A)) = self.dialogs.find(req) else {
             return;
         };
@@ -30,6 +30,8 @@ impl Calls {
             };
             call.phase = Phase::Up(waiting.up);
             tracing::debug!(call = %id, "caller's ACK: the call is up");
+            // A delayed offer: the ACK carries the caller's answer.
+            self.on_ack_answer(id, req, cx);
         }
     }
 
@@ -47,7 +49,10 @@ impl Calls {
             tracing::debug!(call = %id, error = %e, "in-dialog request refused");
             return build::reply(req, 500, &tag);
         }
+        let answered = self.calls.get(&id).is_some_and(|c| c.answered());
         match req.method {
+            // Only 100rel forms an early dialog with the caller.
+            Method::Bye if side == Side::A && !answered => self.on_early_bye(req, id, &tag, cx),
             Method::Bye => {
                 let who = match side {
                     Side::A => "caller hung up",
@@ -59,6 +64,7 @@ impl Calls {
             }
             Method::Invite => self.on_reinvite(req, id, side, &tag, cx),
             Method::Refer => self.on_refer(req, id, side, &tag, cx),
+            Method::Prack if side == Side::A => self.on_prack(req, id, &tag, cx),
             Method::Info | Method::Notify | Method::Options | Method::Update
                 if req.body.is_empty() || req.method != Method::Update =>
             {

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use crate::media::relay::{Control, Side};
-use crate::media::sdp::{self, Codec, Description, Direction, Origin, SdpError};
+use crate::media::sdp::{self, Codec, Direction, Origin};
 use crate::sip::message::{build, HeaderName, NameAddr, Request};
 use crate::sip::transaction::ServerKey;
 use crate::sip::transport::Protocol;
@@ -12,7 +12,9 @@ use crate::store::cdrs::Disposition;
 
 use super::call::{ALeg, Call, Phase, Resolving, Ringing};
 use super::cdr::{self, Ending};
+use super::delayed_offer;
 use super::forking::Fork;
+use super::prack::{self, ReliableUas};
 use super::route::{self, Caller, Target};
 use super::{Action, CallId, CallTimer, Calls, Cx, DeviceId, Owner, Route};
 
@@ -39,22 +41,12 @@ impl Calls {
     ) {
         let tag = cx.tag();
         let fail = |status: u16, why: &str| build::reply_with_warning(&req, status, &tag, why);
-        // What the caller offers.
-        if req.body.is_empty() {
-            let r = fail(
-                488,
-                "an INVITE without SDP (delayed offer) is not supported",
-            );
-            return cx.respond(&tx, r);
-        }
-        let offer = match Description::parse(&req.body) {
-            Ok(d) => d,
-            Err(SdpError::Malformed(why)) => return cx.respond(&tx, fail(400, why)),
-            Err(e) => return cx.respond(&tx, fail(488, &e.to_string())),
+        // What the caller offers: an INVITE without SDP is a delayed
+        // offer (ours goes in the 2xx, see `delayed_offer`).
+        let offer = match delayed_offer::read_offer(&req) {
+            Ok(offer) => offer,
+            Err((status, why)) => return cx.respond(&tx, fail(status, &why)),
         };
-        if offer.audio.port == 0 {
-            return cx.respond(&tx, fail(488, "the audio stream is disabled"));
-        }
         let dialed = req
             .uri()
             .and_then(|u| u.user_unescaped())
@@ -102,21 +94,31 @@ impl Calls {
             return cx.respond(&tx, fail(503, "no free media ports"));
         };
         // The offer's first G.711 codec is the call's (no transcoding).
-        let codec = offer.audio.codecs.first().copied().unwrap_or(Codec::Pcmu);
-        cx.media(
-            id,
-            Control::Peer {
-                side: Side::A,
-                rtp: SocketAddr::new(offer.audio.addr, offer.audio.port),
-                direction: offer.audio.direction,
-                codec,
-            },
-        );
+        let (codecs, telephone_event, ptime) = match &offer {
+            Some(o) => (
+                o.audio.codecs.clone(),
+                o.audio.telephone_event,
+                o.audio.ptime,
+            ),
+            None => delayed_offer::our_codecs(),
+        };
+        let codec = codecs.first().copied().unwrap_or(Codec::Pcmu);
+        if let Some(o) = &offer {
+            cx.media(
+                id,
+                Control::Peer {
+                    side: Side::A,
+                    rtp: SocketAddr::new(o.audio.addr, o.audio.port),
+                    direction: o.audio.direction,
+                    codec,
+                },
+            );
+        }
         let media = OfferMedia {
             port: ports[1],
-            codecs: offer.audio.codecs.clone(),
-            telephone_event: offer.audio.telephone_event,
-            ptime: offer.audio.ptime,
+            codecs,
+            telephone_event,
+            ptime,
             towards_twilio: matches!(plan.target, Target::Trunk { .. }),
         };
         let origin = Origin::new(cx.host.random());
@@ -137,6 +139,8 @@ impl Calls {
                 offer,
                 origin,
                 dialog: None,
+                reliable: prack::required(&req.headers).then(|| ReliableUas::new(cx.host.random())),
+                early_answer: None,
             },
             ports,
             codec,
@@ -159,6 +163,7 @@ impl Calls {
                 call.phase = Phase::Ringing(Ringing {
                     forks,
                     sent_ringing: false,
+                    early_media: None,
                 });
                 self.start(call, cx);
             }
@@ -254,6 +259,7 @@ impl Calls {
         call.phase = Phase::Ringing(Ringing {
             forks: vec![Fork::new(invite, route, None)],
             sent_ringing: false,
+            early_media: None,
         });
         self.start(call, cx);
     }

@@ -16,22 +16,31 @@
 //! [`forking`] runs the parallel INVITEs and picks the best failure,
 //! [`hold`] decides who hears music, [`transfer`] reads REFERs, [`cdr`]
 //! assembles the record, [`dialogs`] finds a call from an in-dialog request.
+//! Call set-up has three more: [`delayed_offer`] (an INVITE without SDP:
+//! our offer in the 2xx, the answer from the ACK), [`early_media`] (the
+//! forks' provisionals, a 183's SDP relayed before the answer) and
+//! [`prack`] (reliable provisional responses, RFC 3262, on both legs).
 
 mod answer;
 mod call;
 mod cdr;
+mod delayed_offer;
 mod dialogs;
 mod directory;
+mod early_media;
 mod forking;
 mod hold;
 mod in_dialog;
 mod invite;
+mod prack;
 mod route;
 mod timers;
 mod transfer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_early;
 
 pub use call::{CallInfo, CallMark};
 pub use directory::{Directory, Number, Phone, Trunk};
@@ -152,6 +161,10 @@ pub enum CallTimer {
     Refer,
     /// A blind transfer's target rang long enough.
     TransferRing,
+    // 100rel (RFC 3262):
+    /// Resend the unacknowledged reliable provisional response to A (T1
+    /// doubling); at 64·T1 without its PRACK, A gets 500.
+    Prack,
 }
 
 /// What happens to the call layer.

@@ -45,6 +45,7 @@ impl Calls {
                 };
                 self.transfer_failed(id, 408, cx);
             }
+            CallTimer::Prack => self.on_prack_timer(id, cx),
             CallTimer::Retransmit => {
                 let Phase::AwaitingAck(waiting) = &mut call.phase else {
                     return; // ACKed

@@ -21,6 +21,7 @@ use super::call::{BLeg, Call, Kind, Phase};
 use super::cdr::{self, Ending};
 use super::forking::{self, Fork, ForkState};
 use super::invite::OfferMedia;
+use super::prack;
 use super::{Action, CallId, CallTimer, Calls, Cx, DeviceId, Owner, Route};
 
 /// What a REFER asked for, carried out once its 202 is on the wire.
@@ -318,12 +319,16 @@ impl Calls {
             100..=199 => {
                 if let Some((cancel, route)) = fork.provisional() {
                     cx.request(cancel, route, Owner::Nobody);
+                } else {
+                    // A reliable provisional (RFC 3262) gets its PRACK.
+                    prack::acknowledge(fork, &resp, cx);
                 }
             }
             200..=299 if matches!(fork.state, ForkState::Calling | ForkState::Ringing) => {
                 fork.state = ForkState::Answered;
                 let (invite, route, device) = (fork.invite.clone(), fork.route, fork.device_id);
-                self.complete_blind_transfer(id, invite, route, device, resp, cx);
+                let early_seq = prack::early_seq(fork);
+                self.complete_blind_transfer(id, invite, route, device, resp, early_seq, cx);
             }
             200..=299 => hang_up_stray(&resp, cx),
             status => {
@@ -345,6 +350,7 @@ impl Calls {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn complete_blind_transfer(
         &mut self,
         id: CallId,
@@ -352,11 +358,13 @@ impl Calls {
         route: Route,
         device: Option<DeviceId>,
         resp: Response,
+        early_seq: u32,
         cx: &mut Cx<'_>,
     ) {
         let Ok(mut dialog) = Dialog::uac(&invite, &resp) else {
             return hang_up_stray(&resp, cx);
         };
+        dialog.local_seq = dialog.local_seq.max(early_seq); // past its PRACKs
         let via = cx.via(route);
         let contact = cx.contact(route);
         let ack = dialog.request(Method::Ack, &via, &contact, Some(1));

@@ -163,6 +163,7 @@ impl Endpoint {
                         CallTimer::Retransmit,
                         CallTimer::Refer,
                         CallTimer::TransferRing,
+                        CallTimer::Prack,
                     ] {
                         self.timers.cancel(&TimerKey::Call(call, t));
                     }
@@ -227,6 +228,16 @@ impl Endpoint {
         protocol: Protocol,
         key: Key,
     ) {
+        // §8.2.2.3: an INVITE requiring an extension we lack gets 420.
+        let unsupported = crate::sip::message::build::unsupported_requirements(&req);
+        if !unsupported.is_empty() {
+            let mut r = reply(&req, 420, &self.tag());
+            r.headers.push(
+                crate::sip::message::HeaderName::Unsupported,
+                unsupported.join(", "),
+            );
+            return self.respond(&key, r).await;
+        }
         let trying = reply(&req, 100, "");
         self.respond(&key, trying).await;
         let tag = self.tag();

@@ -16,7 +16,21 @@ pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, NOTI
 /// The SIP extensions (option tags) Homeline implements: what it lists in
 /// `Supported` and accepts in a peer's `Require`. One list, so the 420
 /// check and the headers Homeline sends cannot disagree.
-pub const SUPPORTED: &[&str] = &[];
+pub const SUPPORTED: &[&str] = &["100rel"];
+
+/// The `Supported` value Homeline sends on its INVITEs and 2xx answers.
+pub fn supported() -> String {
+    SUPPORTED.join(", ")
+}
+
+/// A `Reason` header value (RFC 3326) saying why Homeline ends a call,
+/// the text cleaned and bounded like a `Warning`'s.
+pub fn reason(cause: u16, text: &str) -> String {
+    format!(
+        "SIP;cause={cause};text=\"{}\"",
+        super::text::phrase(text, super::text::MAX_WARNING_TEXT)
+    )
+}
 
 /// The option tags of `req`'s `Require` that Homeline does not implement
 /// (RFC 3261 §8.2.2.3: a request requiring one gets 420 with them listed in
@@ -128,6 +142,9 @@ pub fn invite(p: NewInvite<'_>) -> Request {
     h.push(HeaderName::CSeq, "1 INVITE");
     h.push(HeaderName::Contact, format!("<{}>", p.contact));
     h.push(HeaderName::Allow, ALLOW);
+    if !SUPPORTED.is_empty() {
+        h.push(HeaderName::Supported, supported());
+    }
     h.push(HeaderName::UserAgent, product());
     h.push(HeaderName::ContentType, "application/sdp");
     Request {
@@ -184,6 +201,18 @@ mod tests {
             Some("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc")
         );
         assert_eq!(c.headers.get(&HeaderName::To), Some("<sip:b@x>"));
+    }
+
+    #[test]
+    fn rfc3262_100rel_is_supported_and_other_requirements_are_not() {
+        let mut req = invite_req();
+        req.headers.push(HeaderName::Require, "100rel, foo");
+        assert_eq!(unsupported_requirements(&req), vec!["foo"]);
+        assert!(supported().contains("100rel"));
+        assert_eq!(
+            reason(488, "no \"answer\"\r\n"),
+            "SIP;cause=488;text=\"no 'answer'  \""
+        );
     }
 
     #[test]
