@@ -539,8 +539,8 @@ impl Endpoint {
         };
         let dest = req
             .headers
-            .values(&HeaderName::Via)
-            .first()
+            .values_iter(&HeaderName::Via)
+            .next()
             .map(|v| response_destination(v, source, protocol))
             .unwrap_or(source);
         if self.txs.contains(&key) {

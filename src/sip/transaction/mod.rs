@@ -143,7 +143,7 @@ pub enum TxKey {
 impl TxKey {
     /// The server-side key of a request; `None` without a parseable Via.
     pub fn server(req: &Request) -> Option<TxKey> {
-        let via = Via::parse(req.headers.values(&HeaderName::Via).first()?)?;
+        let via = Via::parse(req.headers.values_iter(&HeaderName::Via).next()?)?;
         let method = match req.method {
             Method::Ack => "INVITE".to_string(),
             ref m => m.as_str().to_string(),
