@@ -207,6 +207,14 @@ async fn run_with_db(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
+    // Attached before the HTTP server starts, so no change goes unseen.
+    let reload_task = tokio::spawn(reload_on_directory_change(
+        state.events.directory_reloader(),
+        sip.clone(),
+        db.clone(),
+        secrets.clone(),
+        stopped(),
+    ));
 
     let http_task = tokio::spawn(http::serve(
         http_listener,
@@ -264,6 +272,7 @@ async fn run_with_db(
     notifier.notify(Notice::Status("stopping".into()));
     let _ = stop_tx.send(true);
     let _ = http_task.await;
+    let _ = reload_task.await;
     let _ = sip_task.await;
     drop(sip);
     // The endpoint is gone, so the registrar's sender is too: the writer
@@ -295,9 +304,9 @@ pub async fn load_device_credentials(
     let creds = tokio::task::spawn_blocking(move || {
         rows.into_iter()
             .filter_map(|(id, username, sealed)| match secrets.open(store::devices::SIP_PASSWORD_CONTEXT, &sealed) {
-                Ok(pw) => Some(DeviceCredential::new(id, &username, &String::from_utf8_lossy(&pw))),
+                Ok(pw) => Some(DeviceCredential::new(id.0, &username, &String::from_utf8_lossy(&pw))),
                 Err(e) => {
-                    tracing::error!(device_id = id, %username, error = %e, "cannot open the SIP password of a phone");
+                    tracing::error!(device_id = id.0, %username, error = %e, "cannot open the SIP password of a phone");
                     None
                 }
             })
@@ -318,9 +327,8 @@ pub async fn load_directory(
         .call(move |c| {
             // Generated (and stored) on first use: the same pair goes into
             // the TwiML <Sip> and into Twilio's credential list.
-            let credentials = crate::sysconfig::twilio_sip_credentials(c, &secret_box)
-                .map_err(|e| store::StoreError::Conflict(e.to_string()));
-            Ok((
+            let credentials = crate::sysconfig::twilio_sip_credentials(c, &secret_box);
+            Ok::<_, crate::store::StoreError>((
                 store::devices::routing(c)?,
                 store::dids::routing(c)?,
                 store::dids::first_number_of_users(c)?,
@@ -331,7 +339,8 @@ pub async fn load_directory(
         .await?;
     let firsts: std::collections::HashMap<i64, String> = firsts.into_iter().collect();
     let mut dir = endpoint::Directory::default();
-    for (device_id, username, name, user_id) in phones {
+    for (id, username, name, user_id) in phones {
+        let device_id = id.0;
         let caller_id = user_id.and_then(|u| firsts.get(&u).cloned());
         dir.phones.insert(
             device_id,
@@ -363,8 +372,32 @@ pub async fn load_directory(
     Ok(dir)
 }
 
+/// Reloads the SIP endpoint's phones and directory whenever the HTTP API
+/// announces a change ([`crate::events::Event::DirectoryChanged`]), and
+/// acknowledges each reload so the announcing request can answer after it.
+async fn reload_on_directory_change(
+    mut reloader: crate::events::DirectoryReloader,
+    sip: endpoint::SipHandle,
+    db: Db,
+    secrets: Arc<SecretBox>,
+    stopped: impl Future<Output = ()>,
+) {
+    tokio::pin!(stopped);
+    loop {
+        let generation = tokio::select! {
+            _ = &mut stopped => return,
+            g = reloader.next() => match g {
+                Some(g) => g,
+                None => return,
+            },
+        };
+        reload_sip(&sip, &db, &secrets).await;
+        reloader.applied(generation);
+    }
+}
+
 /// Tells the SIP endpoint about changed phones, numbers or Twilio settings.
-pub async fn reload_sip(sip: &endpoint::SipHandle, db: &Db, secrets: &Arc<SecretBox>) {
+async fn reload_sip(sip: &endpoint::SipHandle, db: &Db, secrets: &Arc<SecretBox>) {
     match load_device_credentials(db, secrets).await {
         Ok(creds) => sip.reload_devices(creds).await,
         Err(e) => tracing::error!(error = %e, "could not reload phone credentials for SIP"),
@@ -419,7 +452,7 @@ async fn probe_database(db: Db, heartbeat: watchdog::Heartbeat, stopped: impl Fu
         }
         tokio::select! {
             _ = &mut stopped => return,
-            r = db.call(|_| Ok(())) => match r {
+            r = db.call(|_| Ok::<_, crate::store::StoreError>(())) => match r {
                 Ok(()) => heartbeat.beat(),
                 Err(e) => tracing::error!(error = %e, "database probe failed"),
             },

@@ -23,7 +23,15 @@ pub enum Dialed {
     Number(String),
     /// An emergency number, passed on as dialled.
     Emergency(String),
+    /// The pickup feature code ([`PICKUP_CODE`]): answer a call ringing
+    /// elsewhere in the house.
+    Pickup,
 }
+
+/// The feature code that picks up a call ringing elsewhere in the house.
+/// Feature codes are read before anything else, so no extension or number
+/// can shadow them.
+pub const PICKUP_CODE: &str = "*8";
 
 /// Why a dialled string is not a call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +94,9 @@ impl DialRules {
         is_extension: impl Fn(&str) -> bool,
     ) -> Result<Dialed, DialError> {
         let raw = dialed.trim();
+        if raw == PICKUP_CODE {
+            return Ok(Dialed::Pickup);
+        }
         if is_extension(raw) {
             return Ok(Dialed::Extension(raw.to_string()));
         }
@@ -242,6 +253,7 @@ mod tests {
         );
         assert!(r.interpret("5550100", no_ext).is_err());
         assert!(r.interpret("*69", no_ext).is_err());
+        assert_eq!(r.interpret(" *8 ", |_| true), Ok(Dialed::Pickup));
         assert!(r.interpret("", no_ext).is_err());
         let uk = DialRules {
             home_country: "44".into(),

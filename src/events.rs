@@ -13,12 +13,19 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::broadcast;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
 
 use crate::constants::{EVENTS_BACKLOG, MAX_EVENT_STREAMS};
 
 /// How many events a subscriber may fall behind before it lags.
 const CAPACITY: usize = 256;
+
+/// How long [`Events::directory_changed`] waits for the reload before it
+/// gives up (and logs): a stuck reload must not hang an admin's request.
+const DIRECTORY_RELOAD_WAIT: Duration = Duration::from_secs(10);
 
 /// What happened to a voicemail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -113,12 +120,23 @@ pub enum Event {
     },
     /// The server is stopping; event streams end. Not shown to clients.
     Closing,
+    /// Phones, numbers, their assignments or the Twilio SIP settings changed
+    /// in the database: the SIP endpoint reloads its directory. Published by
+    /// [`Events::directory_changed`]; not shown to clients.
+    DirectoryChanged {
+        /// Increases with every change; the reloader acknowledges the
+        /// highest generation its reload covered.
+        generation: u64,
+    },
 }
 
 impl Event {
     /// Whether clients see this event (the others steer the streams).
     pub fn is_shown(&self) -> bool {
-        !matches!(self, Event::SessionsChanged { .. } | Event::Closing)
+        !matches!(
+            self,
+            Event::SessionsChanged { .. } | Event::Closing | Event::DirectoryChanged { .. }
+        )
     }
 }
 
@@ -155,6 +173,21 @@ struct Shared {
     backlog: Mutex<Backlog>,
     closing: AtomicBool,
     streams: AtomicUsize,
+    directory: DirectorySync,
+}
+
+/// The bookkeeping that lets a publisher of `DirectoryChanged` wait until
+/// the reload covering its change took effect (so an admin who changes a
+/// phone and then registers it meets the new credentials).
+#[derive(Debug)]
+struct DirectorySync {
+    /// The generation of the newest change.
+    requested: AtomicU64,
+    /// The newest generation a finished reload covered.
+    applied: watch::Sender<u64>,
+    /// How many [`DirectoryReloader`]s are attached (0 or 1 in practice);
+    /// with none, nobody waits.
+    reloaders: AtomicUsize,
 }
 
 /// The publisher; cheap to clone.
@@ -203,6 +236,11 @@ impl Events {
                 }),
                 closing: AtomicBool::new(false),
                 streams: AtomicUsize::new(0),
+                directory: DirectorySync {
+                    requested: AtomicU64::new(0),
+                    applied: watch::channel(0).0,
+                    reloaders: AtomicUsize::new(0),
+                },
             }),
         }
     }
@@ -287,6 +325,85 @@ impl Events {
         self.shared.closing.store(true, Ordering::Release);
         self.publish(Event::Closing);
     }
+
+    /// Publishes [`Event::DirectoryChanged`] for a change already committed
+    /// to the database, and returns once an attached [`DirectoryReloader`]
+    /// has reloaded from a database that includes it (at once when none is
+    /// attached; after [`DIRECTORY_RELOAD_WAIT`] at the latest).
+    pub async fn directory_changed(&self) {
+        let sync = &self.shared.directory;
+        let mut applied = sync.applied.subscribe();
+        let generation = sync.requested.fetch_add(1, Ordering::AcqRel) + 1;
+        self.publish(Event::DirectoryChanged { generation });
+        let done =
+            applied.wait_for(|&a| a >= generation || sync.reloaders.load(Ordering::Acquire) == 0);
+        let late = tokio::time::timeout(DIRECTORY_RELOAD_WAIT, done)
+            .await
+            .is_err();
+        if late {
+            tracing::warn!(generation, "the directory reload is late; answering anyway");
+        }
+    }
+
+    /// Attaches the one party that reloads the directory on
+    /// [`Event::DirectoryChanged`]; publishers wait for it from now on.
+    pub fn directory_reloader(&self) -> DirectoryReloader {
+        let rx = self.subscribe();
+        self.shared
+            .directory
+            .reloaders
+            .fetch_add(1, Ordering::AcqRel);
+        DirectoryReloader {
+            shared: self.shared.clone(),
+            rx,
+        }
+    }
+}
+
+/// Receives directory changes and acknowledges the reloads; waiting
+/// publishers are released when it is dropped.
+#[derive(Debug)]
+pub struct DirectoryReloader {
+    shared: Arc<Shared>,
+    rx: broadcast::Receiver<Arc<Published>>,
+}
+
+impl DirectoryReloader {
+    /// Waits for the next change and returns the generation a reload started
+    /// now covers (the newest, so a burst of changes costs one reload), or
+    /// `None` when the channel is gone.
+    pub async fn next(&mut self) -> Option<u64> {
+        loop {
+            match self.rx.recv().await {
+                Ok(p) if matches!(p.event, Event::DirectoryChanged { .. }) => break,
+                Ok(_) => {}
+                // Missed events may have been changes: reload to be sure.
+                Err(broadcast::error::RecvError::Lagged(_)) => break,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+        // Changes already queued behind this one are covered too.
+        while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = self.rx.try_recv() {}
+        Some(self.shared.directory.requested.load(Ordering::Acquire))
+    }
+
+    /// The reload that started after [`DirectoryReloader::next`] returned
+    /// `generation` is done (whether it succeeded or logged its failure).
+    pub fn applied(&self, generation: u64) {
+        self.shared
+            .directory
+            .applied
+            .send_modify(|a| *a = (*a).max(generation));
+    }
+}
+
+impl Drop for DirectoryReloader {
+    fn drop(&mut self) {
+        let sync = &self.shared.directory;
+        sync.reloaders.fetch_sub(1, Ordering::AcqRel);
+        // Wake the waiters: with nobody reloading they stop waiting.
+        sync.applied.send_modify(|_| {});
+    }
 }
 
 #[cfg(test)]
@@ -350,6 +467,48 @@ mod tests {
         fn is_gap_for_tests(&self) -> bool {
             matches!(self, Resume::Gap)
         }
+    }
+
+    #[tokio::test]
+    async fn directory_changes_return_at_once_without_a_reloader() {
+        let events = Events::starting_at(1);
+        let mut rx = events.subscribe();
+        events.directory_changed().await;
+        let got = rx.recv().await.expect("event");
+        assert_eq!(got.event, Event::DirectoryChanged { generation: 1 });
+        assert!(!got.event.is_shown());
+    }
+
+    #[tokio::test]
+    async fn a_directory_change_waits_for_the_reload_that_covers_it() {
+        let events = Events::starting_at(1);
+        let mut reloader = events.directory_reloader();
+        let reloads = Arc::new(AtomicUsize::new(0));
+        let seen = reloads.clone();
+        let task = tokio::spawn(async move {
+            while let Some(generation) = reloader.next().await {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                seen.fetch_add(1, Ordering::AcqRel);
+                reloader.applied(generation);
+            }
+        });
+        events.directory_changed().await;
+        assert_eq!(
+            reloads.load(Ordering::Acquire),
+            1,
+            "answered after the reload"
+        );
+        // Concurrent changes each return after a reload that covers them.
+        let (a, b) = (events.clone(), events.clone());
+        tokio::join!(a.directory_changed(), b.directory_changed());
+        let n = reloads.load(Ordering::Acquire);
+        assert!((2..=3).contains(&n), "{n} reloads");
+        task.abort();
+        let _ = task.await;
+        // The reloader is gone (dropped with its task): nobody waits.
+        tokio::time::timeout(Duration::from_secs(1), events.directory_changed())
+            .await
+            .expect("no wait without a reloader");
     }
 
     #[test]

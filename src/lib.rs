@@ -34,6 +34,9 @@
 //! * [`events`] tells other parts (MWI, notifications) what happened.
 //! * [`media`] is SDP and the RTP relay that anchors every call.
 //! * [`dialplan`] reads dialled numbers and guards against toll fraud.
+//! * [`voicemail`], [`messages`] and [`cdr`] take in what Twilio's webhooks
+//!   report (recordings and transcripts, SMS/MMS and their statuses, call
+//!   statuses); `http::webhooks` only parses the callbacks and renders TwiML.
 //!
 //! Lower modules never import upper ones: `store` knows nothing of `http`.
 
@@ -43,6 +46,7 @@
 pub mod accounts;
 pub mod app;
 pub mod b2bua;
+pub mod cdr;
 pub mod clock;
 pub mod constants;
 pub mod dialplan;
@@ -52,6 +56,7 @@ pub mod events;
 pub mod http;
 pub mod logging;
 pub mod media;
+pub mod messages;
 pub mod outbox;
 pub mod registrar;
 pub mod secrets;
@@ -61,6 +66,7 @@ pub mod storage;
 pub mod store;
 pub mod sysconfig;
 pub mod twilio;
+pub mod voicemail;
 pub mod watchdog;
 
 /// The version printed by `homeline version` and served by `/health`.

@@ -284,12 +284,17 @@ fn check(field: &Field, value: &Value) -> Result<Option<String>, String> {
         Kind::Url => crate::settings::check_http_url(text)?,
         Kind::Timezone => check_timezone(text)?,
         Kind::AccountSid => {
-            if !crate::twilio::client::is_account_sid(text) {
+            if !is_account_sid(text) {
                 return Err("expected a Twilio Account SID: AC followed by 32 hex digits".into());
             }
         }
     }
     Ok(Some(text.to_string()))
+}
+
+/// Whether `sid` looks like a Twilio Account SID (`AC` + 32 hex digits).
+pub fn is_account_sid(sid: &str) -> bool {
+    sid.len() == 34 && sid.starts_with("AC") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A host name or IP address (for SMTP).

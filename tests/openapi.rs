@@ -227,7 +227,8 @@ fn provision(dir: &Path) -> (i64, i64, i64, i64) {
         &sealed,
         now,
     )
-    .expect("device");
+    .expect("device")
+    .0;
     cdrs::insert(
         &conn,
         &Cdr {

@@ -1445,7 +1445,7 @@ mod in_process {
                     now,
                 )?;
                 Outbox::enqueue_in(c, &Task::SendMessage { message_id: id }, now)?;
-                Ok(id)
+                Ok::<_, homeline::store::StoreError>(id)
             })
             .await
             .expect("seed");
@@ -1602,7 +1602,7 @@ mod in_process {
                     },
                     now,
                 )?;
-                Ok(id)
+                Ok::<_, homeline::store::StoreError>(id)
             })
             .await
             .expect("seed");

@@ -47,7 +47,12 @@ pub async fn sweep_loop(db: Db, clock: SharedClock, stopped: impl Future<Output 
         }
         let now = clock.now();
         match db
-            .call(move |c| Ok((sessions::delete_expired(c, now)?, lockout::sweep(c, now)?)))
+            .call(move |c| {
+                Ok::<_, crate::store::StoreError>((
+                    sessions::delete_expired(c, now)?,
+                    lockout::sweep(c, now)?,
+                ))
+            })
             .await
         {
             Ok((0, 0)) => {}
@@ -90,7 +95,7 @@ mod tests {
                 None,
                 now.plus(Duration::from_secs(3600)),
             )?;
-            Ok(())
+            Ok::<_, crate::store::StoreError>(())
         })
         .await
         .expect("seed");
@@ -104,7 +109,11 @@ mod tests {
         for _ in 0..200 {
             left = db
                 .call(|c| {
-                    Ok(c.query_row("SELECT count(*) FROM sessions", [], |r| r.get::<_, i64>(0))?)
+                    Ok::<_, crate::store::StoreError>(c.query_row(
+                        "SELECT count(*) FROM sessions",
+                        [],
+                        |r| r.get::<_, i64>(0),
+                    )?)
                 })
                 .await
                 .expect("count");

@@ -97,7 +97,11 @@ impl Scope {
     }
 
     /// The device `id` if visible; otherwise not-found, as for a missing one.
-    pub fn check_device(&self, conn: &Connection, id: i64) -> Result<Device, StoreError> {
+    pub fn check_device(
+        &self,
+        conn: &Connection,
+        id: devices::DeviceId,
+    ) -> Result<Device, StoreError> {
         let device = devices::get(conn, id)?;
         match self {
             Scope::All => Ok(device),
@@ -173,7 +177,10 @@ mod tests {
                 "another user's object is simply not found: {denied:?}"
             );
         }
-        let missing = scope.check_device(&conn, 9999).map(|_| ()).unwrap_err();
+        let missing = scope
+            .check_device(&conn, devices::DeviceId(9999))
+            .map(|_| ())
+            .unwrap_err();
         let foreign = scope
             .check_device(&conn, gran_phone)
             .map(|_| ())

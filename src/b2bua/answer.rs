@@ -183,6 +183,7 @@ impl Calls {
         if answer.audio.telephone_event.is_none() {
             call.telephone_event = None;
         }
+        call.dtmf[1] = answer.audio.telephone_event;
         cx.media(
             id,
             Control::Peer {
@@ -203,6 +204,7 @@ impl Calls {
                 },
             );
         }
+        super::dtmf::tell_relay(call, cx);
         call.answered_at = Some(cx.now);
         if device_id.is_some() && call.kind != Kind::Outbound {
             call.device_id = device_id;
@@ -368,7 +370,7 @@ pub(super) fn answer_sdp(
             addr: sdp_ip,
             port: call.ports[0],
             codecs: vec![codec],
-            telephone_event: call.telephone_event,
+            telephone_event: call.dtmf[0],
             direction,
             ptime,
         },

@@ -174,6 +174,14 @@ pub(super) struct Call {
     pub(super) codec: Codec,
     pub(super) telephone_event: Option<u8>,
     pub(super) phase: Phase,
+    /// DTMF: the telephone-event payload type each leg negotiated (A, B);
+    /// a leg without one hears DTMF as SIP INFO.
+    pub(super) dtmf: [Option<u8>; 2],
+    /// Call pickup: the picking-up phone's 2xx, resent until its ACK.
+    pub(super) picked: Option<super::pickup::Unconfirmed>,
+    /// Transfer to an external number: one party is now a number rung
+    /// through Twilio (the toll-fraud guard counts the call as outgoing).
+    pub(super) transferred_out: bool,
 }
 
 impl Call {

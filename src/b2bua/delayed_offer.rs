@@ -82,6 +82,9 @@ impl Calls {
                         codec: call.codec,
                     },
                 );
+                // DTMF: the caller's own telephone-events, from its answer.
+                call.dtmf[0] = answer.audio.telephone_event;
+                super::dtmf::tell_relay(call, cx);
                 call.a.offer = Some(answer);
             }
             Err(why) => {

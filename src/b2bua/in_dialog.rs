@@ -18,8 +18,11 @@ use super::{CallId, Calls, Cx, Owner};
 impl Calls {
     /// The ACK for our 2xx (no transaction of its own): the call is up.
     pub(super) fn on_ack(&mut self, req: &Request, cx: &mut Cx<'_>) {
-        let Some((id, Side::A)) = self.dialogs.find(req) else {
-            return;
+        let id = match self.dialogs.find(req) {
+            Some((id, Side::A)) => id,
+            // Call pickup: the picking-up phone's ACK.
+            Some((id, Side::B)) => return self.on_picked_ack(id),
+            None => return,
         };
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -65,7 +68,8 @@ impl Calls {
             Method::Invite => self.on_reinvite(req, id, side, &tag, cx),
             Method::Refer => self.on_refer(req, id, side, &tag, cx),
             Method::Prack if side == Side::A => self.on_prack(req, id, &tag, cx),
-            Method::Info | Method::Notify | Method::Options | Method::Update
+            Method::Info => self.on_info(req, id, side, &tag, cx),
+            Method::Notify | Method::Options | Method::Update
                 if req.body.is_empty() || req.method != Method::Update =>
             {
                 build::reply(req, 200, &tag)
@@ -131,8 +135,11 @@ impl Calls {
                 },
             );
         }
-        let (codec, telephone_event, port) =
-            (call.codec, call.telephone_event, call.ports[side.index()]);
+        let (codec, telephone_event, port) = (
+            call.codec,
+            call.dtmf[side.index()],
+            call.ports[side.index()],
+        );
         let Some(up) = call.up_mut() else {
             return build::reply(req, 491, tag);
         };

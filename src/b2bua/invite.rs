@@ -86,6 +86,19 @@ impl Calls {
                 return cx.respond(&tx, r);
             }
         };
+        // The pickup code answers a ringing call instead of making one.
+        if plan.target == Target::Pickup {
+            return match (plan.device_id, offer) {
+                (Some(picker), Some(offer)) => {
+                    self.pick_up(&req, offer, tx, a_route, picker, &tag, cx)
+                }
+                (None, _) => cx.respond(&tx, fail(404, "only a phone can pick up a call")),
+                (Some(_), None) => cx.respond(
+                    &tx,
+                    fail(488, "picking up a call needs an SDP offer in the INVITE"),
+                ),
+            };
+        }
         // The relay: two port pairs.
         self.next_id += 1;
         let id = CallId(self.next_id);
@@ -146,6 +159,9 @@ impl Calls {
             codec,
             telephone_event: media.telephone_event,
             phase: Phase::Ending,
+            dtmf: [media.telephone_event, None],
+            picked: None,
+            transferred_out: false,
         };
         match &plan.target {
             Target::Phones(devices) => {
@@ -167,6 +183,7 @@ impl Calls {
                 });
                 self.start(call, cx);
             }
+            Target::Pickup => {} // answered by `pick_up` above
             Target::Trunk { number } => {
                 let edge = self.directory.trunk.as_ref().and_then(|t| t.edge);
                 let domain = self
@@ -225,6 +242,10 @@ impl Calls {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        if !matches!(call.phase, Phase::Resolving(_)) {
+            // An answered call resolving for a transfer to an external number.
+            return self.on_transfer_resolved(id, dest, cx);
+        }
         let Phase::Resolving(resolving) = call.take_phase() else {
             return;
         };

@@ -20,6 +20,9 @@
 //! our offer in the 2xx, the answer from the ACK), [`early_media`] (the
 //! forks' provisionals, a 183's SDP relayed before the answer) and
 //! [`prack`] (reliable provisional responses, RFC 3262, on both legs).
+//! The call features: [`dtmf`] carries key presses between SIP INFO and
+//! RFC 4733, [`pickup`] answers a ringing call from another phone (`*8`),
+//! [`transfer_out`] transfers to a number through Twilio.
 
 mod answer;
 mod call;
@@ -27,15 +30,18 @@ mod cdr;
 mod delayed_offer;
 mod dialogs;
 mod directory;
+mod dtmf;
 mod early_media;
 mod forking;
 mod hold;
 mod in_dialog;
 mod invite;
+mod pickup;
 mod prack;
 mod route;
 mod timers;
 mod transfer;
+mod transfer_out;
 
 #[cfg(test)]
 mod tests;
@@ -70,9 +76,9 @@ impl std::fmt::Display for CallId {
     }
 }
 
-/// A phone's row id in the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeviceId(pub i64);
+/// A phone's row id in the database (defined by the store, which the HTTP
+/// API shares).
+pub use crate::store::devices::DeviceId;
 
 /// A party of a call, as the API names it: `a` called, `b` was called.
 /// (The relay's own [`crate::media::relay::Side`] stays internal.)
@@ -161,6 +167,9 @@ pub enum CallTimer {
     Refer,
     /// A blind transfer's target rang long enough.
     TransferRing,
+    // Call pickup:
+    /// Resend our 2xx to the picking-up phone until its ACK.
+    PickupRetransmit,
     // 100rel (RFC 3262):
     /// Resend the unacknowledged reliable provisional response to A (T1
     /// doubling); at 64·T1 without its PRACK, A gets 500.
@@ -225,8 +234,8 @@ pub enum Action {
         /// The response.
         response: Response,
     },
-    /// Our 2xx to A once more: through its transaction while it lives,
-    /// else straight to `route`.
+    /// Our 2xx (or a reliable provisional, RFC 3262) to A once more:
+    /// through its transaction while it lives, else straight to `route`.
     Retransmit {
         /// A's INVITE transaction.
         tx: ServerKey,
@@ -512,7 +521,7 @@ impl Calls {
     fn outgoing(&self) -> usize {
         self.calls
             .values()
-            .filter(|c| c.kind == call::Kind::Outbound)
+            .filter(|c| c.kind == call::Kind::Outbound || c.transferred_out)
             .count()
     }
 

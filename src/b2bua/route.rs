@@ -37,6 +37,8 @@ pub(super) enum Target {
         /// The E.164 number.
         number: String,
     },
+    /// Answer a call ringing elsewhere in the house (the pickup code).
+    Pickup,
 }
 
 /// The routing decision for a call.
@@ -189,6 +191,15 @@ pub(super) fn plan(
                 display: None,
             })
         }
+        Ok(Dialed::Pickup) => Ok(Plan {
+            kind: Kind::Internal,
+            target: Target::Pickup,
+            from: username.clone(),
+            to: crate::dialplan::PICKUP_CODE.to_string(),
+            did_id: None,
+            device_id: Some(device),
+            display: None,
+        }),
         Err(e) => Err(refuse(404, e.to_string())),
     }
 }

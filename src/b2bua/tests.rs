@@ -1252,3 +1252,7 @@ fn tag_of(value: &str) -> String {
         .and_then(|n| n.params.get("tag").flatten().map(str::to_string))
         .unwrap_or_default()
 }
+
+/// The call features (DTMF, pickup, external transfer) on this world.
+#[path = "tests_features.rs"]
+mod features;

@@ -45,6 +45,7 @@ impl Calls {
                 };
                 self.transfer_failed(id, 408, cx);
             }
+            CallTimer::PickupRetransmit => self.on_pickup_retransmit(id, cx),
             CallTimer::Prack => self.on_prack_timer(id, cx),
             CallTimer::Retransmit => {
                 let Phase::AwaitingAck(waiting) = &mut call.phase else {
@@ -79,7 +80,15 @@ impl Calls {
 
     /// A relay reported something.
     pub(super) fn on_media_event(&mut self, id: CallId, event: MediaEvent, cx: &mut Cx<'_>) {
-        let MediaEvent::Timeout(side) = event;
+        let side = match event {
+            MediaEvent::Timeout(side) => side,
+            // DTMF: an RFC 4733 event for a party that takes INFO.
+            MediaEvent::Dtmf {
+                side,
+                event,
+                duration_ms,
+            } => return self.on_dtmf_event(id, side, event, duration_ms, cx),
+        };
         let Some(call) = self.calls.get(&id) else {
             // A relay joined into another call by an attended transfer
             // reports under its old id: the transferred party went silent.

@@ -25,7 +25,6 @@ use super::prack;
 use super::{Action, CallId, CallTimer, Calls, Cx, DeviceId, Owner, Route};
 
 /// What a REFER asked for, carried out once its 202 is on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum ReferPlan {
     /// Blind: ring this extension and hand it the referrer's place.
     Blind { referrer: Side, extension: String },
@@ -36,6 +35,27 @@ pub(super) enum ReferPlan {
         call: CallId,
         side: Side,
     },
+    /// External: ring this number through Twilio (see [`super::transfer_out`]).
+    External(super::transfer_out::Resolving),
+}
+
+impl std::fmt::Debug for ReferPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReferPlan::Blind {
+                referrer,
+                extension,
+            } => write!(f, "blind by {referrer:?} to {extension}"),
+            ReferPlan::Attended {
+                referrer,
+                call,
+                side,
+            } => write!(f, "attended by {referrer:?} with call {call} ({side:?})"),
+            ReferPlan::External(out) => {
+                write!(f, "external by {:?} to {}", out.referrer, out.number)
+            }
+        }
+    }
 }
 
 /// A blind transfer ringing its target.
@@ -52,6 +72,9 @@ pub(super) enum TransferState {
     Accepted(ReferPlan),
     /// The target rings.
     Ringing(Transfer),
+    // Transfer to an external number:
+    /// Waiting for Twilio's address.
+    Resolving(super::transfer_out::Resolving),
 }
 
 /// Why the API could not start a transfer.
@@ -139,13 +162,15 @@ impl Calls {
         } else {
             let extension = target.uri.user_unescaped().unwrap_or_default();
             if self.directory.phone_by_username(&extension).is_none() {
-                let mut r = build::reply(req, 403, tag);
-                r.reason = "Transfer Target Is Not a Local Phone".into();
-                return r;
-            }
-            ReferPlan::Blind {
-                referrer: side,
-                extension,
+                match self.external_refer(req, id, side, &extension, tag, cx) {
+                    Ok(plan) => plan,
+                    Err(refusal) => return refusal,
+                }
+            } else {
+                ReferPlan::Blind {
+                    referrer: side,
+                    extension,
+                }
             }
         };
         tracing::info!(call = %id, ?side, ?plan, "transfer requested");
@@ -168,11 +193,12 @@ impl Calls {
                 call,
                 side,
             } => self.join_calls(id, referrer, call, side, cx),
+            ReferPlan::External(out) => self.start_external_transfer(id, out, cx),
         }
     }
 
     /// Tells the referrer how its transfer goes (NOTIFY with a sipfrag).
-    fn notify_referrer(
+    pub(super) fn notify_referrer(
         &mut self,
         id: CallId,
         side: Side,
@@ -315,6 +341,25 @@ impl Calls {
             }
             return;
         };
+        // Twilio's challenge to an external transfer's INVITE.
+        if matches!(resp.status, 401 | 407)
+            && !fork.auth_tried
+            && fork.device_id.is_none()
+            && self.answer_transfer_challenge(id, n, &resp, cx)
+        {
+            return;
+        }
+        let Some(fork) =
+            self.calls
+                .get_mut(&id)
+                .and_then(Call::up_mut)
+                .and_then(|up| match &mut up.transfer {
+                    TransferState::Ringing(t) => t.forks.get_mut(n),
+                    _ => None,
+                })
+        else {
+            return;
+        };
         match resp.status {
             100..=199 => {
                 if let Some((cancel, route)) = fork.provisional() {
@@ -416,6 +461,11 @@ impl Calls {
         );
         let new_id = dialog.id.clone();
         let old = replace_leg(call, referrer, dialog, route, origin, ack, device);
+        // The new party's telephone-events; a party without a phone is a
+        // number rung through Twilio (it counts as an outgoing call).
+        call.dtmf[referrer.index()] = answer.audio.telephone_event;
+        call.transferred_out |= device.is_none();
+        super::dtmf::tell_relay(call, cx);
         if let Some(k) = old {
             self.dialogs.remove(&k);
         }
@@ -439,7 +489,13 @@ impl Calls {
     }
 
     /// The target did not answer: the referrer keeps the call.
-    fn transfer_failed_with(&mut self, id: CallId, referrer: Side, status: u16, cx: &mut Cx<'_>) {
+    pub(super) fn transfer_failed_with(
+        &mut self,
+        id: CallId,
+        referrer: Side,
+        status: u16,
+        cx: &mut Cx<'_>,
+    ) {
         let mut cancels = Vec::new();
         if let Some(up) = self.calls.get_mut(&id).and_then(Call::up_mut) {
             if let TransferState::Ringing(mut t) =

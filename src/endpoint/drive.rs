@@ -163,6 +163,7 @@ impl Endpoint {
                         CallTimer::Retransmit,
                         CallTimer::Refer,
                         CallTimer::TransferRing,
+                        CallTimer::PickupRetransmit,
                         CallTimer::Prack,
                     ] {
                         self.timers.cancel(&TimerKey::Call(call, t));

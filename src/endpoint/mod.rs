@@ -289,8 +289,7 @@ pub async fn start(
                 trunk_edge: setup.trunk_edge,
             },
         ),
-        clients: HashMap::new(),
-        synth: HashMap::new(),
+        clients: Default::default(),
         pending: std::collections::VecDeque::new(),
         twilio_sip: setup.twilio_sip,
         media: Media {
@@ -337,9 +336,8 @@ struct Endpoint {
     timers: TimerQueue<TimerKey, Instant>,
     rng: crate::sip::random::RandomPool,
     calls: Calls,
-    clients: HashMap<uac::ClientKey, uac::ClientTx>,
-    /// Each client transaction's request, to synthesise 408/503 from.
-    synth: HashMap<uac::ClientKey, Request>,
+    /// The client transactions.
+    clients: crate::sip::transaction::ClientTable<uac::Owner>,
     /// Client transaction events waiting for the call layer.
     pending: std::collections::VecDeque<uac::ClientEvent>,
     twilio_sip: crate::settings::TwilioSip,

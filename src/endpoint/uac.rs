@@ -1,31 +1,18 @@
 //! Client transactions: the requests Homeline sends (INVITEs to phones and
-//! Twilio, CANCEL, BYE) driven through the sans-IO machines of
-//! [`crate::sip::transaction`], with their timers on the endpoint's queue.
+//! Twilio, CANCEL, BYE), kept in [`crate::sip::transaction::ClientTable`];
+//! this drives its actions: sending, timers on the endpoint's queue, and
+//! responses (real or synthesised) handed to the call layer.
 
 use std::net::SocketAddr;
 
-use crate::sip::message::{HeaderName, Message, Method, Request, Response};
-use crate::sip::transaction::{Action, ClientInvite, ClientNonInvite, Input, TimerConfig, TxKey};
+use crate::sip::message::{Message, Request, Response};
+use crate::sip::transaction::{Action, Input, TxKey};
 use crate::sip::transport::Protocol;
 
 use super::{Endpoint, TimerKey};
 
-/// A client transaction's key: top Via branch and CSeq method.
-pub(super) type ClientKey = (String, String);
-
 pub(super) use crate::b2bua::Owner;
-
-pub(super) enum ClientMachine {
-    Invite(ClientInvite),
-    NonInvite(ClientNonInvite),
-}
-
-pub(super) struct ClientTx {
-    machine: ClientMachine,
-    protocol: Protocol,
-    dest: SocketAddr,
-    owner: Owner,
-}
+pub(super) use crate::sip::transaction::ClientKey;
 
 /// What a client transaction tells the call layer.
 pub(super) enum ClientEvent {
@@ -43,33 +30,9 @@ impl Endpoint {
         dest: SocketAddr,
         owner: Owner,
     ) -> Vec<ClientEvent> {
-        let Some(key) = client_key(&req) else {
+        let Some((key, actions)) = self.clients.start(req, protocol, dest, owner) else {
             return Vec::new();
         };
-        let cfg = if protocol.reliable() {
-            TimerConfig::RELIABLE
-        } else {
-            TimerConfig::UDP
-        };
-        let is_invite = req.method == Method::Invite;
-        let synth = req.clone();
-        let (machine, actions) = if is_invite {
-            let (m, a) = ClientInvite::start(req, cfg);
-            (ClientMachine::Invite(m), a)
-        } else {
-            let (m, a) = ClientNonInvite::start(req, cfg);
-            (ClientMachine::NonInvite(m), a)
-        };
-        self.clients.insert(
-            key.clone(),
-            ClientTx {
-                machine,
-                protocol,
-                dest,
-                owner,
-            },
-        );
-        self.synth.insert(key.clone(), synth);
         self.apply_client(&key, actions).await
     }
 
@@ -78,7 +41,7 @@ impl Endpoint {
         let Some(key) = TxKey::client(&resp) else {
             return Vec::new();
         };
-        if !self.clients.contains_key(&key) {
+        if !self.clients.contains(&key) {
             tracing::debug!(
                 status = resp.status,
                 "response without a transaction dropped"
@@ -100,26 +63,15 @@ impl Endpoint {
     }
 
     fn feed_client(&mut self, key: &ClientKey, input: Input) -> Vec<Action> {
-        match self.clients.get_mut(key) {
-            Some(ClientTx {
-                machine: ClientMachine::Invite(m),
-                ..
-            }) => m.handle(input),
-            Some(ClientTx {
-                machine: ClientMachine::NonInvite(m),
-                ..
-            }) => m.handle(input),
-            None => Vec::new(),
-        }
+        self.clients.feed(key, input)
     }
 
     async fn apply_client(&mut self, key: &ClientKey, actions: Vec<Action>) -> Vec<ClientEvent> {
         let mut events = Vec::new();
         for a in actions {
-            let Some(tx) = self.clients.get(key) else {
+            let Some((protocol, dest, owner)) = self.clients.route(key) else {
                 break;
             };
-            let (protocol, dest, owner) = (tx.protocol, tx.dest, tx.owner);
             match a {
                 Action::Send(msg) => {
                     if let Err(e) = self.try_send(protocol, dest, &msg).await {
@@ -128,7 +80,7 @@ impl Endpoint {
                         // TransportError yields TransportFailed + Terminated only.
                         for m in more {
                             if m == Action::TransportFailed {
-                                if let Some(r) = self.synthesised(key, 503) {
+                                if let Some(r) = self.clients.synthesised(key, 503) {
                                     events.push(ClientEvent::Response(owner, r));
                                 }
                             }
@@ -142,12 +94,12 @@ impl Endpoint {
                 }
                 Action::Deliver(resp) => events.push(ClientEvent::Response(owner, resp)),
                 Action::Timeout => {
-                    if let Some(r) = self.synthesised(key, 408) {
+                    if let Some(r) = self.clients.synthesised(key, 408) {
                         events.push(ClientEvent::Response(owner, r));
                     }
                 }
                 Action::TransportFailed => {
-                    if let Some(r) = self.synthesised(key, 503) {
+                    if let Some(r) = self.clients.synthesised(key, 503) {
                         events.push(ClientEvent::Response(owner, r));
                     }
                 }
@@ -160,21 +112,9 @@ impl Endpoint {
 
     fn forget_client(&mut self, key: &ClientKey) {
         self.clients.remove(key);
-        self.synth.remove(key);
         for t in crate::sip::transaction::Timer::ALL {
             self.timers.cancel(&TimerKey::Client(key.clone(), t));
         }
-    }
-
-    /// A response made up for a request that got none (§8.1.3.1).
-    fn synthesised(&self, key: &ClientKey, status: u16) -> Option<Response> {
-        let req = self.synth.get(key)?;
-        Some(Response::to(
-            req,
-            status,
-            crate::sip::message::default_reason(status),
-            "",
-        ))
     }
 
     async fn try_send(
@@ -187,14 +127,4 @@ impl Endpoint {
             .send(protocol, dest, bytes::Bytes::from(msg.to_bytes()))
             .await
     }
-}
-
-/// The key a request's responses will carry.
-pub(super) fn client_key(req: &Request) -> Option<ClientKey> {
-    let via = crate::sip::message::Via::parse(req.headers.values(&HeaderName::Via).first()?)?;
-    let method = match req.method {
-        Method::Ack => return None,
-        ref m => m.as_str().to_string(),
-    };
-    Some((via.branch()?.to_string(), method))
 }

@@ -404,7 +404,7 @@ mod tests {
                     };
                     cdrs::insert(c, &record(i, did, d))?;
                 }
-                Ok(())
+                Ok::<_, crate::store::StoreError>(())
             })
             .await
             .expect("seed");

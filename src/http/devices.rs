@@ -25,6 +25,7 @@ use super::router::{Access, Route};
 use super::ServerState;
 use crate::accounts::password;
 use crate::accounts::scope::Scope;
+use crate::store::devices::DeviceId;
 use crate::store::devices::{self, DeviceFields, DeviceType, SIP_PASSWORD_CONTEXT};
 
 /// Shortest SIP password accepted from an admin (a generated one is 20).
@@ -155,11 +156,10 @@ fn validate(input: &DeviceInput, creating: bool) -> Result<Option<String>, ApiEr
     }
 }
 
-/// Reloads the SIP endpoint's credentials and call directory after a change.
+/// Tells the SIP endpoint that phones changed; returns once it reloaded, so
+/// the phone can register with its new credentials as soon as we answer.
 async fn reload_sip(state: &ServerState) {
-    if let Some(sip) = &state.sip {
-        crate::app::reload_sip(sip, &state.db, &state.secrets).await;
-    }
+    state.events.directory_changed().await;
 }
 
 async fn list(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
@@ -177,7 +177,7 @@ async fn list(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
 }
 
 async fn get(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let (me, id) = (req.principal()?, req.id_param("id")?);
+    let (me, id) = (req.principal()?, DeviceId(req.id_param("id")?));
     let device = state
         .db
         .call(move |c| Scope::load(c, &me)?.check_device(c, id))
@@ -187,14 +187,14 @@ async fn get(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
 }
 
 async fn credentials(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let (me, id) = (req.principal()?, req.id_param("id")?);
+    let (me, id) = (req.principal()?, DeviceId(req.id_param("id")?));
     credentials_of(&state, &req, me, id).await
 }
 
 /// Replaces a phone's SIP password with a generated one (the old one stops
 /// working at once: the SIP endpoint reloads) and answers the new login.
 async fn regenerate_password(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let (me, id) = (req.principal()?, req.id_param("id")?);
+    let (me, id) = (req.principal()?, DeviceId(req.id_param("id")?));
     let pw = password::generate().map_err(|e| ApiError::internal(&req.request_id, &e))?;
     let sealed = seal(&state, &req, &pw)?;
     let now = state.clock.now();
@@ -206,7 +206,7 @@ async fn regenerate_password(state: Arc<ServerState>, req: ApiRequest) -> ApiRes
         })
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
-    tracing::info!(device_id = id, "phone SIP password regenerated");
+    tracing::info!(device_id = id.0, "phone SIP password regenerated");
     reload_sip(&state).await;
     credentials_of(&state, &req, me, id).await
 }
@@ -216,7 +216,7 @@ async fn credentials_of(
     state: &ServerState,
     req: &ApiRequest,
     me: crate::accounts::session::Principal,
-    id: i64,
+    id: DeviceId,
 ) -> ApiResult {
     let (device, sealed) = state
         .db
@@ -264,13 +264,13 @@ async fn create(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         })
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
-    tracing::info!(device_id = device.id, username = %device.username, "phone created");
+    tracing::info!(device_id = device.id.0, username = %device.username, "phone created");
     reload_sip(&state).await;
     Ok(json_response(StatusCode::CREATED, &device))
 }
 
 async fn update(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let id = req.id_param("id")?;
+    let id = DeviceId(req.id_param("id")?);
     let input: DeviceInput = req.json()?;
     let new_password = validate(&input, false)?;
     let sealed = new_password
@@ -298,20 +298,20 @@ async fn update(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
 }
 
 async fn delete(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let id = req.id_param("id")?;
+    let id = DeviceId(req.id_param("id")?);
     state
         .db
         .call(move |c| devices::delete(c, id))
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
-    tracing::info!(device_id = id, "phone deleted");
+    tracing::info!(device_id = id.0, "phone deleted");
     reload_sip(&state).await;
     Ok(json_response(StatusCode::OK, &json!({ "deleted": id })))
 }
 
 async fn registrations(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     let me = req.principal()?;
-    let mine: Option<Vec<i64>> = state
+    let mine: Option<Vec<DeviceId>> = state
         .db
         .call(move |c| {
             let scope = Scope::load(c, &me)?;
@@ -334,7 +334,10 @@ async fn registrations(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     };
     let items: Vec<_> = all
         .into_iter()
-        .filter(|r| mine.as_ref().is_none_or(|ids| ids.contains(&r.device_id)))
+        .filter(|r| {
+            mine.as_ref()
+                .is_none_or(|ids| ids.contains(&DeviceId(r.device_id)))
+        })
         .collect();
     Ok(json_response(StatusCode::OK, &json!({ "items": items })))
 }

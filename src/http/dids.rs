@@ -110,9 +110,7 @@ async fn set_users(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
     if outcome.is_ok() {
         // Who rings for the number changed: tell the call router.
-        if let Some(sip) = &state.sip {
-            crate::app::reload_sip(sip, &state.db, &state.secrets).await;
-        }
+        state.events.directory_changed().await;
     }
     match outcome {
         Ok(body) => Ok(json_response(StatusCode::OK, &body)),

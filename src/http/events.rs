@@ -53,7 +53,10 @@ impl Viewer {
     pub fn load(conn: &rusqlite::Connection, principal: Principal) -> Result<Viewer, StoreError> {
         let scope = Scope::load(conn, &principal)?;
         let device_ids = match scope.owner() {
-            Some(user) => devices::ids_of_user(conn, user)?,
+            Some(user) => devices::ids_of_user(conn, user)?
+                .into_iter()
+                .map(|d| d.0)
+                .collect(),
             None => Vec::new(),
         };
         Ok(Viewer {
@@ -89,7 +92,9 @@ impl Viewer {
                 self.owns_did(*did_id)
             }
             Event::Alert { .. } => admin,
-            Event::SessionsChanged { .. } | Event::Closing => false,
+            Event::SessionsChanged { .. } | Event::Closing | Event::DirectoryChanged { .. } => {
+                false
+            }
         }
     }
 }
@@ -133,7 +138,9 @@ pub fn wire(event: &Event) -> Option<(&'static str, serde_json::Value)> {
         Event::Alert { alert_id, change } => {
             ("alert", json!({ "alert_id": alert_id, "change": change }))
         }
-        Event::SessionsChanged { .. } | Event::Closing => return None,
+        Event::SessionsChanged { .. } | Event::Closing | Event::DirectoryChanged { .. } => {
+            return None
+        }
     })
 }
 
@@ -510,11 +517,11 @@ mod tests {
                 let kid_did = dids::tests::make(c, "+15551230001");
                 let other_did = dids::tests::make(c, "+15551230002");
                 dids::assign(c, kid_did, kid_id)?;
-                Ok((
+                Ok::<_, crate::store::StoreError>((
                     kid_did,
-                    devices::tests::make(c, "kid-phone", Some(kid_id)),
+                    devices::tests::make(c, "kid-phone", Some(kid_id)).0,
                     other_did,
-                    devices::tests::make(c, "hall", None),
+                    devices::tests::make(c, "hall", None).0,
                 ))
             })
             .await

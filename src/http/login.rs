@@ -102,7 +102,7 @@ async fn slot_unless_locked(
     let (locked, account) = state
         .db
         .call(move |c| {
-            Ok((
+            Ok::<_, crate::store::StoreError>((
                 lockout::locked_for(c, &k, now)?,
                 users::password_hash_by_email(c, &e)?,
             ))
@@ -350,7 +350,7 @@ mod tests {
             .call(|c| {
                 let mut st = c.prepare("SELECT last_seen_at || ' ' || expires_at FROM sessions")?;
                 let rows = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-                Ok(rows)
+                Ok::<_, crate::store::StoreError>(rows)
             })
             .await
             .expect("query")
@@ -533,7 +533,13 @@ mod tests {
         let stored: Vec<u8> = s
             .state
             .db
-            .call(|c| Ok(c.query_row("SELECT token_hash FROM sessions LIMIT 1", [], |r| r.get(0))?))
+            .call(|c| {
+                Ok::<_, crate::store::StoreError>(c.query_row(
+                    "SELECT token_hash FROM sessions LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
             .await
             .expect("query");
         assert_eq!(stored.len(), 32, "only the SHA-256 is stored");

@@ -29,6 +29,7 @@ pub mod request;
 pub mod router;
 pub mod setup;
 pub mod setup_steps;
+pub mod signed;
 pub mod sip;
 pub mod startup;
 pub mod system;
@@ -338,7 +339,7 @@ async fn dispatch(
         }
     };
     let is_head = parts.method == Method::HEAD;
-    let api_req = ApiRequest {
+    let mut api_req = ApiRequest {
         method: parts.method,
         uri: parts.uri,
         headers: parts.headers,
@@ -350,7 +351,16 @@ async fn dispatch(
         principal: gate.principal,
         request_id: id.to_string(),
         connection,
+        signed: None,
     };
+    // Twilio's webhooks prove themselves by signature, checked here for
+    // every such route so that a new one cannot forget it.
+    if route.access == Access::Webhook {
+        match signed::verify(&state, &api_req).await {
+            Ok(s) => api_req.signed = Some(s),
+            Err(e) => return e.into_response(),
+        }
+    }
     // The handler runs as its own task so a panic is contained to this request.
     let outcome = tokio::spawn(route.call(state, api_req)).await;
     let mut resp = match outcome {

@@ -44,9 +44,20 @@ pub struct ApiRequest {
     pub request_id: String,
     /// Its connection, which a streaming response may cut.
     pub connection: super::body::Connection,
+    /// The verified Twilio parameters, on `Webhook` routes (checked before
+    /// the handler runs); `None` elsewhere.
+    pub signed: Option<super::signed::Signed>,
 }
 
 impl ApiRequest {
+    /// The parameters of a request whose Twilio signature checked out; 403
+    /// if there are none (only possible if a non-webhook route asks).
+    pub fn signed(&self) -> Result<&super::signed::Signed, ApiError> {
+        self.signed
+            .as_ref()
+            .ok_or_else(|| ApiError::forbidden("invalid X-Twilio-Signature"))
+    }
+
     /// The authenticated caller; 401 if there is none (only possible if a
     /// `Public` route's handler asks).
     pub fn principal(&self) -> Result<Principal, ApiError> {

@@ -119,9 +119,7 @@ async fn put(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     tracing::info!(?keys, "system configuration changed");
     if keys.iter().any(|k| k.starts_with("twilio.sip_")) {
         // The SIP Domain or the SIP credentials changed: the call router uses them.
-        if let Some(sip) = &state.sip {
-            crate::app::reload_sip(sip, &state.db, &state.secrets).await;
-        }
+        state.events.directory_changed().await;
     }
     Ok(json_response(StatusCode::OK, &view))
 }
@@ -142,7 +140,7 @@ async fn effective_twilio(
     let (stored_sid, stored_token) = state
         .db
         .call(|c| {
-            Ok((
+            Ok::<_, crate::store::StoreError>((
                 config::get(c, TWILIO_ACCOUNT_SID)?,
                 secrets::get(c, TWILIO_AUTH_TOKEN)?,
             ))

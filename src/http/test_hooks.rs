@@ -41,7 +41,7 @@ async fn stall(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
                 let _ = db
                     .call(move |_| {
                         std::thread::sleep(Duration::from_millis(ms));
-                        Ok(())
+                        Ok::<_, crate::store::StoreError>(())
                     })
                     .await;
             });

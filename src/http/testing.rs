@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-use super::router::Router;
+use super::router::{Route, Router};
 use super::{routes, serve, ServerState};
 use crate::accounts::password::{self, HashPool};
 use crate::clock::{Clock, ManualClock, SharedClock, Timestamp};
@@ -71,6 +71,17 @@ impl TestServer {
     }
 
     pub async fn start_with(inputs: RawInputs) -> TestServer {
+        Self::start_with_inputs_and_routes(inputs, Vec::new()).await
+    }
+
+    /// A server with the real routes and these `extra` ones.
+    pub async fn start_with_routes(extra: Vec<Route>) -> TestServer {
+        Self::start_with_inputs_and_routes(RawInputs::default(), extra).await
+    }
+
+    async fn start_with_inputs_and_routes(inputs: RawInputs, extra: Vec<Route>) -> TestServer {
+        let mut all = routes();
+        all.extend(extra);
         let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(
             1_795_255_200_000,
         )));
@@ -87,7 +98,7 @@ impl TestServer {
             heartbeats: heartbeats.clone(),
             listeners: vec![("http", addr)],
             started_at: shared.now(),
-            router: Router::new(routes()).expect("routes"),
+            router: Router::new(all).expect("routes"),
             sip: None,
             secrets: Arc::new(SecretBox::from_key(&[7; 32]).expect("key")),
             hashes: HashPool::new(2),

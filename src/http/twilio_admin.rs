@@ -23,7 +23,7 @@ use super::router::{Access, Route};
 use super::ServerState;
 use crate::outbox::store::RetryRefused;
 use crate::outbox::{self, Outbox, Task};
-use crate::store::{alerts, dids, StoreError};
+use crate::store::{alerts, dids};
 use crate::sysconfig;
 use crate::twilio::client::{is_sid, Client};
 
@@ -75,10 +75,7 @@ async fn client(state: &ServerState, req: &ApiRequest) -> Result<Client, ApiErro
     let secrets = state.secrets.clone();
     let creds = state
         .db
-        .call(move |c| {
-            sysconfig::twilio_credentials(c, &secrets)
-                .map_err(|e| StoreError::Conflict(e.to_string()))
-        })
+        .call(move |c| sysconfig::twilio_credentials(c, &secrets))
         .await
         .map_err(|e| ApiError::internal(&req.request_id, &e))?;
     let creds = creds.ok_or_else(|| ApiError::conflict("Twilio is not configured yet"))?;
@@ -177,11 +174,10 @@ async fn sip_credentials(state: Arc<ServerState>, req: ApiRequest) -> ApiResult 
     let body = state
         .db
         .call(move |c| {
-            let (username, password) = sysconfig::twilio_sip_credentials(c, &secrets)
-                .map_err(|e| StoreError::Conflict(e.to_string()))?;
+            let (username, password) = sysconfig::twilio_sip_credentials(c, &secrets)?;
             let domain = crate::store::config::get(c, sysconfig::TWILIO_SIP_DOMAIN)?;
             let target = sysconfig::sip_public_target(c)?;
-            Ok(json!({
+            Ok::<_, sysconfig::ConfigError>(json!({
                 "username": username,
                 "password": password,
                 "sip_domain": domain,

@@ -291,9 +291,7 @@ async fn delete(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         .publish(crate::events::Event::SessionsChanged { user_id: id });
     tracing::info!(user_id = id, by = me.user_id, "account deleted");
     // Their phones no longer ring for their numbers, nor call out as them.
-    if let Some(sip) = &state.sip {
-        crate::app::reload_sip(sip, &state.db, &state.secrets).await;
-    }
+    state.events.directory_changed().await;
     Ok(json_response(
         StatusCode::OK,
         &serde_json::json!({ "deleted": id }),

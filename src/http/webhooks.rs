@@ -1,7 +1,7 @@
-//! Twilio's webhooks under `/api/webhooks/`: every one checks
-//! `X-Twilio-Signature` against the public URL (`system.public_url` + path +
-//! query) and the auth token before reading anything, and answers 403 when
-//! the check fails or cannot be made (Twilio or the public URL not set up).
+//! Twilio's webhooks under `/api/webhooks/`. Every route is
+//! `Access::Webhook`, so dispatch has checked `X-Twilio-Signature` (see
+//! [`super::signed`]) before a handler here runs; handlers read the verified
+//! parameters from `req.signed()`.
 //!
 //! | Route | Twilio calls it | Answer |
 //! |---|---|---|
@@ -22,28 +22,20 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Response};
 
 use super::error::{ApiError, ApiResult};
-use super::request::{no_content, parse_query, ApiRequest};
+use super::request::{no_content, ApiRequest};
 use super::router::{Access, Route};
 use super::ServerState;
-use crate::clock::Timestamp;
-use crate::constants::{
-    VOICEMAIL_MAX_LENGTH, VOICEMAIL_MIN_LENGTH, VOICEMAIL_RING_TIMEOUT, VOICEMAIL_SILENCE_TIMEOUT,
-};
-use crate::events::{Event, MessageChange, VoicemailChange};
-use crate::outbox::{Outbox, Task};
-use crate::store::cdrs::{self, Cdr, Disposition};
-use crate::store::messages::{self, Direction, NewMessage};
-use crate::store::voicemails::{self, NewVoicemail};
-use crate::store::{dids, StoreError};
-use crate::sysconfig;
+use crate::cdr;
+use crate::constants::{VOICEMAIL_MAX_LENGTH, VOICEMAIL_RING_TIMEOUT, VOICEMAIL_SILENCE_TIMEOUT};
+use crate::messages;
+use crate::store::cdrs::{self, Disposition};
+use crate::store::dids;
+use crate::sysconfig::{self, ConfigError};
 use crate::twilio::client::{encode_component, is_sid};
-use crate::twilio::jobs::ALLOWED_MEDIA_TYPES;
 use crate::twilio::routing::{self, sip_user};
-use crate::twilio::signature;
 use crate::twilio::twiml::{self, Dial, DialTarget, Record, Verb};
+use crate::voicemail;
 
-/// Most MMS media items read from one message.
-const MAX_MEDIA_ITEMS: usize = 10;
 /// What callers hear before the beep when no greeting is configured.
 const DEFAULT_GREETING: &str = "Nobody can take your call. Please leave a message after the tone.";
 
@@ -102,75 +94,6 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// A request whose signature checked out.
-struct Signed {
-    /// The POST parameters.
-    form: Vec<(String, String)>,
-    /// The query parameters (our own, put into callback URLs).
-    query: Vec<(String, String)>,
-    /// `system.public_url`, without a trailing slash.
-    public: String,
-}
-
-impl Signed {
-    fn get(&self, name: &str) -> &str {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    fn query(&self, name: &str) -> &str {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    fn url(&self, path_and_query: &str) -> String {
-        format!("{}{path_and_query}", self.public)
-    }
-}
-
-/// Checks the signature; 403 (in the API's error format) otherwise.
-async fn verify(state: &ServerState, req: &ApiRequest) -> Result<Signed, ApiError> {
-    let secrets = state.secrets.clone();
-    let ctx = state
-        .db
-        .call(move |c| {
-            let creds = sysconfig::twilio_credentials(c, &secrets)
-                .map_err(|e| StoreError::Conflict(e.to_string()))?;
-            Ok((creds.map(|c| c.auth_token), sysconfig::public_url(c)?))
-        })
-        .await
-        .map_err(|e| ApiError::internal(&req.request_id, &e))?;
-    let (Some(token), Some(public)) = ctx else {
-        tracing::warn!(request_id = %req.request_id, path = %req.uri.path(), "Twilio webhook refused: Twilio credentials or system.public_url not configured");
-        return Err(ApiError::forbidden(
-            "webhooks are refused until the Twilio credentials and system.public_url are configured",
-        ));
-    };
-    let form = parse_query(&String::from_utf8_lossy(&req.body));
-    let url = match req.uri.query() {
-        Some(q) => format!("{public}{}?{q}", req.uri.path()),
-        None => format!("{public}{}", req.uri.path()),
-    };
-    let header = req
-        .headers
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if header.is_empty() || !signature::is_valid(&token, &url, &form, header) {
-        tracing::warn!(request_id = %req.request_id, peer = %req.peer, %url, "Twilio webhook refused: bad or missing X-Twilio-Signature");
-        return Err(ApiError::forbidden("invalid X-Twilio-Signature"));
-    }
-    Ok(Signed {
-        form,
-        query: req.uri.query().map(parse_query).unwrap_or_default(),
-        public,
-    })
-}
-
 fn twiml_response(doc: twiml::Response) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(doc.to_xml())));
     r.headers_mut().insert(
@@ -180,7 +103,7 @@ fn twiml_response(doc: twiml::Response) -> Response<Full<Bytes>> {
     r
 }
 
-fn store_err(req: &ApiRequest) -> impl Fn(StoreError) -> ApiError + '_ {
+fn internal<E: std::fmt::Display>(req: &ApiRequest) -> impl Fn(E) -> ApiError + '_ {
     move |e| ApiError::internal(&req.request_id, &e)
 }
 
@@ -210,29 +133,6 @@ fn voicemail_twiml(public: &str, did_id: i64, from: &str, greeting: Greeting) ->
         .push(Verb::Hangup)
 }
 
-/// A call record for a call Homeline refused.
-fn blocked_cdr(call_sid: &str, from: &str, to: &str, did_id: Option<i64>, now: Timestamp) -> Cdr {
-    Cdr {
-        id: 0,
-        call_sid: Some(call_sid.to_string()).filter(|s| !s.is_empty()),
-        sip_call_id: None,
-        direction: cdrs::Direction::Inbound,
-        from_number: from.to_string(),
-        to_number: to.to_string(),
-        did_id,
-        device_id: None,
-        started_at: now.to_string(),
-        answered_at: None,
-        ended_at: Some(now.to_string()),
-        duration_secs: 0,
-        disposition: Disposition::Blocked,
-        twilio_status: None,
-        hangup_cause: Some("blocklist".into()),
-        recording_path: None,
-        spam_score: None,
-    }
-}
-
 /// What to do with an incoming call.
 enum CallPlan {
     Reject,
@@ -244,7 +144,7 @@ enum CallPlan {
 }
 
 async fn voice_incoming(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     let (to, from, call_sid) = (
         s.get("To").to_string(),
         s.get("From").to_string(),
@@ -260,29 +160,24 @@ async fn voice_incoming(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
                 return Ok(CallPlan::Reject);
             };
             if routing::is_blocked(c, &from)? {
-                match cdrs::insert(c, &blocked_cdr(&call_sid, &from, &to, Some(did.id), now)) {
-                    // A redelivered webhook: recorded already.
-                    Ok(_) | Err(StoreError::Conflict(_)) => {}
-                    Err(e) => return Err(e),
-                }
+                cdr::record_blocked(c, &cdr::blocked(&call_sid, &from, &to, Some(did.id), now))?;
                 return Ok(CallPlan::Reject);
             }
             let sip = match sysconfig::sip_public_target(c)? {
                 Some((host, port)) => {
-                    let (u, p) = sysconfig::twilio_sip_credentials(c, &secrets)
-                        .map_err(|e| StoreError::Conflict(e.to_string()))?;
+                    let (u, p) = sysconfig::twilio_sip_credentials(c, &secrets)?;
                     Some((host, port, u, p))
                 }
                 None => None,
             };
-            Ok(CallPlan::Ring {
+            Ok::<_, ConfigError>(CallPlan::Ring {
                 did_id: did.id,
                 did: did.number,
                 sip,
             })
         })
         .await
-        .map_err(store_err(&req))?;
+        .map_err(internal(&req))?;
     let doc = match plan {
         CallPlan::Reject => {
             tracing::info!(
@@ -315,7 +210,7 @@ async fn voice_incoming(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
                 "no public SIP host configured: incoming call goes straight to voicemail"
             );
             let greeting = greeting(&state, did_id).await;
-            voicemail_twiml(&s.public, did_id, s.get("From"), greeting)
+            voicemail_twiml(s.public(), did_id, s.get("From"), greeting)
         }
     };
     Ok(twiml_response(doc))
@@ -344,7 +239,7 @@ async fn greeting(state: &ServerState, did_id: i64) -> Greeting {
 }
 
 async fn dial_result(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     if s.query("step") == "recorded" || !s.get("RecordingSid").is_empty() {
         // The <Record action>: the message is recorded; say goodbye.
         return Ok(twiml_response(twiml::Response::new().push(Verb::Hangup)));
@@ -382,83 +277,39 @@ async fn dial_result(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     .to_string();
     let greeting = greeting(&state, did_id).await;
     Ok(twiml_response(voicemail_twiml(
-        &s.public, did_id, &from, greeting,
+        s.public(),
+        did_id,
+        &from,
+        greeting,
     )))
 }
 
 async fn voice_status(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     let status = s.get("CallStatus").to_string();
     let Some(disposition) = Disposition::from_twilio_status(&status) else {
         return Ok(no_content());
     };
-    let (sid, from, to) = (
-        s.get("CallSid").to_string(),
-        s.get("From").to_string(),
-        s.get("To").to_string(),
-    );
-    let inbound = s.get("Direction") == "inbound";
-    let duration: i64 = s.get("CallDuration").parse().unwrap_or(0);
+    let report = cdr::TwilioStatus {
+        call_sid: s.get("CallSid").to_string(),
+        from: s.get("From").to_string(),
+        to: s.get("To").to_string(),
+        inbound: s.get("Direction") == "inbound",
+        duration: s.get("CallDuration").parse().unwrap_or(0),
+        status,
+        disposition,
+    };
     let now = state.clock.now();
     state
         .db
-        .call(move |c| {
-            let ours = if inbound {
-                to.clone()
-            } else {
-                sip_user(&from).to_string()
-            };
-            let did_id = dids::find_by_number(c, &ours)?.map(|d| d.id);
-            let has_voicemail: bool = c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM voicemails WHERE call_sid = ?1)",
-                [&sid],
-                |r| r.get(0),
-            )?;
-            let cdr = Cdr {
-                id: 0,
-                call_sid: Some(sid.clone()).filter(|s| !s.is_empty()),
-                sip_call_id: None,
-                direction: if inbound {
-                    cdrs::Direction::Inbound
-                } else {
-                    cdrs::Direction::Outbound
-                },
-                from_number: from.clone(),
-                to_number: to.clone(),
-                did_id,
-                device_id: None,
-                started_at: Timestamp::from_unix_millis(now.unix_millis() - duration.max(0) * 1000)
-                    .to_string(),
-                answered_at: None,
-                ended_at: Some(now.to_string()),
-                duration_secs: duration.max(0),
-                disposition: if has_voicemail {
-                    Disposition::Voicemail
-                } else {
-                    disposition
-                },
-                twilio_status: Some(status.clone()),
-                hangup_cause: None,
-                recording_path: None,
-                spam_score: None,
-            };
-            match cdrs::insert(c, &cdr) {
-                Ok(_) => Ok(()),
-                // The call layer's record of this call (linked by the dial
-                // result), or a redelivered callback: complete it.
-                Err(StoreError::Conflict(_)) => {
-                    cdrs::merge_twilio_status(c, &sid, &status, has_voicemail).map(|_| ())
-                }
-                Err(e) => Err(e),
-            }
-        })
+        .call(move |c| cdr::record_twilio_status(c, &report, now))
         .await
-        .map_err(store_err(&req))?;
+        .map_err(internal(&req))?;
     Ok(no_content())
 }
 
 async fn sip_domain(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     let (username, dest, caller) = (
         s.get("SipUsername").to_string(),
         sip_user(s.get("To")).to_string(),
@@ -469,8 +320,7 @@ async fn sip_domain(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     let verdict = state
         .db
         .call(move |c| {
-            let (ours, _) = sysconfig::twilio_sip_credentials(c, &secrets)
-                .map_err(|e| StoreError::Conflict(e.to_string()))?;
+            let (ours, _) = sysconfig::twilio_sip_credentials(c, &secrets)?;
             if username.is_empty() || username != ours {
                 return Ok(Err("the SIP user name is not ours".to_string()));
             }
@@ -479,13 +329,13 @@ async fn sip_domain(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
                     "caller ID {caller:?} is not one of our numbers"
                 )));
             };
-            Ok(
+            Ok::<_, ConfigError>(
                 routing::outgoing_call_allowed(c, &did.number, &dest, &rules)?
                     .map(|()| (did.number, dest)),
             )
         })
         .await
-        .map_err(store_err(&req))?;
+        .map_err(internal(&req))?;
     let doc = match verdict {
         Ok((did, dest)) => twiml::Response::new().push(Verb::Dial(Dial {
             answer_on_bridge: false,
@@ -503,139 +353,50 @@ async fn sip_domain(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
 }
 
 async fn sms_incoming(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
-    let (sid, from, to, body) = (
-        s.get("MessageSid").to_string(),
-        s.get("From").to_string(),
-        s.get("To").to_string(),
-        s.get("Body").to_string(),
-    );
-    if sid.is_empty() {
+    let s = req.signed()?;
+    let count: usize = s.get("NumMedia").parse().unwrap_or(0);
+    let incoming = messages::Incoming {
+        sid: s.get("MessageSid").to_string(),
+        from: s.get("From").to_string(),
+        to: s.get("To").to_string(),
+        body: s.get("Body").to_string(),
+        media: (0..count.min(messages::MAX_MEDIA_ITEMS))
+            .map(|i| messages::MediaItem {
+                url: s.get(&format!("MediaUrl{i}")).to_string(),
+                content_type: s.get(&format!("MediaContentType{i}")).to_string(),
+            })
+            .collect(),
+    };
+    if incoming.sid.is_empty() {
         return Err(ApiError::validation("MessageSid is missing"));
     }
-    let count: usize = s.get("NumMedia").parse().unwrap_or(0);
-    let mut media = Vec::new();
-    let mut downloads = Vec::new();
-    for i in 0..count.min(MAX_MEDIA_ITEMS) {
-        let url = s.get(&format!("MediaUrl{i}")).to_string();
-        let ct = s.get(&format!("MediaContentType{i}")).to_ascii_lowercase();
-        if ALLOWED_MEDIA_TYPES.contains(&ct.as_str()) && !url.is_empty() {
-            media.push(
-                serde_json::json!({"index": i, "content_type": ct, "path": null, "size": null}),
-            );
-            downloads.push((media.len() - 1, url));
-        } else {
-            media.push(serde_json::json!({"index": i, "content_type": ct, "path": null, "size": null, "rejected": "media type not accepted"}));
-        }
-    }
-    let media = serde_json::Value::Array(media);
-    let now = state.clock.now();
-    let stored = state
-        .db
-        .call(move |c| {
-            let Some(did) = dids::find_by_number(c, &to)? else {
-                tracing::warn!(%to, "message for a number that is not ours; dropped");
-                return Ok(None);
-            };
-            if routing::is_blocked(c, &from)? {
-                tracing::info!(%from, "message from a blocked number; dropped");
-                return Ok(None);
-            }
-            let tx = c.unchecked_transaction()?;
-            let (id, new) = messages::insert_once(
-                &tx,
-                &NewMessage {
-                    message_sid: Some(&sid),
-                    direction: Direction::Inbound,
-                    did_id: did.id,
-                    from_number: &from,
-                    to_number: &to,
-                    body: &body,
-                    media: &media,
-                    status: "received",
-                },
-                now,
-            )?;
-            if new {
-                for (index, url) in downloads {
-                    Outbox::enqueue_in(
-                        &tx,
-                        &Task::DownloadMedia {
-                            message_id: id,
-                            index,
-                            url,
-                        },
-                        now,
-                    )?;
-                }
-            }
-            tx.commit()?;
-            Ok(new.then_some((id, did.id)))
-        })
+    messages::receive(&state.outbox, &state.events, incoming, state.clock.now())
         .await
-        .map_err(store_err(&req))?;
-    if let Some((message_id, did_id)) = stored {
-        state.outbox.wake();
-        state.events.publish(Event::Message {
-            message_id,
-            did_id,
-            change: MessageChange::Received,
-            status: None,
-        });
-    }
+        .map_err(internal(&req))?;
     Ok(twiml_response(twiml::Response::new()))
 }
 
 async fn sms_status(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
-    let sid = s.get("MessageSid").to_string();
-    let status = s.get("MessageStatus").to_string();
-    let error: Option<i64> = s.get("ErrorCode").parse().ok();
-    let outbox_id: Option<i64> = s.query("outbox").parse().ok();
-    if sid.is_empty() || status.is_empty() {
+    let s = req.signed()?;
+    let report = messages::StatusReport {
+        sid: s.get("MessageSid").to_string(),
+        status: s.get("MessageStatus").to_string(),
+        error: s.get("ErrorCode").parse().ok(),
+        outbox_id: s.query("outbox").parse().ok(),
+    };
+    if report.sid.is_empty() || report.status.is_empty() {
         return Err(ApiError::validation(
             "MessageSid and MessageStatus are required",
         ));
     }
-    let now = state.clock.now();
-    let shown_status = status.clone();
-    let changed = state
-        .db
-        .call(move |c| {
-            if messages::update_status(c, &sid, &status, error, now)? {
-                return Ok(messages::find_by_sid(c, &sid)?.map(|m| (m.id, m.did_id)));
-            }
-            // The send's answer was lost (crash): this callback names the
-            // job, whose message gets the SID now.
-            if let Some((Task::SendMessage { message_id }, _)) = match outbox_id {
-                Some(id) => crate::outbox::store::task(c, id)?,
-                None => None,
-            } {
-                let m = messages::get(c, message_id)?;
-                if m.message_sid.is_none() {
-                    messages::set_sid(c, message_id, &sid, &status, now)?;
-                    messages::set_status(c, message_id, &status, error, now)?;
-                    tracing::info!(message = message_id, %sid, "message SID recorded from its status callback");
-                    return Ok(Some((message_id, m.did_id)));
-                }
-            }
-            Ok(None)
-        })
+    messages::status_changed(&state.outbox, &state.events, report, state.clock.now())
         .await
-        .map_err(store_err(&req))?;
-    if let Some((message_id, did_id)) = changed {
-        state.events.publish(Event::Message {
-            message_id,
-            did_id,
-            change: MessageChange::Status,
-            status: Some(shown_status),
-        });
-    }
+        .map_err(internal(&req))?;
     Ok(no_content())
 }
 
 async fn recording(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     if s.get("RecordingStatus") != "completed" {
         return Ok(no_content());
     }
@@ -648,160 +409,41 @@ async fn recording(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     if !is_sid(&rsid, "RE") {
         return Err(ApiError::validation("RecordingSid is missing or malformed"));
     }
-    let duration: i64 = s.get("RecordingDuration").parse().unwrap_or(0);
-    let (url, call_sid, from) = (
-        s.get("RecordingUrl").to_string(),
-        s.get("CallSid").to_string(),
-        s.query("from").to_string(),
-    );
-    let now = state.clock.now();
-    let rec = Recording {
+    let rec = voicemail::Recording {
         did_id,
         sid: rsid,
-        url,
-        call_sid,
-        from,
-        duration,
+        url: s.get("RecordingUrl").to_string(),
+        call_sid: s.get("CallSid").to_string(),
+        from: s.query("from").to_string(),
+        duration: s.get("RecordingDuration").parse().unwrap_or(0),
     };
-    let created = state
-        .db
-        .call(move |c| store_recording(c, &rec, now))
+    voicemail::take_recording(&state.outbox, &state.events, rec, state.clock.now())
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => ApiError::validation("no such mailbox"),
+            voicemail::IntakeError::NoSuchMailbox => ApiError::validation("no such mailbox"),
             e => ApiError::internal(&req.request_id, &e),
         })?;
-    if let Some(voicemail_id) = created {
-        tracing::info!(voicemail = voicemail_id, did_id, "voicemail received");
-        state.outbox.wake();
-        state.events.publish(Event::Voicemail {
-            voicemail_id: Some(voicemail_id),
-            did_id,
-            change: VoicemailChange::Created,
-        });
-    }
     Ok(no_content())
 }
 
-/// What a recording callback reports.
-struct Recording {
-    did_id: i64,
-    sid: String,
-    url: String,
-    call_sid: String,
-    from: String,
-    duration: i64,
-}
-
-/// Stores a completed recording as a voicemail with its download job (one
-/// transaction); discards one under the minimum length. Returns the new
-/// voicemail's id, `None` if discarded or already stored.
-fn store_recording(
-    c: &mut rusqlite::Connection,
-    r: &Recording,
-    now: Timestamp,
-) -> Result<Option<i64>, StoreError> {
-    let tx = c.transaction()?;
-    if r.duration < VOICEMAIL_MIN_LENGTH.as_secs() as i64 {
-        if let Some(v) = voicemails::find_by_recording(&tx, &r.sid)? {
-            voicemails::delete(&tx, v.id)?;
-        }
-        if sysconfig::flag(&tx, sysconfig::TWILIO_DELETE_AFTER_DOWNLOAD)? {
-            let task = Task::DeleteRecording {
-                recording_sid: r.sid.clone(),
-            };
-            Outbox::enqueue_in(&tx, &task, now)?;
-        }
-        tx.commit()?;
-        tracing::info!(recording = %r.sid, duration = r.duration, "recording under the minimum length discarded");
-        return Ok(None);
-    }
-    // Complete unless only an early transcription created it.
-    if voicemails::find_by_recording(&tx, &r.sid)?.is_some_and(|v| v.duration_secs > 0) {
-        return Ok(None);
-    }
-    let call_sid = Some(r.call_sid.as_str()).filter(|s| !s.is_empty());
-    let (id, _) = voicemails::insert_once(
-        &tx,
-        &NewVoicemail {
-            did_id: r.did_id,
-            recording_sid: &r.sid,
-            call_sid,
-            from_number: &r.from,
-            twilio_recording_url: Some(&r.url),
-            duration_secs: r.duration,
-        },
-        now,
-    )?;
-    voicemails::set_duration(&tx, id, r.duration)?;
-    if let Some(call_sid) = call_sid {
-        // A call record written before the recording arrived is a voicemail.
-        cdrs::mark_voicemail(&tx, call_sid)?;
-    }
-    let task = Task::DownloadRecording {
-        voicemail_id: id,
-        recording_sid: r.sid.clone(),
-        url: r.url.clone(),
-    };
-    Outbox::enqueue_in(&tx, &task, now)?;
-    tx.commit()?;
-    Ok(Some(id))
-}
-
 async fn transcription(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
-    let s = verify(&state, &req).await?;
+    let s = req.signed()?;
     if s.get("TranscriptionStatus") != "completed" {
         return Ok(no_content());
     }
-    let (rsid, text, url) = (
-        s.get("RecordingSid").to_string(),
-        s.get("TranscriptionText").to_string(),
-        s.get("RecordingUrl").to_string(),
-    );
-    let did_id: Option<i64> = s.query("did").parse().ok();
-    let (from, call_sid) = (s.query("from").to_string(), s.get("CallSid").to_string());
-    if !is_sid(&rsid, "RE") {
+    let transcript = voicemail::Transcript {
+        did_id: s.query("did").parse().ok(),
+        recording_sid: s.get("RecordingSid").to_string(),
+        text: s.get("TranscriptionText").to_string(),
+        recording_url: s.get("RecordingUrl").to_string(),
+        call_sid: s.get("CallSid").to_string(),
+        from: s.query("from").to_string(),
+    };
+    if !is_sid(&transcript.recording_sid, "RE") {
         return Err(ApiError::validation("RecordingSid is missing or malformed"));
     }
-    let now = state.clock.now();
-    let transcribed = state
-        .db
-        .call(move |c| {
-            let (id, did_id) = match voicemails::find_by_recording(c, &rsid)? {
-                Some(v) => (v.id, v.did_id),
-                // Before the recording callback: keep the transcript on a
-                // voicemail that the recording callback completes.
-                None => match did_id {
-                    Some(did_id) => (
-                        voicemails::insert_once(
-                            c,
-                            &NewVoicemail {
-                                did_id,
-                                recording_sid: &rsid,
-                                call_sid: Some(call_sid.as_str()).filter(|s| !s.is_empty()),
-                                from_number: &from,
-                                twilio_recording_url: Some(url.as_str()).filter(|s| !s.is_empty()),
-                                duration_secs: 0,
-                            },
-                            now,
-                        )?
-                        .0,
-                        did_id,
-                    ),
-                    None => return Ok(None),
-                },
-            };
-            voicemails::set_transcript(c, id, &text)?;
-            Ok(Some((id, did_id)))
-        })
+    voicemail::take_transcript(&state.outbox, &state.events, transcript, state.clock.now())
         .await
-        .map_err(store_err(&req))?;
-    if let Some((voicemail_id, did_id)) = transcribed {
-        state.events.publish(Event::Voicemail {
-            voicemail_id: Some(voicemail_id),
-            did_id,
-            change: VoicemailChange::Transcribed,
-        });
-    }
+        .map_err(internal(&req))?;
     Ok(no_content())
 }

@@ -4,8 +4,10 @@
 //! * [`ports`] hands out RTP/RTCP port pairs from the configured range.
 //! * [`relay`] copies RTP between the two legs of a call (latching,
 //!   SSRC continuity, music on hold, media timeout).
+//! * [`dtmf`] plays and reads RFC 4733 telephone-events on a relay leg.
 //! * [`music`] prepares hold music as G.711 frames; [`g711`] encodes them.
 
+pub mod dtmf;
 pub mod g711;
 pub mod music;
 pub mod ports;

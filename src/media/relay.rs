@@ -9,7 +9,10 @@
 //! numbers and timestamps, so switching its source (the other party, music
 //! on hold, a transferred party) never looks like a broken stream to the
 //! phone. A leg that falls silent for longer than the media timeout is
-//! reported, so the call layer can hang up a vanished phone.
+//! reported, so the call layer can hang up a vanished phone. DTMF: tones
+//! asked for by the call layer are played onto a leg's stream as RFC 4733
+//! events, and a leg's events are reported instead of relayed when its peer
+//! cannot take them ([`super::dtmf`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,6 +78,29 @@ pub enum Control {
         /// On or off.
         on: bool,
     },
+    // DTMF (RFC 4733 telephone-events):
+    /// `side`'s peer negotiated `telephone-event` as payload type `pt`
+    /// (`None`: it did not). With `report`, the events it sends are
+    /// reported ([`MediaEvent::Dtmf`]) instead of relayed: the other party
+    /// cannot take them and hears them as SIP INFO.
+    Events {
+        /// Which leg.
+        side: Side,
+        /// Its telephone-event payload type.
+        pt: Option<u8>,
+        /// Report its events instead of relaying them.
+        report: bool,
+    },
+    /// Play the DTMF `event` (0–9, 10 `*`, 11 `#`, 12–15 A–D, 16 flash)
+    /// to `side` as RFC 4733 packets on its stream, for `duration`.
+    Dtmf {
+        /// Which leg hears it.
+        side: Side,
+        /// The event code.
+        event: u8,
+        /// How long the key was held.
+        duration: Duration,
+    },
 }
 
 /// What a relay reports.
@@ -82,6 +108,17 @@ pub enum Control {
 pub enum MediaEvent {
     /// No RTP or RTCP from `side` for the media timeout, while it should send.
     Timeout(Side),
+    // DTMF:
+    /// `side` sent a complete telephone-event (its end packet arrived),
+    /// on a leg told to report them.
+    Dtmf {
+        /// Who pressed the key.
+        side: Side,
+        /// The event code.
+        event: u8,
+        /// How long, in milliseconds.
+        duration_ms: u32,
+    },
 }
 
 /// Counters, shared with the API and the benchmark.
@@ -161,6 +198,9 @@ struct Leg {
     out: OutStream,
     last_heard: Instant,
     timed_out: bool,
+    /// Its telephone-events: the payload type, what is played to it, and
+    /// the last event it sent that was reported.
+    events: super::dtmf::LegEvents,
 }
 
 impl Leg {
@@ -179,6 +219,7 @@ impl Leg {
             out: OutStream::new(ssrc),
             last_heard: Instant::now(),
             timed_out: false,
+            events: super::dtmf::LegEvents::default(),
         }
     }
 
@@ -270,8 +311,11 @@ impl Task {
         let mut check = tokio::time::interval(Duration::from_millis(500));
         check.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut music_frame = [0u8; 12 + FRAME_SAMPLES];
+        let mut tone_tick = tokio::time::interval(super::dtmf::PACKET_INTERVAL);
+        tone_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             let playing = self.legs.iter().any(|l| l.music);
+            let toning = self.legs.iter().any(|l| l.events.playing());
             let got = {
                 let [b0, b1, b2, b3] = &mut bufs;
                 let [la, lb] = &self.legs;
@@ -289,6 +333,10 @@ impl Task {
                         continue;
                     }
                     _ = check.tick() => { self.check_timeouts(); continue; }
+                    _ = tone_tick.tick(), if toning => {
+                        self.play_tones().await;
+                        continue;
+                    }
                 }
             };
             match got {
@@ -339,6 +387,14 @@ impl Task {
                     music_tick.reset();
                 }
             }
+            Control::Events { side, pt, report } => {
+                self.legs[side.index()].events.negotiated(pt, report);
+            }
+            Control::Dtmf {
+                side,
+                event,
+                duration,
+            } => self.legs[side.index()].events.queue(event, duration),
         }
     }
 
@@ -358,17 +414,48 @@ impl Task {
                 leg.peer_rtp = Some(src);
                 leg.rtp_latched = true;
             } else if leg.peer_rtp != Some(src) {
-                self.stats.strays.fetch_add(1, Ordering::Relaxed);
-                return;
+                // The address the peer's SDP names always takes the latch
+                // over: after a switch (early media from one fork, the
+                // answer from another) a late packet from the old peer may
+                // have latched first, and would shut the new one out.
+                if leg.sdp_rtp != Some(src) {
+                    self.stats.strays.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                tracing::debug!(call = self.call, ?side, from = %src, "RTP re-latched to its SDP address");
+                leg.peer_rtp = Some(src);
             }
             leg.last_heard = now;
             leg.timed_out = false;
         }
         self.stats.received[i].fetch_add(1, Ordering::Relaxed);
-        let source = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
         let o = side.other().index();
+        let pt = packet[1] & 0x7f;
+        if self.legs[i].events.pt == Some(pt) {
+            if self.legs[i].events.report {
+                // The other party cannot take telephone-events: the call
+                // layer tells it by INFO, once per event, on its end.
+                if let Some((event, duration_ms)) = self.legs[i].events.ended(packet) {
+                    let ev = MediaEvent::Dtmf {
+                        side,
+                        event,
+                        duration_ms,
+                    };
+                    let _ = self.events.send((self.call, ev));
+                }
+                return;
+            }
+            // Each leg hears the payload type it negotiated.
+            if let Some(theirs) = self.legs[o].events.pt {
+                packet[1] = (packet[1] & 0x80) | (theirs & 0x7f);
+            }
+        }
+        let source = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
         let to = &mut self.legs[o];
-        let (Some(dest), false, true) = (to.peer_rtp, to.music, to.receives()) else {
+        // While a tone is played to a leg, its stream carries the tone.
+        let (Some(dest), false, true, false) =
+            (to.peer_rtp, to.music, to.receives(), to.events.playing())
+        else {
             return;
         };
         to.out.rewrite(packet, source, now);
@@ -396,7 +483,7 @@ impl Task {
         let now = Instant::now();
         for i in 0..2 {
             let leg = &mut self.legs[i];
-            let Some(dest) = leg.peer_rtp.filter(|_| leg.music) else {
+            let Some(dest) = leg.peer_rtp.filter(|_| leg.music && !leg.events.playing()) else {
                 continue;
             };
             let pos = leg.music_pos;
@@ -411,6 +498,26 @@ impl Task {
             if leg.pair.rtp.send_to(frame, dest).await.is_ok() {
                 self.stats.sent[i].fetch_add(1, Ordering::Relaxed);
                 self.stats.music[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// One step of the tones being played: an RFC 4733 packet to each leg
+    /// that has one, rewritten onto its stream like everything it hears.
+    async fn play_tones(&mut self) {
+        let now = Instant::now();
+        for i in 0..2 {
+            let leg = &mut self.legs[i];
+            let Some(dest) = leg.peer_rtp else {
+                leg.events.stop();
+                continue;
+            };
+            let Some((mut packet, source)) = leg.events.next_packet() else {
+                continue;
+            };
+            leg.out.rewrite(&mut packet, source, now);
+            if leg.pair.rtp.send_to(&packet, dest).await.is_ok() {
+                self.stats.sent[i].fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -489,6 +596,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_sdp_address_takes_the_latch_from_a_stale_peer_after_a_switch() {
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41111, 41120);
+        let (etx, _erx) = mpsc::unbounded_channel();
+        let relay = Relay::start(
+            2,
+            [pool.allocate().unwrap(), pool.allocate().unwrap()],
+            HoldMusic::default_tune(),
+            Duration::from_secs(30),
+            etx,
+        );
+        let (alice, early, answer) = (peer().await, peer().await, peer().await);
+        let peer_at = |side, s: &UdpSocket| Control::Peer {
+            side,
+            rtp: s.local_addr().unwrap(),
+            direction: Direction::SendRecv,
+            codec: Codec::Pcmu,
+        };
+        relay.control(peer_at(Side::A, &alice));
+        relay.control(peer_at(Side::B, &early));
+        let to_b = SocketAddr::from(([127, 0, 0, 1], relay.ports[1]));
+        early.send_to(&rtp(1, 160, 0xe, 0x44), to_b).await.unwrap();
+        assert_eq!(recv(&alice).await[12], 0x44, "early media");
+        // The answer comes from another fork; the early one's late packet
+        // arrives first and latches.
+        relay.control(peer_at(Side::B, &answer));
+        early.send_to(&rtp(2, 320, 0xe, 0x44), to_b).await.unwrap();
+        assert_eq!(recv(&alice).await[12], 0x44);
+        answer.send_to(&rtp(7, 700, 0xf, 0x55), to_b).await.unwrap();
+        assert_eq!(recv(&alice).await[12], 0x55, "the answering fork is heard");
+        early.send_to(&rtp(3, 480, 0xe, 0x44), to_b).await.unwrap();
+        answer.send_to(&rtp(8, 860, 0xf, 0x56), to_b).await.unwrap();
+        assert_eq!(
+            recv(&alice).await[12],
+            0x56,
+            "the stale peer is a stray now"
+        );
+        assert_eq!(relay.stats.strays.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
     async fn relays_both_ways_latches_and_plays_music() {
         let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41101, 41110);
         let (etx, mut erx) = mpsc::unbounded_channel();
@@ -555,5 +702,87 @@ mod tests {
         assert_eq!(ev, (1, MediaEvent::Timeout(Side::B)));
         assert_eq!(relay.stats.strays.load(Ordering::Relaxed), 1);
         assert!(relay.stats.music[0].load(Ordering::Relaxed) >= 1);
+    }
+
+    #[tokio::test]
+    async fn rfc4733_tones_are_played_on_the_legs_stream_and_events_reported() {
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41111, 41120);
+        let (etx, mut erx) = mpsc::unbounded_channel();
+        let relay = Relay::start(
+            2,
+            [pool.allocate().unwrap(), pool.allocate().unwrap()],
+            HoldMusic::default_tune(),
+            Duration::from_secs(30),
+            etx,
+        );
+        let (alice, bob) = (peer().await, peer().await);
+        for (side, s) in [(Side::A, &alice), (Side::B, &bob)] {
+            relay.control(Control::Peer {
+                side,
+                rtp: s.local_addr().unwrap(),
+                direction: Direction::SendRecv,
+                codec: Codec::Pcmu,
+            });
+        }
+        // Bob takes events as 96; alice's (101) are reported, as when her
+        // peer has no telephone-event.
+        relay.control(Control::Events {
+            side: Side::B,
+            pt: Some(96),
+            report: false,
+        });
+        relay.control(Control::Events {
+            side: Side::A,
+            pt: Some(101),
+            report: true,
+        });
+        let to_a = SocketAddr::from(([127, 0, 0, 1], relay.ports[0]));
+        alice.send_to(&rtp(1, 160, 0xa, 0x11), to_a).await.unwrap();
+        let audio = recv(&bob).await;
+        relay.control(Control::Dtmf {
+            side: Side::B,
+            event: 7,
+            duration: Duration::from_millis(60),
+        });
+        let mut tone = Vec::new();
+        while tone.len() < 5 {
+            let p = recv(&bob).await;
+            if p[1] & 0x7f == 96 {
+                tone.push(p);
+            }
+        }
+        assert_eq!(tone[0][1], 0x80 | 96, "marker on the tone's first packet");
+        assert!(tone
+            .iter()
+            .all(|p| p[12] == 7 && header(p).2 == header(&audio).2));
+        assert!(
+            tone.iter().all(|p| header(p).1 == header(&tone[0]).1),
+            "one timestamp"
+        );
+        assert_eq!(header(&tone[0]).0, header(&audio).0.wrapping_add(1));
+        assert_eq!(tone.iter().filter(|p| p[13] & 0x80 != 0).count(), 3);
+        // Alice's event is reported on its end packet, once, not relayed.
+        let mut ev = vec![0x80, 101, 0, 9, 0, 0, 1, 0, 0, 0, 0, 0xa];
+        ev.extend([4, 0x8a, 0x03, 0x20]);
+        for _ in 0..3 {
+            alice.send_to(&ev, to_a).await.unwrap();
+        }
+        let got = tokio::time::timeout(Duration::from_secs(2), erx.recv())
+            .await
+            .expect("reported")
+            .unwrap();
+        assert_eq!(
+            got,
+            (
+                2,
+                MediaEvent::Dtmf {
+                    side: Side::A,
+                    event: 4,
+                    duration_ms: 100
+                }
+            )
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(erx.try_recv().is_err(), "once per event");
     }
 }

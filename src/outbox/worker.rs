@@ -101,7 +101,7 @@ impl<E: Executor> Worker<E> {
                         store::complete(&tx, id, now)?;
                         let cleared = alerts::clear_id(&tx, &alert_key(id), now)?;
                         tx.commit()?;
-                        Ok(cleared)
+                        Ok::<_, crate::store::StoreError>(cleared)
                     })
                     .await?;
                 self.announce(cleared, AlertChange::Dismissed);
@@ -120,11 +120,11 @@ impl<E: Executor> Worker<E> {
                     .outbox
                     .db
                     .call(move |c| {
-                        Ok(
-                            c.query_row("SELECT failures FROM outbox WHERE id = ?1", [id], |r| {
-                                r.get::<_, u32>(0)
-                            })?,
-                        )
+                        Ok::<_, crate::store::StoreError>(c.query_row(
+                            "SELECT failures FROM outbox WHERE id = ?1",
+                            [id],
+                            |r| r.get::<_, u32>(0),
+                        )?)
                     })
                     .await?;
                 let mut delay = backoff::next_delay(failures_before + 1, retry_after);
@@ -325,7 +325,13 @@ mod tests {
         assert_eq!(worker.executor().calls.load(Ordering::SeqCst), 5);
         assert_eq!(open_alerts(&db).await, 0, "cleared by the success");
         let raised: i64 = db
-            .call(|c| Ok(c.query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))?))
+            .call(|c| {
+                Ok::<_, crate::store::StoreError>(c.query_row(
+                    "SELECT count(*) FROM alerts",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
             .await
             .expect("count");
         assert_eq!(raised, 1, "raised once, after the third failure");
@@ -351,7 +357,7 @@ mod tests {
         for _ in 0..100 {
             let done: i64 = db
                 .call(|c| {
-                    Ok(c.query_row(
+                    Ok::<_, crate::store::StoreError>(c.query_row(
                         "SELECT count(*) FROM outbox WHERE state = 'done'",
                         [],
                         |r| r.get(0),

@@ -9,6 +9,32 @@ use serde::Serialize;
 use super::{conflict_as, found, one_row, Page, Paged, StoreError};
 use crate::clock::Timestamp;
 
+/// A phone's row id in the database. The call layer, the HTTP API and the
+/// store name phones by it; it travels as a plain number in JSON and SQL.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct DeviceId(pub i64);
+
+impl std::fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl rusqlite::ToSql for DeviceId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.0.to_sql()
+    }
+}
+
+impl rusqlite::types::FromSql for DeviceId {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        i64::column_result(v).map(DeviceId)
+    }
+}
+
 /// Associated data binding a sealed SIP password to this column (see `secrets`).
 pub const SIP_PASSWORD_CONTEXT: &str = "device.sip_password";
 
@@ -28,7 +54,7 @@ text_enum! {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Device {
     /// Row id.
-    pub id: i64,
+    pub id: DeviceId,
     /// The owning user, if any.
     pub user_id: Option<i64>,
     /// Shown in the UI ("Kitchen phone").
@@ -82,18 +108,18 @@ pub fn insert(
     f: &DeviceFields<'_>,
     sealed_password: &[u8],
     now: Timestamp,
-) -> Result<i64, StoreError> {
+) -> Result<DeviceId, StoreError> {
     conn.execute(
         "INSERT INTO devices (user_id, name, username, sip_password_sealed, device_type, recording_enabled, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
         params![f.user_id, f.name, f.username, sealed_password, f.device_type, f.recording_enabled, now.to_string()],
     )
     .map_err(|e| conflict_as(e, "this SIP user name is taken or the owner does not exist"))?;
-    Ok(conn.last_insert_rowid())
+    Ok(DeviceId(conn.last_insert_rowid()))
 }
 
 /// One phone by id.
-pub fn get(conn: &Connection, id: i64) -> Result<Device, StoreError> {
+pub fn get(conn: &Connection, id: DeviceId) -> Result<Device, StoreError> {
     found(
         conn.query_row(
             &format!("SELECT {COLUMNS} FROM devices WHERE id = ?1"),
@@ -121,7 +147,7 @@ pub fn credentials(
 
 /// Every phone's id, SIP user name and sealed password, for the registrar's
 /// in-memory credential table.
-pub fn all_credentials(conn: &Connection) -> Result<Vec<(i64, String, Vec<u8>)>, StoreError> {
+pub fn all_credentials(conn: &Connection) -> Result<Vec<(DeviceId, String, Vec<u8>)>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT id, username, sip_password_sealed FROM devices ORDER BY id")?;
     let rows = stmt
@@ -151,7 +177,7 @@ pub fn list(
 }
 
 /// The ids of the phones `user_id` owns, ascending.
-pub fn ids_of_user(conn: &Connection, user_id: i64) -> Result<Vec<i64>, StoreError> {
+pub fn ids_of_user(conn: &Connection, user_id: i64) -> Result<Vec<DeviceId>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT id FROM devices WHERE user_id = ?1 ORDER BY id")?;
     let ids = stmt
         .query_map([user_id], |r| r.get(0))?
@@ -162,7 +188,7 @@ pub fn ids_of_user(conn: &Connection, user_id: i64) -> Result<Vec<i64>, StoreErr
 /// Updates the editable fields.
 pub fn update(
     conn: &Connection,
-    id: i64,
+    id: DeviceId,
     f: &DeviceFields<'_>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -179,7 +205,7 @@ pub fn update(
 /// Replaces the sealed SIP password.
 pub fn set_sealed_password(
     conn: &Connection,
-    id: i64,
+    id: DeviceId,
     sealed: &[u8],
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -191,7 +217,7 @@ pub fn set_sealed_password(
 }
 
 /// Removes a phone and its registrations.
-pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
+pub fn delete(conn: &Connection, id: DeviceId) -> Result<(), StoreError> {
     one_row(
         conn.execute("DELETE FROM devices WHERE id = ?1", [id])?,
         "device",
@@ -200,7 +226,7 @@ pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
 }
 
 /// A phone as the call router sees it: id, SIP user name, display name, user.
-pub type RoutingRow = (i64, String, String, Option<i64>);
+pub type RoutingRow = (DeviceId, String, String, Option<i64>);
 
 /// Every phone's id, SIP user name, display name and user, for the router.
 pub fn routing(conn: &Connection) -> Result<Vec<RoutingRow>, StoreError> {
@@ -215,7 +241,7 @@ pub(crate) mod tests {
     use crate::store::testing::{db, t};
     use crate::store::users::{self, Role};
 
-    pub(crate) fn make(conn: &Connection, username: &str, owner: Option<i64>) -> i64 {
+    pub(crate) fn make(conn: &Connection, username: &str, owner: Option<i64>) -> DeviceId {
         let f = DeviceFields {
             user_id: owner,
             name: username,

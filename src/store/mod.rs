@@ -372,10 +372,17 @@ impl Db {
 
     /// Runs `f` on the database thread and waits for its result without
     /// blocking the async runtime.
-    pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
+    ///
+    /// The error type is the caller's (`StoreError` itself, or a layer's own
+    /// error that a `StoreError` converts into, such as
+    /// `sysconfig::ConfigError`), so a closure that also fails for reasons of
+    /// its own says so in its type instead of disguising them as a store
+    /// error. A stopped database thread is `StoreError::Closed`, converted.
+    pub async fn call<R, E, F>(&self, f: F) -> Result<R, E>
     where
         R: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, E> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
@@ -384,8 +391,8 @@ impl Db {
         });
         self.jobs
             .send(Msg::Run(job))
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+            .map_err(|_| E::from(StoreError::Closed))?;
+        rx.await.map_err(|_| E::from(StoreError::Closed))?
     }
 
     /// Like [`Db::call`], for synchronous callers (the CLI).
@@ -476,12 +483,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (db, thread) = Db::start(open_connection(&dir.path().join("t.db")).expect("open"));
         let name = db
-            .call(|_| Ok(std::thread::current().name().map(str::to_owned)))
+            .call(|_| Ok::<_, StoreError>(std::thread::current().name().map(str::to_owned)))
             .await
             .expect("call");
         assert_eq!(name.as_deref(), Some("homeline-db"));
         let n: i64 = db
-            .call(|c| Ok(c.query_row("SELECT 41 + 1", [], |r| r.get(0))?))
+            .call(|c| Ok::<_, StoreError>(c.query_row("SELECT 41 + 1", [], |r| r.get(0))?))
             .await
             .expect("call");
         assert_eq!(n, 42);
@@ -505,7 +512,7 @@ mod tests {
                 "INSERT INTO config (key, value, updated_at) VALUES ('k', 'v', 'now')",
                 [],
             )?;
-            Ok(())
+            Ok::<_, StoreError>(())
         })
         .await
         .expect("write");

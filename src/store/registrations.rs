@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn upsert_remove_and_expire() {
         let conn = db();
-        let phone = devices::tests::make(&conn, "kitchen", None);
+        let phone = devices::tests::make(&conn, "kitchen", None).0;
         upsert(
             &conn,
             &binding(phone, "sip:kitchen@192.0.2.10", t(60)),
@@ -147,7 +147,7 @@ mod tests {
         );
         assert!(remove(&conn, phone, "sip:kitchen@192.0.2.10").expect("remove"));
         upsert(&conn, &binding(phone, "sip:a@h", t(60)), t(0)).expect("insert");
-        devices::delete(&conn, phone).expect("delete device");
+        devices::delete(&conn, devices::DeviceId(phone)).expect("delete device");
         assert!(
             all(&conn).expect("all").is_empty(),
             "bindings go with their device"
@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn transport_check_is_case_insensitive_and_every_variant_fits() {
         let conn = db();
-        let phone = devices::tests::make(&conn, "p", None);
+        let phone = devices::tests::make(&conn, "p", None).0;
         conn.execute(
             "INSERT INTO registrations (device_id, contact_uri, expires_at, source_addr, transport, created_at)
              VALUES (?1, 'sip:x@h', 'x', 'h:1', 'TLS', 'x')",

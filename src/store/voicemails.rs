@@ -111,6 +111,15 @@ pub fn get(conn: &Connection, id: i64) -> Result<Voicemail, StoreError> {
     )
 }
 
+/// Whether a voicemail was left on the call `call_sid`.
+pub fn exists_for_call(conn: &Connection, call_sid: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM voicemails WHERE call_sid = ?1)",
+        [call_sid],
+        |r| r.get(0),
+    )?)
+}
+
 /// The voicemail of a recording, if any.
 pub fn find_by_recording(
     conn: &Connection,

@@ -214,10 +214,9 @@ struct ErrorBody {
     message: Option<String>,
 }
 
-/// Whether `sid` looks like an Account SID (`AC` + 32 hex digits).
-pub fn is_account_sid(sid: &str) -> bool {
-    sid.len() == 34 && sid.starts_with("AC") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
-}
+/// The Account SID's syntax is part of the configuration's validation
+/// (`sysconfig`, below this client); re-exported for the client's callers.
+pub use crate::sysconfig::is_account_sid;
 
 /// Whether `sid` is a SID of the given two-letter prefix (`PN`, `SM`, `RE`…):
 /// safe to put into a URL path.

@@ -103,10 +103,7 @@ impl TwilioJobs {
         let secrets = self.secrets.clone();
         let creds = self
             .db
-            .call(move |c| {
-                sysconfig::twilio_credentials(c, &secrets)
-                    .map_err(|e| StoreError::Conflict(e.to_string()))
-            })
+            .call(move |c| sysconfig::twilio_credentials(c, &secrets))
             .await
             .map_err(|e| retry(format!("cannot read the Twilio settings: {e}")))?;
         let Some(creds) = creds else {

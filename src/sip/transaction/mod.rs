@@ -9,12 +9,14 @@
 //! its timers.
 
 mod client;
+mod client_table;
 mod queue;
 mod server;
 mod table;
 mod timers;
 
 pub use client::{ack_for_non_2xx, ClientInvite, ClientNonInvite};
+pub use client_table::{client_key, ClientKey, ClientTable};
 pub use queue::TimerQueue;
 pub use server::{ServerInvite, ServerNonInvite};
 pub use table::ServerTable;
