@@ -42,7 +42,9 @@ use crate::sip::guard::{Ban, Guard, GuardConfig};
 use crate::sip::message::build::{self, reply};
 use crate::sip::message::{HeaderName, Message, Method, NameAddr, Request, Response};
 use crate::sip::transaction::{Action, Input, ServerKey, ServerTable, Timer, TimerQueue, TxKey};
-use crate::sip::transport::{response_destination, Listen, Protocol, Received, Transport};
+use crate::sip::transport::{
+    response_destination, Listen, Protocol, Received, Transport, UdpReceiver,
+};
 use crate::store::registrations::Binding as StoredBinding;
 use crate::watchdog::Heartbeat;
 
@@ -257,7 +259,8 @@ pub async fn start(
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<(SipHandle, tokio::task::JoinHandle<()>)> {
     let (up_tx, up_rx) = mpsc::channel(1024);
-    let transport = Transport::bind(setup.listen, up_tx, stop.clone()).await?;
+    let (transport, udp) =
+        Transport::bind_with_udp_receiver(setup.listen, up_tx, stop.clone()).await?;
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (media_tx, media_rx) = mpsc::unbounded_channel();
     let (resolver, resolved_rx) = crate::dns::Resolver::new(setup.dns);
@@ -309,8 +312,14 @@ pub async fn start(
         tls_addr: transport.tls_addr(),
         tcp_addr: transport.tcp_addr(),
     };
-    let task =
-        tokio::spawn(endpoint.run(up_rx, cmd_rx, media_rx, resolved_rx, setup.heartbeat, stop));
+    let inputs = Inputs {
+        udp,
+        up: up_rx,
+        cmds: cmd_rx,
+        media: media_rx,
+        resolved: resolved_rx,
+    };
+    let task = tokio::spawn(endpoint.run(inputs, setup.heartbeat, stop));
     Ok((handle, task))
 }
 
@@ -346,6 +355,21 @@ struct Endpoint {
     announced_calls: call_events::Announced,
 }
 
+/// What the endpoint loop waits on besides its timers.
+struct Inputs {
+    /// UDP, read by the loop itself (none in TLS-only mode).
+    udp: Option<UdpReceiver>,
+    /// TCP and TLS messages, from their connections' readers.
+    up: mpsc::Receiver<Received>,
+    cmds: mpsc::Receiver<Command>,
+    media: mpsc::UnboundedReceiver<(u64, crate::media::relay::MediaEvent)>,
+    resolved: mpsc::UnboundedReceiver<crate::dns::Resolved>,
+}
+
+/// Most datagrams handled in a row once one arrived, before the loop looks
+/// at its timers and other inputs again.
+const UDP_BURST: usize = 64;
+
 /// Everything that can be armed on the endpoint's one timer queue.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum TimerKey {
@@ -355,30 +379,52 @@ enum TimerKey {
 }
 
 impl Endpoint {
-    async fn run(
-        mut self,
-        mut up: mpsc::Receiver<Received>,
-        mut cmds: mpsc::Receiver<Command>,
-        mut media: mpsc::UnboundedReceiver<(u64, crate::media::relay::MediaEvent)>,
-        mut resolved: mpsc::UnboundedReceiver<crate::dns::Resolved>,
-        heartbeat: Heartbeat,
-        stop: watch::Receiver<bool>,
-    ) {
+    /// The SIP loop. UDP datagrams are read here, not by a task of their
+    /// own: receiving, parsing and answering on one task saves a queue hop
+    /// and a task wake-up per datagram, and the datagrams already waiting
+    /// are handled in a row ([`UDP_BURST`]) instead of one loop turn each.
+    /// The timer sleep is kept across turns and only moved when the
+    /// earliest deadline changes (making a new one each turn registered and
+    /// cancelled a runtime timer per datagram).
+    async fn run(mut self, inputs: Inputs, heartbeat: Heartbeat, stop: watch::Receiver<bool>) {
+        let Inputs {
+            mut udp,
+            mut up,
+            mut cmds,
+            mut media,
+            mut resolved,
+        } = inputs;
         let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
         let stopped = async move {
             let mut stop = stop;
             let _ = stop.wait_for(|s| *s).await;
         };
         tokio::pin!(stopped);
+        let timer = tokio::time::sleep(std::time::Duration::ZERO);
+        tokio::pin!(timer);
         loop {
             let next_timer = self.timers.next_deadline();
+            if let Some(at) = next_timer {
+                if timer.deadline() != at {
+                    timer.as_mut().reset(at);
+                }
+            }
             tokio::select! {
                 _ = &mut stopped => return,
+                Some(r) = recv_udp(&mut udp) => {
+                    self.on_received(r).await;
+                    if let Some(udp) = udp.as_mut() {
+                        for _ in 1..UDP_BURST {
+                            let Some(r) = udp.try_recv() else { break };
+                            self.on_received(r).await;
+                        }
+                    }
+                }
                 Some(r) = up.recv() => self.on_received(r).await,
                 Some(c) = cmds.recv() => self.on_command(c).await,
                 Some((call, ev)) = media.recv() => self.on_media_event(call, ev).await,
                 Some(r) = resolved.recv() => self.on_resolved(r).await,
-                _ = sleep_until(next_timer), if next_timer.is_some() => self.fire_timers().await,
+                _ = &mut timer, if next_timer.is_some() => self.fire_timers().await,
                 _ = tick.tick() => {
                     heartbeat.beat();
                     let now = self.clock.now();
@@ -491,8 +537,8 @@ impl Endpoint {
         };
         let dest = req
             .headers
-            .values(&HeaderName::Via)
-            .first()
+            .values_iter(&HeaderName::Via)
+            .next()
             .map(|v| response_destination(v, source, protocol))
             .unwrap_or(source);
         if self.txs.contains(&key) {
@@ -513,11 +559,10 @@ impl Endpoint {
         // (a different branch) while the first is still live is a loop or a
         // fork merging back: 482, answered once, by its own transaction.
         let merged = self.txs.open(key.clone(), &req, dest);
-        let out_of_dialog = req
-            .headers
-            .get(&HeaderName::To)
-            .and_then(NameAddr::parse)
-            .is_some_and(|to| to.params.get("tag").is_none());
+        // To, parsed once for every decision below (it used to be parsed
+        // again by each).
+        let to = req.headers.get(&HeaderName::To).and_then(NameAddr::parse);
+        let out_of_dialog = to.as_ref().is_some_and(|to| to.params.get("tag").is_none());
         let in_dialog_call = !out_of_dialog && self.calls.owns(&req);
         let resp = if merged {
             reply(&req, 482, &self.tag())
@@ -538,7 +583,7 @@ impl Endpoint {
             };
             return self.call_event(event).await;
         } else {
-            self.answer(&req, source, protocol)
+            self.answer(&req, to.as_ref(), source, protocol)
         };
         let actions = self.feed(&key, Input::Respond(resp));
         self.apply(&key, actions).await;
@@ -627,8 +672,15 @@ impl Endpoint {
         self.rng.hex::<6>()
     }
 
-    /// The transaction user: decides the answer to a new request.
-    fn answer(&mut self, req: &Request, source: SocketAddr, protocol: Protocol) -> Response {
+    /// The transaction user: decides the answer to a new request (`to` is
+    /// its parsed To header).
+    fn answer(
+        &mut self,
+        req: &Request,
+        to: Option<&NameAddr>,
+        source: SocketAddr,
+        protocol: Protocol,
+    ) -> Response {
         let tag = self.tag();
         let reply = |status: u16| reply(req, status, &tag);
         if req.method != Method::Cancel {
@@ -639,11 +691,7 @@ impl Endpoint {
                 return r;
             }
         }
-        let in_dialog = req
-            .headers
-            .get(&HeaderName::To)
-            .and_then(NameAddr::parse)
-            .is_some_and(|to| to.params.get("tag").is_some());
+        let in_dialog = to.is_some_and(|to| to.params.get("tag").is_some());
         match req.method {
             Method::Options => {
                 let mut r = reply(200);
@@ -651,7 +699,7 @@ impl Endpoint {
                 r.headers.push(HeaderName::Accept, "application/sdp");
                 r
             }
-            Method::Register => self.register(req, source, protocol, &tag),
+            Method::Register => self.register(req, to, source, protocol, &tag),
             Method::Cancel => reply(481), // no INVITE is ever left pending yet
             Method::Other(_) => {
                 let mut r = reply(501);
@@ -670,13 +718,14 @@ impl Endpoint {
     fn register(
         &mut self,
         req: &Request,
+        to: Option<&NameAddr>,
         source: SocketAddr,
         protocol: Protocol,
         tag: &str,
     ) -> Response {
         let now = self.clock.now();
         let reply = |status: u16| reply(req, status, tag);
-        let Some(to) = req.headers.get(&HeaderName::To).and_then(NameAddr::parse) else {
+        let Some(to) = to else {
             return reply(400);
         };
         if !to.uri.is_sip() {
@@ -779,9 +828,10 @@ fn contact_info(b: &Binding) -> ContactInfo {
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+/// The next datagram, or never in TLS-only mode.
+async fn recv_udp(udp: &mut Option<UdpReceiver>) -> Option<Received> {
+    match udp {
+        Some(udp) => Some(udp.recv().await),
         None => std::future::pending().await,
     }
 }

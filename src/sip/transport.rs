@@ -10,6 +10,13 @@
 //! Back-pressure: the queue to the upper layer is bounded; when it is full a
 //! UDP datagram is dropped (a flood never blocks the socket reader) and a TCP
 //! reader waits (slowing only that peer).
+//!
+//! The endpoint reads UDP itself ([`Transport::bind_with_udp_receiver`],
+//! [`UdpReceiver`]): a datagram is then received, parsed and answered on one
+//! task, with no queue and no task wake-up between the socket and the SIP
+//! loop, and a burst is drained in one go. There the kernel's socket buffer
+//! is the bounded queue: under a flood the kernel drops what the loop cannot
+//! take.
 
 use std::collections::HashMap;
 use std::io;
@@ -65,6 +72,69 @@ pub struct Received {
     pub protocol: Protocol,
 }
 
+/// Reads, frames and parses datagrams from the UDP socket for one owner
+/// (the SIP loop), with one reusable buffer.
+#[derive(Debug)]
+pub struct UdpReceiver {
+    socket: Arc<UdpSocket>,
+    buf: Box<[u8]>,
+}
+
+impl UdpReceiver {
+    fn new(socket: Arc<UdpSocket>) -> Self {
+        Self {
+            socket,
+            buf: vec![0u8; MAX_MESSAGE_BYTES + 1].into_boxed_slice(),
+        }
+    }
+
+    /// Waits for the next datagram (CRLF keep-alives are skipped). Cancel
+    /// safe: a datagram is only taken off the socket by a completed call.
+    pub async fn recv(&mut self) -> Received {
+        loop {
+            match self.socket.recv_from(&mut self.buf).await {
+                Ok((n, source)) => {
+                    if let Some(r) = self.framed(n, source) {
+                        return r;
+                    }
+                }
+                // ICMP port unreachable surfaces here on Linux; keep going.
+                Err(e) => tracing::debug!(error = %e, "UDP receive error"),
+            }
+        }
+    }
+
+    /// The next datagram already waiting in the socket, without waiting;
+    /// `None` when there is none.
+    pub fn try_recv(&mut self) -> Option<Received> {
+        // A few errors (ICMP reports) may be queued before a datagram.
+        for _ in 0..8 {
+            match self.socket.try_recv_from(&mut self.buf) {
+                Ok((n, source)) => {
+                    if let Some(r) = self.framed(n, source) {
+                        return Some(r);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) => tracing::debug!(error = %e, "UDP receive error"),
+            }
+        }
+        None
+    }
+
+    fn framed(&self, n: usize, source: SocketAddr) -> Option<Received> {
+        let data = &self.buf[..n];
+        if data.iter().all(|b| *b == b'\r' || *b == b'\n') {
+            return None; // keep-alive
+        }
+        Some(Received {
+            message: parse_datagram(data).map(|m| stamp(m, source)),
+            source,
+            protocol: Protocol::Udp,
+        })
+    }
+}
+
 /// Idle TCP connections are closed after this.
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// At most this many TCP/TLS connections at once.
@@ -102,6 +172,21 @@ impl Transport {
         up: mpsc::Sender<Received>,
         stop: watch::Receiver<bool>,
     ) -> io::Result<Arc<Transport>> {
+        let (transport, udp) = Self::bind_with_udp_receiver(listen, up, stop).await?;
+        if let Some(udp) = udp {
+            tokio::spawn(transport.clone().udp_loop(udp));
+        }
+        Ok(transport)
+    }
+
+    /// [`Transport::bind`], except that UDP datagrams are not sent to `up`:
+    /// the caller reads them from the returned [`UdpReceiver`] (none in
+    /// TLS-only mode). TCP and TLS messages still go to `up`.
+    pub async fn bind_with_udp_receiver(
+        listen: Listen,
+        up: mpsc::Sender<Received>,
+        stop: watch::Receiver<bool>,
+    ) -> io::Result<(Arc<Transport>, Option<UdpReceiver>)> {
         let (udp, tcp) = match listen.plain {
             Some(addr) => {
                 let (u, t) = bind_pair(addr).await?;
@@ -125,16 +210,14 @@ impl Transport {
             up,
             stop,
         });
-        if transport.udp.is_some() {
-            tokio::spawn(transport.clone().udp_loop());
-        }
+        let receiver = transport.udp.clone().map(UdpReceiver::new);
         if let Some(tcp) = tcp {
             tokio::spawn(transport.clone().accept_loop(tcp, None));
         }
         if let Some((listener, acceptor)) = tls {
             tokio::spawn(transport.clone().accept_loop(listener, Some(acceptor)));
         }
-        Ok(transport)
+        Ok((transport, receiver))
     }
 
     /// The bound UDP address (none in TLS-only mode).
@@ -211,39 +294,18 @@ impl Transport {
         self.conns.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    async fn udp_loop(self: Arc<Self>) {
-        let Some(udp) = self.udp.clone() else { return };
-        let mut buf = vec![0u8; MAX_MESSAGE_BYTES + 1];
+    /// Hands UDP datagrams to `up` (for users of [`Transport::bind`]).
+    async fn udp_loop(self: Arc<Self>, mut udp: UdpReceiver) {
         let (mut dropped, mut last_report) =
             (0u64, std::time::Instant::now() - Duration::from_secs(2));
         let stop = stopped(self.stop.clone());
         tokio::pin!(stop);
         loop {
-            let (n, source) = tokio::select! {
+            let received = tokio::select! {
                 _ = &mut stop => return,
-                r = udp.recv_from(&mut buf) => match r {
-                    Ok(v) => v,
-                    Err(e) => {
-                        // ICMP port unreachable surfaces here on Linux; keep going.
-                        tracing::debug!(error = %e, "UDP receive error");
-                        continue;
-                    }
-                },
+                r = udp.recv() => r,
             };
-            let data = &buf[..n];
-            if data.iter().all(|b| *b == b'\r' || *b == b'\n') {
-                continue; // keep-alive
-            }
-            let message = parse_datagram(data).map(|m| stamp(m, source));
-            if self
-                .up
-                .try_send(Received {
-                    message,
-                    source,
-                    protocol: Protocol::Udp,
-                })
-                .is_err()
-            {
+            if self.up.try_send(received).is_err() {
                 // One line per second at most: under overload a line per
                 // datagram would itself flood the log (and the SD card).
                 dropped += 1;

@@ -44,15 +44,18 @@ pub fn unsupported_requirements(req: &Request) -> Vec<&str> {
 }
 
 /// Our `Server` / `User-Agent` value.
+pub const PRODUCT: &str = concat!("Homeline/", env!("CARGO_PKG_VERSION"));
+
+/// Our `Server` / `User-Agent` value, owned.
 pub fn product() -> String {
-    format!("Homeline/{}", crate::VERSION)
+    PRODUCT.to_string()
 }
 
 /// A response to `req` with the default reason phrase and our `Server`
 /// header; every answer Homeline sends starts here.
 pub fn reply(req: &Request, status: u16, tag: &str) -> Response {
     let mut r = Response::to(req, status, default_reason(status), tag);
-    r.headers.push(HeaderName::Server, product());
+    r.headers.push(HeaderName::Server, PRODUCT);
     r
 }
 

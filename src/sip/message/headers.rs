@@ -144,7 +144,13 @@ impl Headers {
     /// Every value of a list header (`Via`, `Contact`, `Route`…), lines and
     /// comma-separated values flattened in order.
     pub fn values<'a>(&'a self, name: &'a HeaderName) -> Vec<&'a str> {
-        self.lines(name).flat_map(split_list).collect()
+        self.values_iter(name).collect()
+    }
+
+    /// [`Headers::values`] without collecting them (the parser's checks
+    /// only count them or look at the first).
+    pub fn values_iter<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
+        self.lines(name).flat_map(list_values)
     }
 
     /// All lines in order.
@@ -171,28 +177,49 @@ impl Headers {
 /// Splits a list header value on commas that are outside quoted strings and
 /// `<…>`; empty elements are dropped (the caller validates them).
 pub fn split_list(value: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut in_quotes, mut in_angle, mut escaped, mut start) = (false, false, false, 0);
-    for (i, c) in value.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if in_quotes => escaped = true,
-            '"' => in_quotes = !in_quotes,
-            '<' if !in_quotes => in_angle = true,
-            '>' if !in_quotes => in_angle = false,
-            ',' if !in_quotes && !in_angle => {
-                out.push(value[start..i].trim());
-                start = i + 1;
+    list_values(value).collect()
+}
+
+/// The elements [`split_list`] returns, one at a time (no vector: most
+/// values hold one element and are only looked at once).
+pub fn list_values(value: &str) -> impl Iterator<Item = &str> + '_ {
+    let mut rest = Some(value);
+    std::iter::from_fn(move || loop {
+        let v = rest?;
+        let (mut in_quotes, mut in_angle, mut escaped) = (false, false, false);
+        let mut end = None;
+        for (i, b) in v.bytes().enumerate() {
+            if escaped {
+                escaped = false;
+                continue;
             }
-            _ => {}
+            match b {
+                b'\\' if in_quotes => escaped = true,
+                b'"' => in_quotes = !in_quotes,
+                b'<' if !in_quotes => in_angle = true,
+                b'>' if !in_quotes => in_angle = false,
+                b',' if !in_quotes && !in_angle => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
         }
-    }
-    out.push(value[start..].trim());
-    out.retain(|s| !s.is_empty());
-    out
+        let element = match end {
+            Some(i) => {
+                rest = Some(&v[i + 1..]);
+                &v[..i]
+            }
+            None => {
+                rest = None;
+                v
+            }
+        };
+        let element = element.trim();
+        if !element.is_empty() {
+            return Some(element);
+        }
+    })
 }
 
 #[cfg(test)]

@@ -179,8 +179,26 @@ fn write_headers_and_body(out: &mut Vec<u8>, headers: &Headers, body: &[u8]) {
         text::write_value(out, value);
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(b"Content-Length: ");
+    push_decimal(out, body.len());
+    out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(body);
+}
+
+/// Appends `n` in decimal (what `format!` did, without its allocation).
+fn push_decimal(out: &mut Vec<u8>, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 impl Request {
@@ -204,8 +222,10 @@ impl Request {
 impl Response {
     /// Serialises the response (Content-Length always matches the body).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + self.body.len());
-        out.extend_from_slice(format!("SIP/2.0 {} ", self.status).as_bytes());
+        let mut out = Vec::with_capacity(512 + self.body.len());
+        out.extend_from_slice(b"SIP/2.0 ");
+        push_decimal(&mut out, usize::from(self.status));
+        out.push(b' ');
         out.extend_from_slice(text::phrase(&self.reason, text::MAX_REASON).as_bytes());
         out.extend_from_slice(b"\r\n");
         write_headers_and_body(&mut out, &self.headers, &self.body);
@@ -216,15 +236,19 @@ impl Response {
     /// Call-ID and CSeq copied; a To tag added (for non-100 responses) when
     /// the request had none.
     pub fn to(req: &Request, status: u16, reason: &str, to_tag: &str) -> Response {
-        let mut headers = Headers::default();
+        // Room for the copied headers and the few a reply adds (Server,
+        // Contact, WWW-Authenticate…) without growing the list.
+        let mut headers = Headers::with_capacity(10);
         for (name, value) in req.headers.iter() {
             match name {
                 HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
                     headers.push(name.clone(), value.clone())
                 }
                 HeaderName::To => {
-                    let has_tag =
-                        NameAddr::parse(value).is_some_and(|na| na.params.get("tag").is_some());
+                    // A value without the letters "tag" has no tag
+                    // parameter: most requests skip the parse.
+                    let has_tag = contains_ignore_case(value, "tag")
+                        && NameAddr::parse(value).is_some_and(|na| na.params.get("tag").is_some());
                     if has_tag || status == 100 || to_tag.is_empty() {
                         headers.push(HeaderName::To, value.clone());
                     } else {
@@ -241,6 +265,13 @@ impl Response {
             body: Bytes::new(),
         }
     }
+}
+
+/// Whether `needle` (ASCII) occurs in `hay`, ignoring ASCII case.
+fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// The reason phrase RFC 3261 suggests for a status code.

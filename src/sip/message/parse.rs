@@ -464,8 +464,8 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
 }
 
 fn content_length(headers: &Headers) -> Result<Option<usize>, String> {
-    let values: Vec<&str> = headers.values(&HeaderName::ContentLength);
-    let Some(first) = values.first() else {
+    let mut values = headers.values_iter(&HeaderName::ContentLength);
+    let Some(first) = values.next() else {
         return Ok(None);
     };
     let parse = |v: &str| -> Result<usize, String> {
@@ -475,7 +475,7 @@ fn content_length(headers: &Headers) -> Result<Option<usize>, String> {
         v.parse().map_err(|_| format!("bad Content-Length {v:.20}"))
     };
     let n = parse(first)?;
-    if values.len() > 1 {
+    if values.next().is_some() {
         return Err("more than one Content-Length".into());
     }
     Ok(Some(n))
@@ -551,11 +551,11 @@ fn build(start: StartLine, headers: Headers, body: Bytes) -> Result<Message, Par
 }
 
 fn single<'a>(h: &'a Headers, name: &'a HeaderName) -> Result<&'a str, String> {
-    let v = h.values(name);
-    match v.as_slice() {
-        [one] => Ok(one),
-        [] => Err(format!("missing {name}")),
-        _ => Err(format!("more than one {name}")),
+    let mut v = h.values_iter(name);
+    match (v.next(), v.next()) {
+        (Some(one), None) => Ok(one),
+        (None, _) => Err(format!("missing {name}")),
+        (Some(_), Some(_)) => Err(format!("more than one {name}")),
     }
 }
 
@@ -565,14 +565,15 @@ fn check_common(h: &Headers) -> Result<CSeq, String> {
         NameAddr::parse(single(h, &name)?).ok_or_else(|| format!("malformed {name}"))?;
     }
     let cseq = CSeq::parse(single(h, &HeaderName::CSeq)?).ok_or("malformed CSeq")?;
-    let vias = h.values(&HeaderName::Via);
-    if vias.is_empty()
-        || h.lines(&HeaderName::Via)
-            .any(|l| super::split_list(l).is_empty())
-    {
+    let top = h.values_iter(&HeaderName::Via).next();
+    let (Some(top), false) = (
+        top,
+        h.lines(&HeaderName::Via)
+            .any(|l| super::headers::list_values(l).next().is_none()),
+    ) else {
         return Err("missing or empty Via".into());
-    }
-    let top = Via::parse(vias[0]).ok_or("malformed Via")?;
+    };
+    let top = Via::parse(top).ok_or("malformed Via")?;
     if top.branch() == Some("z9hG4bK") {
         return Err("Via branch is only the magic cookie".into());
     }
@@ -593,17 +594,18 @@ fn check_request(req: &Request) -> Result<(), (u16, String)> {
             cseq.method, req.method
         )));
     }
-    if let Some(mf) = h.values(&HeaderName::MaxForwards).first() {
+    let mut max_forwards = h.values_iter(&HeaderName::MaxForwards);
+    if let Some(mf) = max_forwards.next() {
         // Leading zeros are legal (wsinv.dat has 0068).
         let ok = !mf.is_empty()
             && mf.len() <= 10
             && mf.bytes().all(|b| b.is_ascii_digit())
             && mf.parse::<u64>().is_ok_and(|n| n <= 255);
-        if !ok || h.values(&HeaderName::MaxForwards).len() > 1 {
+        if !ok || max_forwards.next().is_some() {
             return Err(bad("bad Max-Forwards".into()));
         }
     }
-    for c in h.values(&HeaderName::Contact) {
+    for c in h.values_iter(&HeaderName::Contact) {
         if c != "*" && NameAddr::parse(c).is_none() {
             return Err(bad("malformed Contact".into()));
         }

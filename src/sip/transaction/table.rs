@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::{Action, Input, ServerInvite, ServerKey, ServerNonInvite, Timer, TimerConfig};
+use super::{Action, Input, ServerInvite, ServerKey, ServerNonInvite, Timer, TimerConfig, TxKey};
 use crate::sip::message::{HeaderName, Method, NameAddr, Request, Via};
 use crate::sip::transport::Protocol;
 
@@ -26,15 +26,19 @@ struct Entry {
 }
 
 /// From tag, Call-ID and CSeq of a request, which a forked copy shares,
-/// with the top Via branch (which a forked copy does not share).
-fn identity(req: &Request) -> (String, String) {
-    let branch = req
-        .headers
-        .values(&HeaderName::Via)
-        .first()
-        .and_then(|v| Via::parse(v))
-        .and_then(|v| v.branch().map(str::to_string))
-        .unwrap_or_default();
+/// with the top Via branch (which a forked copy does not share; an RFC 3261
+/// key already holds it, so the Via is not parsed again).
+fn identity(key: &TxKey, req: &Request) -> (String, String) {
+    let branch = match key.branch() {
+        Some(branch) => branch.to_string(),
+        None => req
+            .headers
+            .values(&HeaderName::Via)
+            .first()
+            .and_then(|v| Via::parse(v))
+            .and_then(|v| v.branch().map(str::to_string))
+            .unwrap_or_default(),
+    };
     let from_tag = req
         .headers
         .get(&HeaderName::From)
@@ -100,17 +104,18 @@ impl ServerTable {
         } else {
             Machine::NonInvite(ServerNonInvite::new(cfg))
         };
-        let identity = identity(req);
-        let out_of_dialog = req
-            .headers
-            .get(&HeaderName::To)
-            .and_then(NameAddr::parse)
-            .is_some_and(|to| to.params.get("tag").is_none());
-        let merged = out_of_dialog
-            && self
-                .branches
-                .get(&identity.0)
-                .is_some_and(|branch| *branch != identity.1);
+        let identity = identity(&key.0, req);
+        // To is parsed only for the rare request whose identity is live on
+        // another branch.
+        let merged = self
+            .branches
+            .get(&identity.0)
+            .is_some_and(|branch| *branch != identity.1)
+            && req
+                .headers
+                .get(&HeaderName::To)
+                .and_then(NameAddr::parse)
+                .is_some_and(|to| to.params.get("tag").is_none());
         if !merged {
             self.branches.insert(identity.0.clone(), identity.1.clone());
         }
