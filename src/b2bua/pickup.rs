@@ -177,16 +177,7 @@ impl Calls {
         ok.headers.push(HeaderName::Supported, build::supported());
         ok.headers.push(HeaderName::ContentType, "application/sdp");
         ok.body = Bytes::from(a_body);
-        match Dialog::uas(&call.a.invite, &ok) {
-            Ok(mut d) => {
-                // A PRACK in the early dialog already moved A's CSeq on.
-                let early_seq = call.a.dialog.as_ref().and_then(|e| e.remote_seq);
-                d.remote_seq = d.remote_seq.max(early_seq);
-                self.dialogs.insert(d.id.clone(), id, Side::A);
-                call.a.dialog = Some(d);
-            }
-            Err(e) => tracing::info!(call = %id, error = %e, "caller's dialog could not be formed"),
-        }
+        super::answer::form_caller_dialog(&mut self.dialogs, id, call, &ok);
         self.dialogs.insert(dialog.id.clone(), id, Side::B);
         call.answered_at = Some(cx.now);
         call.device_id = Some(picker);
