@@ -69,7 +69,7 @@ impl Calls {
             r
         };
         let Some(call) = self.calls.get(&id) else {
-            return Err(build::reply(req, 481, tag));
+            return Err(crate::sip::dialog::no_such_dialog(req, tag));
         };
         let Some((device, username)) = self.phone_on(call, side) else {
             let mut r = build::reply_with_warning(
