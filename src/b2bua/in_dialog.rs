@@ -84,7 +84,7 @@ impl Calls {
         }
         if side != Side::A {
             // Call pickup: the picking-up phone's ACK.
-            return self.on_picked_ack(id);
+            return self.on_picked_ack(id, req, cx);
         }
         if let Phase::AwaitingAck(_) = call.phase {
             let Phase::AwaitingAck(waiting) = call.take_phase() else {
