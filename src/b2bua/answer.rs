@@ -215,14 +215,8 @@ impl Calls {
             Some(body) => (body.to_vec(), a_sdp_ip(call, public_ip, cx)),
             None => answer_sdp(call, public_ip, codec, answer.audio.direction, cx),
         };
-        let mut ok = build::reply(&call.a.invite, 200, &call.a.tag);
         let a_contact = cx.contact_at(call.a.route, sdp_ip);
-        ok.headers
-            .push(HeaderName::Contact, format!("<{a_contact}>"));
-        ok.headers.push(HeaderName::Allow, build::ALLOW);
-        ok.headers.push(HeaderName::Supported, build::supported());
-        ok.headers.push(HeaderName::ContentType, "application/sdp");
-        ok.body = Bytes::from(body);
+        let mut ok = ok_with_sdp(&call.a.invite, &call.a.tag, &a_contact, body);
         // RFC 4028: both legs settle their session timers.
         super::session_timer::answered(call, &invite, &resp, &mut ok, cx.now);
         form_caller_dialog(&mut self.dialogs, id, call, &ok);
@@ -316,6 +310,18 @@ impl Calls {
 /// Sends our 2xx to the caller and starts waiting for its ACK: over UDP
 /// the 2xx is resent from T1 on; over TCP it is not, but the wait for the
 /// ACK ends at 64·T1 all the same.
+/// Our 2xx to an INVITE, carrying SDP: our Contact, what we allow and
+/// support, and the `body`.
+pub(super) fn ok_with_sdp(invite: &Request, tag: &str, contact: &str, body: Vec<u8>) -> Response {
+    let mut ok = build::reply(invite, 200, tag);
+    ok.headers.push(HeaderName::Contact, format!("<{contact}>"));
+    ok.headers.push(HeaderName::Allow, build::ALLOW);
+    ok.headers.push(HeaderName::Supported, build::supported());
+    ok.headers.push(HeaderName::ContentType, "application/sdp");
+    ok.body = Bytes::from(body);
+    ok
+}
+
 /// The caller's confirmed dialog, formed from our 2xx to its INVITE and
 /// registered; an early dialog's CSeq (moved on by a PRACK) carries over.
 pub(super) fn form_caller_dialog(

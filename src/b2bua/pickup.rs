@@ -22,12 +22,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use crate::media::relay::{Control, Side};
 use crate::media::sdp::{self, Description, Direction, Origin};
 use crate::sip::dialog::Dialog;
-use crate::sip::message::{build, HeaderName, Request, Response};
+use crate::sip::message::{build, Request, Response};
 use crate::sip::transaction::{ServerKey, TimerConfig};
 use crate::store::cdrs::Disposition;
 
@@ -144,19 +142,8 @@ impl Calls {
             .as_ref()
             .map_or((&[][..], 0), |o| (&o.streams[..], o.audio_index));
         let body = sdp::write(&mut origin, &ours, streams, audio_index);
-        let mut picked_ok = build::reply(req, 200, tag);
         let contact = cx.contact_at(route, local);
-        picked_ok
-            .headers
-            .push(HeaderName::Contact, format!("<{contact}>"));
-        picked_ok.headers.push(HeaderName::Allow, build::ALLOW);
-        picked_ok
-            .headers
-            .push(HeaderName::Supported, build::supported());
-        picked_ok
-            .headers
-            .push(HeaderName::ContentType, "application/sdp");
-        picked_ok.body = Bytes::from(body);
+        let picked_ok = super::answer::ok_with_sdp(req, tag, &contact, body);
         let dialog = match Dialog::uas(req, &picked_ok) {
             Ok(d) => d,
             Err(e) => {
@@ -196,14 +183,8 @@ impl Calls {
             .map_or(Direction::SendRecv, |o| o.audio.direction);
         let (a_body, sdp_ip) =
             super::answer::answer_sdp(call, public_ip, codec, picker_direction, cx);
-        let mut ok = build::reply(&call.a.invite, 200, &call.a.tag);
         let a_contact = cx.contact_at(call.a.route, sdp_ip);
-        ok.headers
-            .push(HeaderName::Contact, format!("<{a_contact}>"));
-        ok.headers.push(HeaderName::Allow, build::ALLOW);
-        ok.headers.push(HeaderName::Supported, build::supported());
-        ok.headers.push(HeaderName::ContentType, "application/sdp");
-        ok.body = Bytes::from(a_body);
+        let ok = super::answer::ok_with_sdp(&call.a.invite, &call.a.tag, &a_contact, a_body);
         super::answer::form_caller_dialog(&mut self.dialogs, id, call, &ok);
         self.dialogs.insert(dialog.id.clone(), id, Side::B);
         call.answered_at = Some(cx.now);
