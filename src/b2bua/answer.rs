@@ -226,7 +226,8 @@ impl Calls {
                 b: BLeg {
                     dialog,
                     route,
-                    origin: Origin::new(cx.host.random()),
+                    origin: Origin::of_sent(&invite.body)
+                        .unwrap_or_else(|| Origin::new(cx.host.random())),
                     ack,
                     device_id,
                 },

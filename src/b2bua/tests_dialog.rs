@@ -856,3 +856,36 @@ fn the_referrer_hanging_up_before_an_attended_transfer_is_carried_out_still_join
     assert_eq!(out.requests(Method::Bye)[0].1, office.route);
     assert_eq!(w.phase(call1), None);
 }
+
+/// RFC 3264 §8: Homeline's answer to the callee's re-INVITE is the same
+/// session as the offer in its INVITE (same `o=` session id, the next
+/// version); a new session id there looks like a new session to a phone.
+#[test]
+fn rfc3264_8_the_callees_reinvite_is_answered_in_the_session_of_our_invite() {
+    fn origin(body: &[u8]) -> (String, u64) {
+        let text = String::from_utf8_lossy(body);
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("o=homeline "))
+            .expect("our o= line")
+            .to_string();
+        let mut f = line.split(' ');
+        let id = f.next().unwrap_or_default().to_string();
+        let version = f.next().and_then(|v| v.parse().ok()).expect("version");
+        (id, version)
+    }
+    let mut w = World::new(None);
+    let (_a, _id, b) = up_call(&mut w);
+    let offered = origin(&b.invite.body);
+    let (hold, tx) = b.in_dialog("INVITE", 2, "", &sdp("192.0.2.2", 40000, "sendonly"));
+    let out = w.feed(Event::InDialog { request: hold, tx });
+    let ok = out
+        .responses()
+        .into_iter()
+        .find(|r| r.status == 200)
+        .expect("200 to the re-INVITE")
+        .clone();
+    let answered = origin(&ok.body);
+    assert_eq!(answered.0, offered.0, "same session id");
+    assert_eq!(answered.1, offered.1 + 1, "the next version");
+}

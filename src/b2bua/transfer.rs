@@ -414,7 +414,8 @@ impl Calls {
         // Tell the referrer, then let it go.
         self.notify_referrer(id, referrer, 200, true, cx);
         self.bye_side(id, referrer, cx);
-        let origin = Origin::new(cx.host.random());
+        // The target keeps the origin of the INVITE it was offered.
+        let origin = Origin::of_sent(&invite.body).unwrap_or_else(|| Origin::new(cx.host.random()));
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };

@@ -319,6 +319,23 @@ impl Origin {
             version: 0,
         }
     }
+
+    /// The origin of a description Homeline wrote (its `o=` line), so the
+    /// leg's later descriptions keep that session id and count on from
+    /// that version (RFC 3264 §8: a changed session id is a new session,
+    /// which some phones refuse in a re-INVITE). `None` for a body that is
+    /// not ours or has no usable `o=`.
+    pub fn of_sent(body: &[u8]) -> Option<Origin> {
+        let text = std::str::from_utf8(body).ok()?;
+        let line = text.lines().find_map(|l| l.strip_prefix("o=homeline "))?;
+        let mut fields = line.split(' ');
+        let session_id = fields.next()?.parse().ok()?;
+        let version = fields.next()?.parse().ok()?;
+        Some(Origin {
+            session_id,
+            version,
+        })
+    }
 }
 
 /// Everything needed to write Homeline's audio description on one leg.
@@ -452,6 +469,26 @@ mod tests {
             Description::parse(no_c.as_bytes()),
             Err(SdpError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_leg_goes_on_from_the_origin_homeline_sent_it() {
+        let offer = Offer {
+            addr: "192.168.1.2".parse().unwrap(),
+            port: 10000,
+            codecs: vec![Codec::Pcmu],
+            telephone_event: None,
+            direction: Direction::SendRecv,
+            ptime: None,
+        };
+        let sent = write(&mut Origin::new(7_000_000_001), &offer, &[], 0);
+        let mut origin = Origin::of_sent(&sent).expect("our own o= line");
+        let next = String::from_utf8(write(&mut origin, &offer, &[], 0)).unwrap();
+        assert!(next.contains("o=homeline 7000000001 2 IN IP4 "), "{next}");
+        // Somebody else's description, or none, is not ours to go on from.
+        assert!(Origin::of_sent(LINPHONE.as_bytes()).is_none());
+        assert!(Origin::of_sent(b"").is_none());
+        assert!(Origin::of_sent(b"o=homeline x 1 IN IP4 1.2.3.4\r\n").is_none());
     }
 
     #[test]
