@@ -11,60 +11,8 @@ mod common;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::{free_udp_port, provision_devices, setup_admin, sipp, Homeline, SippRun, Start};
-
-/// Starts Homeline over a household (one number, its phones, the Twilio
-/// SIP credentials), plus `others` not assigned the number.
-fn start(
-    phones: &[(&str, &str)],
-    others: &[(&str, &str)],
-    rtp: &str,
-    extra: &[(&str, &str)],
-) -> Homeline {
-    let dir = tempfile::tempdir().expect("tempdir");
-    common::provision_household(dir.path(), "+15550001111", phones);
-    provision_devices(dir.path(), others);
-    let mut env = vec![("HOMELINE_MEDIA_RTP_PORTS".to_string(), rtp.to_string())];
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Homeline::start_with(Start {
-        dir: Some(dir),
-        env,
-        ..Start::default()
-    })
-}
-
-/// Registers `user` from `port` (the port its UAS will then listen on).
-fn register(sip: SocketAddr, user: &str, password: &str, port: u16) {
-    let (code, out) = sipp(
-        sip,
-        "register_auth.xml",
-        &[
-            "-s",
-            user,
-            "-au",
-            user,
-            "-ap",
-            password,
-            "-p",
-            &port.to_string(),
-        ],
-    );
-    assert_eq!(code, 0, "{user} registers: {out}");
-}
-
-fn cdrs(h: &Homeline, admin: &str) -> Vec<serde_json::Value> {
-    let r = h.call("GET", "/api/cdrs", Some(admin), None);
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["items"].as_array().cloned().unwrap_or_default()
-}
-
-fn wait_cdrs(h: &Homeline, admin: &str, n: usize) -> Vec<serde_json::Value> {
-    common::wait_for(Duration::from_secs(5), || {
-        let r = cdrs(h, admin);
-        (r.len() >= n).then_some(r)
-    })
-    .unwrap_or_else(|| panic!("{n} call records"))
-}
+use common::calls::{register, start_household, wait_cdrs};
+use common::{free_udp_port, setup_admin, sipp, Homeline, SippRun};
 
 /// The device id of the phone with SIP user `username`.
 fn device_id(h: &Homeline, admin: &str, username: &str) -> i64 {
@@ -118,7 +66,8 @@ fn read_event(p: &[u8]) -> Option<Event> {
 
 #[test]
 fn info_dtmf_from_a_phone_arrives_as_rfc4733_at_the_other_phone() {
-    let h = start(
+    let h = start_household(
+        "+15550001111",
         &[("alice", "alicepw"), ("bob", "bobpw")],
         &[],
         "34000-34019",
@@ -212,7 +161,8 @@ fn info_dtmf_from_a_phone_arrives_as_rfc4733_at_the_other_phone() {
 
 #[test]
 fn pickup_by_star_8_answers_the_call_ringing_another_phone() {
-    let h = start(
+    let h = start_household(
+        "+15550001111",
         &[("kitchen", "kitchenpw"), ("office", "officepw")],
         &[],
         "34200-34219",
@@ -298,7 +248,13 @@ fn pickup_by_star_8_answers_the_call_ringing_another_phone() {
 
 #[test]
 fn pickup_with_nothing_ringing_is_refused_with_a_reason() {
-    let h = start(&[("office", "officepw")], &[], "34500-34509", &[]);
+    let h = start_household(
+        "+15550001111",
+        &[("office", "officepw")],
+        &[],
+        "34500-34509",
+        &[],
+    );
     let (code, out) = sipp(
         h.sip(),
         "pickup_refused_uac.xml",
@@ -312,7 +268,8 @@ fn pickup_with_nothing_ringing_is_refused_with_a_reason() {
 #[test]
 fn a_transfer_to_an_external_number_goes_out_through_twilio() {
     let edge = free_udp_port();
-    let h = start(
+    let h = start_household(
+        "+15550001111",
         &[("kitchen", "kitchenpw"), ("bob", "bobpw")],
         &[],
         "34600-34619",
@@ -390,7 +347,8 @@ fn a_transfer_to_an_external_number_goes_out_through_twilio() {
 #[test]
 fn the_toll_guard_refuses_a_transfer_to_a_foreign_number() {
     let edge = free_udp_port();
-    let h = start(
+    let h = start_household(
+        "+15550001111",
         &[("kitchen", "kitchenpw"), ("bob", "bobpw")],
         &[],
         "35000-35019",
@@ -460,7 +418,8 @@ fn the_toll_guard_refuses_a_transfer_to_a_foreign_number() {
 #[test]
 fn info_dtmf_reaches_a_phone_without_telephone_event_as_info_and_rfc4733_comes_back_as_info() {
     // The relay's first port pair faces the caller: 35300.
-    let h = start(
+    let h = start_household(
+        "+15550001111",
         &[("alice", "alicepw"), ("bob", "bobpw")],
         &[],
         "35300-35319",

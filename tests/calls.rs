@@ -7,61 +7,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::calls::{calls, register, start, start_household, wait_cdrs};
 use common::{free_udp_port, provision_devices, setup_admin, sipp, Homeline, SippRun, Start};
-
-/// Starts Homeline with phones and its own RTP range (tests run in parallel).
-fn start(phones: &[(&str, &str)], rtp: &str, extra: &[(&str, &str)]) -> Homeline {
-    let dir = tempfile::tempdir().expect("tempdir");
-    provision_devices(dir.path(), phones);
-    let mut env = vec![("HOMELINE_MEDIA_RTP_PORTS".to_string(), rtp.to_string())];
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Homeline::start_with(Start {
-        dir: Some(dir),
-        env,
-        ..Start::default()
-    })
-}
-
-/// Registers `user` from `port` (the port its UAS will then listen on).
-fn register(sip: SocketAddr, user: &str, password: &str, port: u16) {
-    let (code, out) = sipp(
-        sip,
-        "register_auth.xml",
-        &[
-            "-s",
-            user,
-            "-au",
-            user,
-            "-ap",
-            password,
-            "-p",
-            &port.to_string(),
-        ],
-    );
-    assert_eq!(code, 0, "{user} registers: {out}");
-}
-
-fn calls(h: &Homeline, admin: &str) -> serde_json::Value {
-    let r = h.call("GET", "/api/calls", Some(admin), None);
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
-}
-
-fn cdrs(h: &Homeline, admin: &str) -> Vec<serde_json::Value> {
-    let r = h.call("GET", "/api/cdrs", Some(admin), None);
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["items"].as_array().cloned().unwrap_or_default()
-}
-
-/// The call records once at least `n` are written (the writer is a task
-/// behind the call layer, so they land a moment after the call ends).
-fn wait_cdrs(h: &Homeline, admin: &str, n: usize) -> Vec<serde_json::Value> {
-    common::wait_for(Duration::from_secs(3), || {
-        let r = cdrs(h, admin);
-        (r.len() >= n).then_some(r)
-    })
-    .unwrap_or_else(|| panic!("{n} call records"))
-}
 
 /// Twilio's edge (a sipp scenario) calling the household's number
 /// +15550001111 from +15557654321, answering the digest challenge with the
@@ -148,30 +95,12 @@ fn phone_calls_phone_with_rtp_relayed_both_ways() {
     assert!(cdr["duration_secs"].as_i64().unwrap() >= 2, "{cdr}");
 }
 
-/// Starts Homeline over a provisioned household (one number, its phones,
-/// the Twilio SIP credentials).
-fn start_household(
-    number: &str,
-    phones: &[(&str, &str)],
-    rtp: &str,
-    extra: &[(&str, &str)],
-) -> Homeline {
-    let dir = tempfile::tempdir().expect("tempdir");
-    common::provision_household(dir.path(), number, phones);
-    let mut env = vec![("HOMELINE_MEDIA_RTP_PORTS".to_string(), rtp.to_string())];
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Homeline::start_with(Start {
-        dir: Some(dir),
-        env,
-        ..Start::default()
-    })
-}
-
 #[test]
 fn twilio_calls_in_through_the_sip_domain_path_and_the_phone_answers() {
     let h = start_household(
         "+15550001111",
         &[("kitchen", "kitchenpw")],
+        &[],
         "31100-31119",
         &[],
     );
@@ -215,6 +144,7 @@ fn phone_calls_out_through_twilio_answering_its_challenge_with_the_households_nu
     let h = start_household(
         "+15550001111",
         &[("kitchen", "kitchenpw")],
+        &[],
         "31200-31219",
         &[("HOMELINE_TWILIO_SIP_EDGE", &format!("127.0.0.1:{edge}"))],
     );
@@ -269,6 +199,7 @@ fn the_toll_fraud_guard_refuses_foreign_numbers_and_says_so() {
     let h = start_household(
         "+15550001111",
         &[("kitchen", "kitchenpw")],
+        &[],
         "31300-31319",
         &[("HOMELINE_TWILIO_SIP_EDGE", &format!("127.0.0.1:{edge}"))],
     );
@@ -368,6 +299,7 @@ fn a_phone_that_vanishes_mid_call_is_hung_up_by_the_media_timeout() {
     let h = start_household(
         "+15550001111",
         &[("kitchen", "kitchenpw")],
+        &[],
         "31500-31519",
         &[("HOMELINE_MEDIA_TIMEOUT_SECS", "2")],
     );
@@ -886,6 +818,7 @@ fn trunking_origination_is_trusted_by_address_and_twilio_credentials_only_from_t
     let h = start_household(
         "+15550001111",
         &[("kitchen", "kitchenpw")],
+        &[],
         "31900-31919",
         &[
             ("HOMELINE_TWILIO_SIP_MODE", "trunk"),
@@ -932,6 +865,7 @@ fn trunking_origination_is_trusted_by_address_and_twilio_credentials_only_from_t
     let h2 = start_household(
         "+15550001111",
         &[("kitchen", "kitchenpw")],
+        &[],
         "31920-31939",
         &[("HOMELINE_TWILIO_SIP_SOURCES", "54.172.60.0/30")],
     );

@@ -10,56 +10,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{free_udp_port, setup_admin, sipp, Homeline, SippRun, Start};
-
-/// Starts Homeline over a provisioned household (one number, its phones,
-/// the Twilio SIP credentials) with its own RTP range.
-fn start(phones: &[(&str, &str)], rtp: &str, extra: &[(&str, &str)]) -> Homeline {
-    let dir = tempfile::tempdir().expect("tempdir");
-    common::provision_household(dir.path(), "+15550001111", phones);
-    let mut env = vec![("HOMELINE_MEDIA_RTP_PORTS".to_string(), rtp.to_string())];
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Homeline::start_with(Start {
-        dir: Some(dir),
-        env,
-        ..Start::default()
-    })
-}
-
-/// Registers `user` from `port` (the port its UAS will then listen on).
-fn register(sip: SocketAddr, user: &str, password: &str, port: u16) {
-    let (code, out) = sipp(
-        sip,
-        "register_auth.xml",
-        &[
-            "-s",
-            user,
-            "-au",
-            user,
-            "-ap",
-            password,
-            "-p",
-            &port.to_string(),
-        ],
-    );
-    assert_eq!(code, 0, "{user} registers: {out}");
-}
-
-fn calls(h: &Homeline, admin: &str) -> serde_json::Value {
-    let r = h.call("GET", "/api/calls", Some(admin), None);
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
-}
-
-/// The call records once at least `n` are written.
-fn wait_cdrs(h: &Homeline, admin: &str, n: usize) -> Vec<serde_json::Value> {
-    common::wait_for(Duration::from_secs(5), || {
-        let r = h.call("GET", "/api/cdrs", Some(admin), None);
-        let rows = r.json()["items"].as_array().cloned().unwrap_or_default();
-        (rows.len() >= n).then_some(rows)
-    })
-    .unwrap_or_else(|| panic!("{n} call records"))
-}
+use common::calls::{calls, register, start_household, wait_cdrs};
+use common::{free_udp_port, setup_admin, sipp, Homeline, SippRun};
 
 /// The live call once it is `state` with more than `packets` relayed each
 /// way (received from and sent to both sides).
@@ -110,7 +62,13 @@ fn phone_answers(sip: SocketAddr, scenario: &str, user: &str, media: &str) -> Si
 
 #[test]
 fn delayed_offer_twilio_calls_in_without_sdp_and_answers_in_the_ack() {
-    let h = start(&[("kitchen", "kitchenpw")], "36000-36019", &[]);
+    let h = start_household(
+        "+15550001111",
+        &[("kitchen", "kitchenpw")],
+        &[],
+        "36000-36019",
+        &[],
+    );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
     let sip = h.sip();
     let phone = phone_answers(sip, "uas_answer_rtp.xml", "kitchen", "37000");
@@ -153,8 +111,10 @@ fn delayed_offer_twilio_calls_in_without_sdp_and_answers_in_the_ack() {
 #[test]
 fn delayed_offer_a_phone_calls_out_without_sdp_through_twilio() {
     let edge = free_udp_port();
-    let h = start(
+    let h = start_household(
+        "+15550001111",
         &[("kitchen", "kitchenpw")],
+        &[],
         "36100-36119",
         &[("HOMELINE_TWILIO_SIP_EDGE", &format!("127.0.0.1:{edge}"))],
     );
@@ -189,8 +149,10 @@ fn delayed_offer_a_phone_calls_out_without_sdp_through_twilio() {
 
 #[test]
 fn delayed_offer_an_ack_without_the_answer_is_hung_up_with_a_reason_and_a_record() {
-    let h = start(
+    let h = start_household(
+        "+15550001111",
         &[("alice", "alicepw"), ("bob", "bobpw")],
+        &[],
         "36200-36219",
         &[],
     );
@@ -218,8 +180,10 @@ fn delayed_offer_an_ack_without_the_answer_is_hung_up_with_a_reason_and_a_record
 
 #[test]
 fn early_media_a_183_brings_the_callees_rtp_to_the_caller_before_the_200() {
-    let h = start(
+    let h = start_household(
+        "+15550001111",
         &[("alice", "alicepw"), ("bob", "bobpw")],
+        &[],
         "36300-36319",
         &[],
     );
@@ -257,8 +221,10 @@ fn early_media_a_183_brings_the_callees_rtp_to_the_caller_before_the_200() {
 #[test]
 fn early_media_twilio_ringback_reaches_a_phone_calling_out_before_the_answer() {
     let edge = free_udp_port();
-    let h = start(
+    let h = start_household(
+        "+15550001111",
         &[("kitchen", "kitchenpw")],
+        &[],
         "36500-36519",
         &[("HOMELINE_TWILIO_SIP_EDGE", &format!("127.0.0.1:{edge}"))],
     );
@@ -293,8 +259,10 @@ fn early_media_twilio_ringback_reaches_a_phone_calling_out_before_the_answer() {
 
 #[test]
 fn prack_a_reliable_183_is_pracked_and_relayed_reliably_to_a_caller_requiring_100rel() {
-    let h = start(
+    let h = start_household(
+        "+15550001111",
         &[("alice", "alicepw"), ("bob", "bobpw")],
+        &[],
         "36400-36419",
         &[],
     );

@@ -18,28 +18,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{free_udp_port, provision_devices, setup_admin, sipp, Homeline, SippRun, Start};
-
-fn register(sip: SocketAddr, user: &str, password: &str, port: u16) {
-    let (code, out) = sipp(
-        sip,
-        "register_auth.xml",
-        &[
-            "-s",
-            user,
-            "-au",
-            user,
-            "-ap",
-            password,
-            "-p",
-            &port.to_string(),
-        ],
-    );
-    assert_eq!(code, 0, "{user} registers: {out}");
-}
+use common::calls::register;
+use common::{free_udp_port, provision_devices, setup_admin, Homeline, SippRun, Start};
 
 #[test]
 fn both_phones_refresh_their_sessions_and_the_call_stays_up() {

@@ -79,34 +79,15 @@ impl Calls {
                 let Some(trunk) = self.directory.trunk.clone() else {
                     return;
                 };
-                let (header_in, header_out) = if resp.status == 401 {
-                    (HeaderName::WwwAuthenticate, HeaderName::Authorization)
-                } else {
-                    (
-                        HeaderName::ProxyAuthenticate,
-                        HeaderName::ProxyAuthorization,
-                    )
-                };
                 let cnonce = cx.tag();
-                let mut invite = fork.invite.clone();
-                let answer = resp.headers.lines(&header_in).find_map(|c| {
-                    crate::sip::auth::answer_challenge(
-                        c,
-                        "INVITE",
-                        &invite.uri,
-                        &trunk.credential.username,
-                        &trunk.password,
-                        &cnonce,
-                    )
-                });
-                let Some(answer) = answer else {
+                let Some(answer) =
+                    super::challenge::answer(&resp, &fork.invite.uri, &trunk, &cnonce)
+                else {
                     fork.state = ForkState::Failed(resp.status);
                     return self.fork_failed(id, cx);
                 };
                 let route = fork.route;
-                invite.headers.set(HeaderName::Via, cx.via(route));
-                invite.headers.set(HeaderName::CSeq, "2 INVITE");
-                invite.headers.push(header_out, answer);
+                let invite = super::challenge::retried_invite(&fork.invite, cx.via(route), answer);
                 fork.invite = invite.clone();
                 cx.request(invite, route, Owner::Fork(id, n));
             }
@@ -234,26 +215,11 @@ impl Calls {
             Some(body) => (body.to_vec(), a_sdp_ip(call, public_ip, cx)),
             None => answer_sdp(call, public_ip, codec, answer.audio.direction, cx),
         };
-        let mut ok = build::reply(&call.a.invite, 200, &call.a.tag);
         let a_contact = cx.contact_at(call.a.route, sdp_ip);
-        ok.headers
-            .push(HeaderName::Contact, format!("<{a_contact}>"));
-        ok.headers.push(HeaderName::Allow, build::ALLOW);
-        ok.headers.push(HeaderName::Supported, build::supported());
-        ok.headers.push(HeaderName::ContentType, "application/sdp");
-        ok.body = Bytes::from(body);
+        let mut ok = ok_with_sdp(&call.a.invite, &call.a.tag, &a_contact, body);
         // RFC 4028: both legs settle their session timers.
         super::session_timer::answered(call, &invite, &resp, &mut ok, cx.now);
-        match Dialog::uas(&call.a.invite, &ok) {
-            Ok(mut d) => {
-                // A PRACK in the early dialog already moved A's CSeq on.
-                let early_seq = call.a.dialog.as_ref().and_then(|e| e.remote_seq);
-                d.remote_seq = d.remote_seq.max(early_seq);
-                self.dialogs.insert(d.id.clone(), id, Side::A);
-                call.a.dialog = Some(d);
-            }
-            Err(e) => tracing::info!(call = %id, error = %e, "caller's dialog could not be formed"),
-        }
+        form_caller_dialog(&mut self.dialogs, id, call, &ok);
         self.dialogs.insert(dialog.id.clone(), id, Side::B);
         call.phase = Phase::AwaitingAck(AwaitingAck {
             up: Up {
@@ -344,6 +310,38 @@ impl Calls {
 /// Sends our 2xx to the caller and starts waiting for its ACK: over UDP
 /// the 2xx is resent from T1 on; over TCP it is not, but the wait for the
 /// ACK ends at 64·T1 all the same.
+/// Our 2xx to an INVITE, carrying SDP: our Contact, what we allow and
+/// support, and the `body`.
+pub(super) fn ok_with_sdp(invite: &Request, tag: &str, contact: &str, body: Vec<u8>) -> Response {
+    let mut ok = build::reply(invite, 200, tag);
+    ok.headers.push(HeaderName::Contact, format!("<{contact}>"));
+    ok.headers.push(HeaderName::Allow, build::ALLOW);
+    ok.headers.push(HeaderName::Supported, build::supported());
+    ok.headers.push(HeaderName::ContentType, "application/sdp");
+    ok.body = Bytes::from(body);
+    ok
+}
+
+/// The caller's confirmed dialog, formed from our 2xx to its INVITE and
+/// registered; an early dialog's CSeq (moved on by a PRACK) carries over.
+pub(super) fn form_caller_dialog(
+    dialogs: &mut super::dialogs::Registry,
+    id: CallId,
+    call: &mut Call,
+    ok: &Response,
+) {
+    match Dialog::uas(&call.a.invite, ok) {
+        Ok(mut d) => {
+            // A PRACK in the early dialog already moved A's CSeq on.
+            let early_seq = call.a.dialog.as_ref().and_then(|e| e.remote_seq);
+            d.remote_seq = d.remote_seq.max(early_seq);
+            dialogs.insert(d.id.clone(), id, Side::A);
+            call.a.dialog = Some(d);
+        }
+        Err(e) => tracing::info!(call = %id, error = %e, "caller's dialog could not be formed"),
+    }
+}
+
 pub(super) fn send_ok(id: CallId, tx: &ServerKey, a_route: Route, ok: Response, cx: &mut Cx<'_>) {
     cx.respond(tx, ok);
     let first = if a_route.protocol.reliable() {

@@ -46,17 +46,22 @@ pub(super) fn our_codecs() -> (Vec<Codec>, Option<u8>, Option<u32>) {
     (vec![Codec::Pcmu, Codec::Pcma], Some(TELEPHONE_EVENT), None)
 }
 
-/// Why an ACK's body is not a usable answer to our offer of `codec`.
-fn read_answer(body: &[u8], codec: Codec) -> Result<Description, String> {
+/// Why an ACK's body is not a usable answer to our offer of `codec`;
+/// `who` sent it ("caller").
+fn read_answer(body: &[u8], codec: Codec, who: &str) -> Result<Description, String> {
     if body.is_empty() {
-        return Err("the caller's ACK carried no SDP answer to Homeline's offer".into());
+        return Err(format!(
+            "the {who}'s ACK carried no SDP answer to Homeline's offer"
+        ));
     }
-    let d = Description::parse(body).map_err(|e| format!("the caller's SDP answer: {e}"))?;
+    let d = Description::parse(body).map_err(|e| format!("the {who}'s SDP answer: {e}"))?;
     if d.audio.port == 0 {
-        return Err("the caller's SDP answer rejected the audio stream".into());
+        return Err(format!("the {who}'s SDP answer rejected the audio stream"));
     }
     if !d.audio.codecs.contains(&codec) {
-        return Err("the caller's SDP answer does not accept the offered codec".into());
+        return Err(format!(
+            "the {who}'s SDP answer does not accept the offered codec"
+        ));
     }
     Ok(d)
 }
@@ -71,24 +76,46 @@ impl Calls {
         if call.a.offer.is_some() {
             return; // the offer was the caller's: the answer went in our 2xx
         }
-        match read_answer(&ack.body, call.codec) {
+        self.on_delayed_answer(id, Side::A, ack, cx);
+    }
+
+    /// The ACK (from `side`: the caller, or a picking-up phone) of a 2xx
+    /// that carried our offer: its answer points the relay at that side,
+    /// or the call ends (BYE to both, a record).
+    pub(super) fn on_delayed_answer(
+        &mut self,
+        id: CallId,
+        side: Side,
+        ack: &Request,
+        cx: &mut Cx<'_>,
+    ) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let who = match side {
+            Side::A => "caller",
+            Side::B => "picking-up phone",
+        };
+        match read_answer(&ack.body, call.codec, who) {
             Ok(answer) => {
                 cx.media(
                     id,
                     Control::Peer {
-                        side: Side::A,
+                        side,
                         rtp: SocketAddr::new(answer.audio.addr, answer.audio.port),
                         direction: answer.audio.direction,
                         codec: call.codec,
                     },
                 );
-                // DTMF: the caller's own telephone-events, from its answer.
-                call.dtmf[0] = answer.audio.telephone_event;
+                // DTMF: that side's own telephone-events, from its answer.
+                call.dtmf[side.index()] = answer.audio.telephone_event;
                 super::dtmf::tell_relay(call, cx);
-                call.a.offer = Some(answer);
+                if side == Side::A {
+                    call.a.offer = Some(answer);
+                }
             }
             Err(why) => {
-                tracing::info!(call = %id, %why, "delayed offer: no usable answer in the ACK");
+                tracing::info!(call = %id, ?side, %why, "delayed offer: no usable answer in the ACK");
                 let reason = build::reason(488, &why);
                 for side in [Side::A, Side::B] {
                     let reason = reason.clone();

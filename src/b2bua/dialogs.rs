@@ -3,7 +3,8 @@
 //!
 //! Keyed by the full dialog id (Call-ID, our tag, the peer's tag) of each
 //! leg's dialog, so a request is found in O(1) and a request for a dialog
-//! Homeline does not have is recognised as such (481, §12.2.2).
+//! Homeline does not have is recognised as such: its answer is
+//! [`crate::sip::dialog::no_such_dialog`] (481, §12.2.2).
 
 use std::collections::HashMap;
 

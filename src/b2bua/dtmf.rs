@@ -158,7 +158,7 @@ impl Calls {
             Err(e) => return build::reply_with_warning(req, 400, tag, &e.to_string()),
         };
         let Some(call) = self.calls.get(&id) else {
-            return build::reply(req, 481, tag);
+            return crate::sip::dialog::no_such_dialog(req, tag);
         };
         let to = side.other();
         if call.route(to).is_none() {

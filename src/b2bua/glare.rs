@@ -245,27 +245,11 @@ impl Calls {
                     tracing::info!(call = %id, ?side, "Twilio refused our session refresh's credentials");
                     return self.refresh_later(id, side, cx);
                 };
-                let (challenge, header) = if resp.status == 401 {
-                    (HeaderName::WwwAuthenticate, HeaderName::Authorization)
-                } else {
-                    (
-                        HeaderName::ProxyAuthenticate,
-                        HeaderName::ProxyAuthorization,
-                    )
-                };
                 let cnonce = cx.tag();
                 // The next request has the same Request-URI (the target).
-                let value = resp.headers.lines(&challenge).find_map(|c| {
-                    crate::sip::auth::answer_challenge(
-                        c,
-                        "INVITE",
-                        &ours.uri,
-                        &trunk.credential.username,
-                        &trunk.password,
-                        &cnonce,
-                    )
-                });
-                if let Some(value) = value {
+                if let Some((header, value)) =
+                    super::challenge::answer(&resp, &ours.uri, &trunk, &cnonce)
+                {
                     self.send_reinvite(id, side, Some((header, value)), cx);
                 }
             }

@@ -84,7 +84,7 @@ impl Calls {
         }
         if side != Side::A {
             // Call pickup: the picking-up phone's ACK.
-            return self.on_picked_ack(id);
+            return self.on_picked_ack(id, req, cx);
         }
         if let Phase::AwaitingAck(_) = call.phase {
             let Phase::AwaitingAck(waiting) = call.take_phase() else {
@@ -102,10 +102,10 @@ impl Calls {
     pub(super) fn on_in_dialog(&mut self, req: &Request, cx: &mut Cx<'_>) -> Response {
         let tag = cx.tag();
         let Some((id, side)) = self.dialogs.find(req) else {
-            return build::reply(req, 481, &tag);
+            return crate::sip::dialog::no_such_dialog(req, &tag);
         };
         let Some(dialog) = self.calls.get_mut(&id).and_then(|c| c.dialog_mut(side)) else {
-            return build::reply(req, 481, &tag);
+            return crate::sip::dialog::no_such_dialog(req, &tag);
         };
         if let Err(e) = dialog.on_request(req) {
             tracing::debug!(call = %id, error = %e, "in-dialog request refused");
@@ -165,7 +165,7 @@ impl Calls {
             return r;
         }
         let Some(call) = self.calls.get_mut(&id) else {
-            return build::reply(req, 481, tag);
+            return crate::sip::dialog::no_such_dialog(req, tag);
         };
         let Some(route) = call.route(side) else {
             return build::reply(req, 491, tag);

@@ -27,6 +27,7 @@
 mod answer;
 mod call;
 mod cdr;
+mod challenge;
 mod delayed_offer;
 mod dialogs;
 mod directory;

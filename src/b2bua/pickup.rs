@@ -6,6 +6,10 @@
 //! resent until its ACK, as the caller's is), and the record names it as
 //! the phone that answered.
 //!
+//! A picker's INVITE without SDP (a delayed offer) is answered as the
+//! caller's is: our 2xx carries Homeline's offer of the call's codec and
+//! the picker's ACK the answer (see [`super::delayed_offer`]).
+//!
 //! Which calls a phone may pick up (the one rule, kept simple and sound):
 //! a call from Twilio on a household number only if that number is
 //! assigned to the picking phone (its user may see that number's calls);
@@ -18,12 +22,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use crate::media::relay::{Control, Side};
-use crate::media::sdp::{self, Description, Origin};
+use crate::media::sdp::{self, Description, Direction, Origin};
 use crate::sip::dialog::Dialog;
-use crate::sip::message::{build, HeaderName, Request, Response};
+use crate::sip::message::{build, Request, Response};
 use crate::sip::transaction::{ServerKey, TimerConfig};
 use crate::store::cdrs::Disposition;
 
@@ -41,6 +43,9 @@ pub(super) struct Unconfirmed {
     route: Route,
     every: Duration,
     sent_at: crate::clock::Timestamp,
+    /// The 2xx carried our offer (the picker's INVITE had none): its ACK
+    /// carries the answer.
+    offered: bool,
 }
 
 /// Whether `picker` may pick up `call` (see the module's rule).
@@ -75,13 +80,14 @@ impl Calls {
             .map(|c| c.id)
     }
 
-    /// The pickup code was dialled: `req` (with its parsed `offer`) from
-    /// `picker` answers the call ringing longest that it may pick up.
+    /// The pickup code was dialled: `req` (with its parsed `offer`, `None`
+    /// for a delayed offer) from `picker` answers the call ringing longest
+    /// that it may pick up.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn pick_up(
         &mut self,
         req: &Request,
-        offer: Description,
+        offer: Option<Description>,
         tx: ServerKey,
         route: Route,
         picker: DeviceId,
@@ -96,7 +102,10 @@ impl Calls {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if !offer.audio.codecs.contains(&call.codec) {
+        if offer
+            .as_ref()
+            .is_some_and(|o| !o.audio.codecs.contains(&call.codec))
+        {
             let why = "the ringing call's codec is not offered";
             return cx.respond(&tx, build::reply_with_warning(req, 488, tag, why));
         }
@@ -105,36 +114,36 @@ impl Calls {
         };
         let cancels = forking::stop(ringing.forks.iter_mut());
         let codec = call.codec;
-        call.dtmf[1] = offer.audio.telephone_event;
-        // The picker's leg: our answer to its INVITE, on the B-side port.
+        // The picker's telephone-events: from its offer, or its answer.
+        call.dtmf[1] = offer.as_ref().and_then(|o| o.audio.telephone_event);
+        // The picker's leg: our answer to its INVITE (or, for a delayed
+        // offer, our offer of the call's codec), on the B-side port.
         let local = cx.host.local_ip_for(route.dest.ip());
         let mut origin = Origin::new(cx.host.random());
-        let body = sdp::write(
-            &mut origin,
-            &sdp::Offer {
+        let ours = match &offer {
+            Some(o) => sdp::Offer {
                 addr: local,
                 port: call.ports[Side::B.index()],
                 codecs: vec![codec],
-                telephone_event: offer.audio.telephone_event,
-                direction: offer.audio.direction.answer(),
-                ptime: offer.audio.ptime,
+                telephone_event: o.audio.telephone_event,
+                direction: o.audio.direction.answer(),
+                ptime: o.audio.ptime,
             },
-            &offer.streams,
-            offer.audio_index,
-        );
-        let mut picked_ok = build::reply(req, 200, tag);
+            None => sdp::Offer {
+                addr: local,
+                port: call.ports[Side::B.index()],
+                codecs: vec![codec],
+                telephone_event: super::delayed_offer::our_codecs().1,
+                direction: Direction::SendRecv,
+                ptime: None,
+            },
+        };
+        let (streams, audio_index) = offer
+            .as_ref()
+            .map_or((&[][..], 0), |o| (&o.streams[..], o.audio_index));
+        let body = sdp::write(&mut origin, &ours, streams, audio_index);
         let contact = cx.contact_at(route, local);
-        picked_ok
-            .headers
-            .push(HeaderName::Contact, format!("<{contact}>"));
-        picked_ok.headers.push(HeaderName::Allow, build::ALLOW);
-        picked_ok
-            .headers
-            .push(HeaderName::Supported, build::supported());
-        picked_ok
-            .headers
-            .push(HeaderName::ContentType, "application/sdp");
-        picked_ok.body = Bytes::from(body);
+        let picked_ok = super::answer::ok_with_sdp(req, tag, &contact, body);
         let dialog = match Dialog::uas(req, &picked_ok) {
             Ok(d) => d,
             Err(e) => {
@@ -143,15 +152,17 @@ impl Calls {
                 return cx.respond(&tx, build::reply_with_warning(req, 400, tag, &why));
             }
         };
-        cx.media(
-            id,
-            Control::Peer {
-                side: Side::B,
-                rtp: SocketAddr::new(offer.audio.addr, offer.audio.port),
-                direction: offer.audio.direction,
-                codec,
-            },
-        );
+        if let Some(offer) = &offer {
+            cx.media(
+                id,
+                Control::Peer {
+                    side: Side::B,
+                    rtp: SocketAddr::new(offer.audio.addr, offer.audio.port),
+                    direction: offer.audio.direction,
+                    codec,
+                },
+            );
+        }
         if let Some(a_offer) = &call.a.offer {
             cx.media(
                 id,
@@ -167,26 +178,14 @@ impl Calls {
         // The caller's answer (or, for a delayed offer, our offer), as
         // when a fork answers.
         call.a.early_answer = None;
+        let picker_direction = offer
+            .as_ref()
+            .map_or(Direction::SendRecv, |o| o.audio.direction);
         let (a_body, sdp_ip) =
-            super::answer::answer_sdp(call, public_ip, codec, offer.audio.direction, cx);
-        let mut ok = build::reply(&call.a.invite, 200, &call.a.tag);
+            super::answer::answer_sdp(call, public_ip, codec, picker_direction, cx);
         let a_contact = cx.contact_at(call.a.route, sdp_ip);
-        ok.headers
-            .push(HeaderName::Contact, format!("<{a_contact}>"));
-        ok.headers.push(HeaderName::Allow, build::ALLOW);
-        ok.headers.push(HeaderName::Supported, build::supported());
-        ok.headers.push(HeaderName::ContentType, "application/sdp");
-        ok.body = Bytes::from(a_body);
-        match Dialog::uas(&call.a.invite, &ok) {
-            Ok(mut d) => {
-                // A PRACK in the early dialog already moved A's CSeq on.
-                let early_seq = call.a.dialog.as_ref().and_then(|e| e.remote_seq);
-                d.remote_seq = d.remote_seq.max(early_seq);
-                self.dialogs.insert(d.id.clone(), id, Side::A);
-                call.a.dialog = Some(d);
-            }
-            Err(e) => tracing::info!(call = %id, error = %e, "caller's dialog could not be formed"),
-        }
+        let ok = super::answer::ok_with_sdp(&call.a.invite, &call.a.tag, &a_contact, a_body);
+        super::answer::form_caller_dialog(&mut self.dialogs, id, call, &ok);
         self.dialogs.insert(dialog.id.clone(), id, Side::B);
         call.answered_at = Some(cx.now);
         call.device_id = Some(picker);
@@ -213,6 +212,7 @@ impl Calls {
             route,
             every: TimerConfig::UDP.t1,
             sent_at: cx.now,
+            offered: offer.is_none(),
         });
         tracing::info!(call = %id, picker = picker.0, "call picked up");
         let (a_tx, a_route) = (call.a.tx.clone(), call.a.route);
@@ -232,9 +232,13 @@ impl Calls {
     }
 
     /// The picking-up phone's ACK: its 2xx is no longer resent.
-    pub(super) fn on_picked_ack(&mut self, id: CallId) {
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.picked = None;
+    /// After a delayed offer its answer points the relay at the picker.
+    pub(super) fn on_picked_ack(&mut self, id: CallId, ack: &Request, cx: &mut Cx<'_>) {
+        let Some(picked) = self.calls.get_mut(&id).and_then(|c| c.picked.take()) else {
+            return; // a repeated ACK
+        };
+        if picked.offered {
+            self.on_delayed_answer(id, Side::B, ack, cx);
         }
     }
 

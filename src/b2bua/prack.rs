@@ -260,7 +260,7 @@ impl Calls {
         cx: &mut Cx<'_>,
     ) -> Response {
         let Some(call) = self.calls.get_mut(&id) else {
-            return build::reply(req, 481, tag);
+            return crate::sip::dialog::no_such_dialog(req, tag);
         };
         let invite_seq = cseq_of(&call.a.invite.headers);
         let rack = req.headers.get(&HeaderName::RAck).and_then(parse_rack);

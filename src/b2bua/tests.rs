@@ -200,6 +200,33 @@ impl Out {
             })
             .collect()
     }
+    /// The requests of `method` handed to new client transactions.
+    pub(super) fn outgoing(&self, method: Method) -> Vec<&Request> {
+        self.requests(method)
+            .into_iter()
+            .map(|(r, _, _)| r)
+            .collect()
+    }
+    /// Where the relay was told to send `side`'s RTP.
+    pub(super) fn peers(&self, side: Side) -> Vec<SocketAddr> {
+        self.0
+            .iter()
+            .filter_map(|a| match a {
+                Action::Media(_, Control::Peer { side: s, rtp, .. }) if *s == side => Some(*rtp),
+                _ => None,
+            })
+            .collect()
+    }
+    /// The statuses of the responses resent.
+    pub(super) fn retransmitted(&self) -> Vec<u16> {
+        self.0
+            .iter()
+            .filter_map(|a| match a {
+                Action::Retransmit { response, .. } => Some(response.status),
+                _ => None,
+            })
+            .collect()
+    }
     pub(super) fn sent(&self, method: Method) -> Vec<(&Request, Route)> {
         self.0
             .iter()
@@ -247,17 +274,25 @@ impl Out {
 impl World {
     pub(super) fn new(trunk_edge: Option<SocketAddr>) -> World {
         let (directory, host) = household(trunk_edge);
-        let config = Config {
-            rules: crate::dialplan::DialRules {
-                home_country: "1".into(),
-                allowed_prefixes: vec![],
-                max_concurrent: 4,
-                max_per_hour: 20,
+        World::with(
+            directory,
+            host,
+            Config {
+                rules: crate::dialplan::DialRules {
+                    home_country: "1".into(),
+                    allowed_prefixes: vec![],
+                    max_concurrent: 4,
+                    max_per_hour: 20,
+                },
+                ring_timeout: Duration::from_secs(30),
+                public_ip: None,
+                trunk_edge: None,
             },
-            ring_timeout: Duration::from_secs(30),
-            public_ip: None,
-            trunk_edge: None,
-        };
+        )
+    }
+
+    /// A world over another `directory`, `host` and `config`.
+    pub(super) fn with(directory: Directory, host: FakeHost, config: Config) -> World {
         let start = Timestamp::from_unix_millis(1_800_000_000_000);
         World {
             calls: Calls::new(directory, config),

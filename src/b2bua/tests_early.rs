@@ -1,56 +1,20 @@
 //! Call set-up on virtual time: delayed offer (offer in our 2xx, answer in
 //! the ACK, and what happens without one), early media (a 183's SDP
 //! relayed, which fork is heard, the switch to the fork that answers) and
-//! reliable provisional responses (RFC 3262) on both legs.
+//! reliable provisional responses (RFC 3262) on both legs. On the test world
+//! of `tests.rs`, over a household of two phones and no trunk.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use super::tests::{parse_request, phone_at, FakeHost, Out, World, T1};
 use super::*;
-use crate::media::relay::{Control, Side};
+use crate::media::relay::Side;
 use crate::media::sdp::{Codec, Description};
-use crate::sip::message::{parse_datagram, HeaderName, Message, Method, Request, Response};
-use crate::sip::transaction::{TimerConfig, TxKey};
+use crate::sip::message::{HeaderName, Method, Request, Response};
+use crate::sip::transaction::TxKey;
 use crate::store::cdrs::Disposition;
-
-const T1: Duration = TimerConfig::UDP.t1;
-
-struct FakeHost {
-    next: u64,
-    contacts: HashMap<DeviceId, Vec<Contact>>,
-}
-
-impl Host for FakeHost {
-    fn local_ip_for(&mut self, _peer: IpAddr) -> IpAddr {
-        IpAddr::from([192, 0, 2, 10])
-    }
-    fn port(&self, _protocol: Protocol) -> u16 {
-        5060
-    }
-    fn token(&mut self, bytes: usize) -> String {
-        self.next += 1;
-        format!("{:0width$x}", self.next, width = bytes * 2)
-    }
-    fn random(&mut self) -> u64 {
-        self.next += 1;
-        self.next
-    }
-    fn contacts(&self, device: DeviceId) -> Vec<Contact> {
-        self.contacts.get(&device).cloned().unwrap_or_default()
-    }
-    fn open_media(&mut self, call: CallId) -> Option<[u16; 2]> {
-        let base = 40000 + (call.0 as u16) * 4;
-        Some([base, base + 2])
-    }
-    fn loopback_ip(&self) -> IpAddr {
-        IpAddr::from([127, 0, 0, 1])
-    }
-}
-
-fn at(last: u8) -> SocketAddr {
-    SocketAddr::from(([192, 0, 2, last], 5060))
-}
 
 /// Kitchen (1, at .1) and Office (2, two contacts: .2 and .12).
 fn world() -> World {
@@ -69,7 +33,7 @@ fn world() -> World {
     let contact = |user: &str, last: u8| Contact {
         uri: format!("sip:{user}@192.0.2.{last}:5060"),
         protocol: Protocol::Udp,
-        source: at(last),
+        source: phone_at(last),
     };
     let mut contacts = HashMap::new();
     contacts.insert(DeviceId(1), vec![contact("kitchen", 1)]);
@@ -89,12 +53,12 @@ fn world() -> World {
         public_ip: None,
         trunk_edge: None,
     };
-    World {
-        calls: Calls::new(d, config),
-        host: FakeHost { next: 0, contacts },
-        now: Timestamp::from_unix_millis(1_800_000_000_000),
-        timers: HashMap::new(),
-    }
+    let host = FakeHost {
+        next: 0,
+        contacts,
+        ports_left: usize::MAX,
+    };
+    World::with(d, host, config)
 }
 
 fn sdp(addr: &str, port: u16, codecs: &str) -> String {
@@ -104,44 +68,12 @@ fn sdp(addr: &str, port: u16, codecs: &str) -> String {
     )
 }
 
-fn parse(raw: &str) -> Request {
-    match parse_datagram(raw.as_bytes()) {
-        Ok(Message::Request(r)) => r,
-        other => panic!("not a request: {other:?}\n{raw}"),
-    }
+/// Our INVITEs to callees in what a step produced.
+trait ForksOf {
+    fn forks(&self) -> Vec<Fork>;
 }
 
-struct World {
-    calls: Calls,
-    host: FakeHost,
-    now: Timestamp,
-    timers: HashMap<(CallId, CallTimer), Timestamp>,
-}
-
-struct Out(Vec<Action>);
-
-impl Out {
-    fn responses(&self) -> Vec<&Response> {
-        self.0
-            .iter()
-            .filter_map(|a| match a {
-                Action::Respond { response, .. } => Some(response),
-                _ => None,
-            })
-            .collect()
-    }
-    fn statuses(&self) -> Vec<u16> {
-        self.responses().iter().map(|r| r.status).collect()
-    }
-    fn requests(&self, method: Method) -> Vec<&Request> {
-        self.0
-            .iter()
-            .filter_map(|a| match a {
-                Action::Request { request, .. } if request.method == method => Some(request),
-                _ => None,
-            })
-            .collect()
-    }
+impl ForksOf for Out {
     fn forks(&self) -> Vec<Fork> {
         self.0
             .iter()
@@ -158,72 +90,6 @@ impl Out {
                 _ => None,
             })
             .collect()
-    }
-    fn peers(&self, side: Side) -> Vec<SocketAddr> {
-        self.0
-            .iter()
-            .filter_map(|a| match a {
-                Action::Media(_, Control::Peer { side: s, rtp, .. }) if *s == side => Some(*rtp),
-                _ => None,
-            })
-            .collect()
-    }
-    fn retransmitted(&self) -> Vec<u16> {
-        self.0
-            .iter()
-            .filter_map(|a| match a {
-                Action::Retransmit { response, .. } => Some(response.status),
-                _ => None,
-            })
-            .collect()
-    }
-    fn records(&self) -> Vec<&Cdr> {
-        self.0
-            .iter()
-            .filter_map(|a| match a {
-                Action::Record(c) => Some(&**c),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-impl World {
-    fn feed(&mut self, event: Event) -> Out {
-        let actions = self.calls.handle(event, self.now, &mut self.host);
-        for a in &actions {
-            match a {
-                Action::Arm(call, timer, after) => {
-                    self.timers.insert((*call, *timer), self.now.plus(*after));
-                }
-                Action::Disarm(call) => self.timers.retain(|(c, _), _| c != call),
-                _ => {}
-            }
-        }
-        Out(actions)
-    }
-
-    /// Moves the clock on by `d`, firing due timers in order.
-    fn advance(&mut self, d: Duration) -> Out {
-        let end = self.now.plus(d);
-        let mut out = Vec::new();
-        while let Some(((call, timer), when)) = self
-            .timers
-            .iter()
-            .filter(|(_, t)| **t <= end)
-            .min_by_key(|(_, t)| **t)
-            .map(|(k, t)| (*k, *t))
-        {
-            self.timers.remove(&(call, timer));
-            self.now = when;
-            out.extend(self.feed(Event::Timer(call, timer)).0);
-        }
-        self.now = end;
-        Out(out)
-    }
-
-    fn phase(&self, id: CallId) -> Option<&'static str> {
-        self.calls.calls.get(&id).map(|c| c.phase.name())
     }
 }
 
@@ -243,7 +109,7 @@ impl Caller {
         } else {
             "Content-Type: application/sdp\r\n"
         };
-        let invite = parse(&format!(
+        let invite = parse_request(&format!(
             "INVITE sip:office@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKinv1\r\n\
              Max-Forwards: 70\r\nFrom: <sip:kitchen@192.0.2.10>;tag=atag\r\nTo: <sip:office@192.0.2.10>\r\n\
              Call-ID: c1\r\nCSeq: 1 INVITE\r\nContact: <sip:kitchen@192.0.2.1>\r\n{extra}{ctype}\
@@ -269,7 +135,7 @@ impl Caller {
             tx: self.tx.clone(),
             route: Route {
                 protocol: Protocol::Udp,
-                dest: at(1),
+                dest: phone_at(1),
             },
         }
     }
@@ -290,7 +156,7 @@ impl Caller {
         } else {
             "Content-Type: application/sdp\r\n"
         };
-        parse(&format!(
+        parse_request(&format!(
             "{method} sip:homeline@192.0.2.10:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK{method}{cseq}\r\n\
              Max-Forwards: 70\r\nFrom: <sip:kitchen@192.0.2.10>;tag=atag\r\nTo: {}\r\nCall-ID: c1\r\n\
              CSeq: {cseq} {method}\r\nContact: <sip:kitchen@192.0.2.1>\r\n{extra}{ctype}Content-Length: {}\r\n\r\n{body}",
@@ -392,14 +258,17 @@ fn delayed_offer_our_2xx_offers_what_the_callee_chose_and_the_ack_answers() {
         out.peers(Side::A).is_empty(),
         "A's address comes with the ACK"
     );
-    assert_eq!(out.peers(Side::B), vec![SocketAddr::new(at(2).ip(), 31000)]);
+    assert_eq!(
+        out.peers(Side::B),
+        vec![SocketAddr::new(phone_at(2).ip(), 31000)]
+    );
     // The ACK's answer points the relay at the caller; the call is up.
     let out = w.feed(a.ack(&sdp("192.0.2.1", 30000, "8")));
     assert_eq!(
         out.peers(Side::A),
         vec![SocketAddr::from(([192, 0, 2, 1], 30000))]
     );
-    assert!(out.requests(Method::Bye).is_empty());
+    assert!(out.outgoing(Method::Bye).is_empty());
     assert_eq!(w.phase(id), Some("up"));
 }
 
@@ -419,7 +288,7 @@ fn delayed_offer_an_ack_without_an_answer_ends_the_call_with_a_reason_and_a_reco
         let out = w.feed(f[1].respond(200, &[], &sdp("192.0.2.12", 31000, "8")));
         a.heard(ok_of(&out));
         let out = w.feed(a.ack(body));
-        let byes = out.requests(Method::Bye);
+        let byes = out.outgoing(Method::Bye);
         assert_eq!(byes.len(), 2, "BYE on both legs ({cause})");
         for bye in byes {
             let reason = bye
@@ -485,7 +354,7 @@ fn a_183_with_sdp_is_relayed_before_the_200_and_the_200_repeats_its_answer() {
     );
     assert_eq!(
         out.peers(Side::B),
-        vec![SocketAddr::new(at(2).ip(), 31000)],
+        vec![SocketAddr::new(phone_at(2).ip(), 31000)],
         "B's early RTP is relayed"
     );
     assert_eq!(w.phase(id), Some("ringing"));
@@ -503,7 +372,7 @@ fn the_first_fork_with_early_media_is_heard_until_it_fails_and_the_answering_for
     let first = w.feed(f[0].respond(183, &[], &f[0].media(31000)));
     assert_eq!(
         first.peers(Side::B),
-        vec![SocketAddr::new(at(2).ip(), 31000)]
+        vec![SocketAddr::new(phone_at(2).ip(), 31000)]
     );
     // A second fork's 183 does not take the early media over.
     let second = w.feed(f[1].respond(183, &[], &f[1].media(32000)));
@@ -513,14 +382,14 @@ fn the_first_fork_with_early_media_is_heard_until_it_fails_and_the_answering_for
     let failed = w.feed(f[0].respond(486, &[], ""));
     assert_eq!(
         failed.peers(Side::B),
-        vec![SocketAddr::new(at(12).ip(), 32000)]
+        vec![SocketAddr::new(phone_at(12).ip(), 32000)]
     );
     assert!(failed.statuses().is_empty(), "a fork is still ringing");
     // It answers from another port: the relay follows the 2xx.
     let out = w.feed(f[1].respond(200, &[], &f[1].media(32010)));
     assert_eq!(
         out.peers(Side::B),
-        vec![SocketAddr::new(at(12).ip(), 32010)]
+        vec![SocketAddr::new(phone_at(12).ip(), 32010)]
     );
 }
 
@@ -533,10 +402,10 @@ fn a_200_from_another_fork_than_the_early_media_switches_the_relay() {
     let out = w.feed(f[1].respond(200, &[], &f[1].media(32000)));
     assert_eq!(
         out.peers(Side::B),
-        vec![SocketAddr::new(at(12).ip(), 32000)]
+        vec![SocketAddr::new(phone_at(12).ip(), 32000)]
     );
     assert_eq!(
-        out.requests(Method::Cancel).len(),
+        out.outgoing(Method::Cancel).len(),
         1,
         "the early fork is cancelled"
     );
@@ -569,7 +438,7 @@ fn rfc3262_4_a_reliable_provisional_from_the_callee_is_pracked_once_in_order() {
     let rel = |rseq: &'static str| [(HeaderName::Require, "100rel"), (HeaderName::RSeq, rseq)];
     let out = w.feed(f[0].respond(180, &rel("7"), ""));
     assert_eq!(out.statuses(), vec![180], "the caller hears ringing");
-    let pracks = out.requests(Method::Prack);
+    let pracks = out.outgoing(Method::Prack);
     assert_eq!(pracks.len(), 1);
     let p = pracks[0];
     assert_eq!(p.headers.get(&HeaderName::RAck), Some("7 1 INVITE"));
@@ -579,18 +448,18 @@ fn rfc3262_4_a_reliable_provisional_from_the_callee_is_pracked_once_in_order() {
         .get(&HeaderName::To)
         .unwrap_or_default()
         .contains("tag=btag192.0.2.2"));
-    assert_eq!(p.uri, format!("sip:callee@{}", at(2)));
+    assert_eq!(p.uri, format!("sip:callee@{}", phone_at(2)));
     // Its retransmission, and one skipping a number, are not PRACKed.
     assert!(w
         .feed(f[0].respond(180, &rel("7"), ""))
-        .requests(Method::Prack)
+        .outgoing(Method::Prack)
         .is_empty());
     assert!(w
         .feed(f[0].respond(183, &rel("9"), ""))
-        .requests(Method::Prack)
+        .outgoing(Method::Prack)
         .is_empty());
     let next = w.feed(f[0].respond(183, &rel("8"), &f[0].media(31000)));
-    let p = next.requests(Method::Prack)[0];
+    let p = next.outgoing(Method::Prack)[0];
     assert_eq!(p.headers.get(&HeaderName::RAck), Some("8 1 INVITE"));
     assert_eq!(p.headers.get(&HeaderName::CSeq), Some("3 PRACK"));
     // The answered dialog's CSeq carries on past the PRACKs.
@@ -684,7 +553,7 @@ fn rfc3262_3_an_unacknowledged_provisional_is_resent_doubling_and_at_64_t1_the_c
     assert_eq!(w.now.since(start), 64 * T1);
     assert_eq!(end.statuses(), vec![500]);
     assert_eq!(
-        end.requests(Method::Cancel).len(),
+        end.outgoing(Method::Cancel).len(),
         1,
         "the ringing fork stops"
     );
@@ -721,7 +590,7 @@ fn a_bye_in_the_callers_early_dialog_ends_the_call_like_a_cancel() {
         "the INVITE's 487, the BYE's 200"
     );
     assert_eq!(
-        out.requests(Method::Cancel).len(),
+        out.outgoing(Method::Cancel).len(),
         1,
         "the ringing fork stops"
     );
@@ -762,7 +631,7 @@ fn a_transfer_target_sending_a_reliable_provisional_gets_its_prack() {
     };
     let rel = [(HeaderName::Require, "100rel"), (HeaderName::RSeq, "1")];
     let out = w.feed(target.respond(180, &rel, ""));
-    let p = out.requests(Method::Prack);
+    let p = out.outgoing(Method::Prack);
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].headers.get(&HeaderName::RAck), Some("1 1 INVITE"));
 }
@@ -778,7 +647,7 @@ fn a_cancel_while_our_2xx_waits_for_a_prack_wins_and_the_callee_gets_a_bye() {
         .feed(f[0].respond(200, &[], &f[0].media(31000)))
         .statuses()
         .is_empty());
-    let cancel = parse(
+    let cancel = parse_request(
         "CANCEL sip:office@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKinv1\r\n\
          Max-Forwards: 70\r\nFrom: <sip:kitchen@192.0.2.10>;tag=atag\r\nTo: <sip:office@192.0.2.10>\r\n\
          Call-ID: c1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n",
@@ -791,7 +660,7 @@ fn a_cancel_while_our_2xx_waits_for_a_prack_wins_and_the_callee_gets_a_bye() {
     });
     assert_eq!(out.statuses(), vec![487, 200]);
     assert_eq!(
-        out.requests(Method::Bye).len(),
+        out.outgoing(Method::Bye).len(),
         1,
         "the callee that answered"
     );

@@ -509,13 +509,11 @@ fn an_external_transfer_whose_twilio_address_does_not_resolve_leaves_the_call() 
     assert_eq!(w.phase(id), Some("up"), "the call stays with the referrer");
 }
 
-#[test]
-fn pickup_without_an_offer_is_488_and_the_call_rings_on() {
-    let mut w = World::new(None);
-    let (_a, id, f) = kitchen_calls_office(&mut w);
-    w.feed(f[0].answer(180, ""));
+/// Den dials the pickup code with an INVITE without SDP (a delayed offer).
+fn dial_pickup_without_offer(w: &mut World) -> (CallerLeg, Out) {
     let mut p = invite_from(phone_at(3), "den", "*8", "pick-no-sdp");
     p.invite.body = bytes::Bytes::new();
+    p.invite.headers.remove(&HeaderName::ContentType);
     p.invite
         .headers
         .set(HeaderName::ContentLength, "0".to_string());
@@ -528,8 +526,99 @@ fn pickup_without_an_offer_is_488_and_the_call_rings_on() {
         tx: p.tx.clone(),
         route: udp(p.at),
     });
-    let r = response_on(&out, &p.tx);
-    assert_eq!(r[0].status, 488);
-    assert!(out.requests(Method::Cancel).is_empty());
-    assert_eq!(w.phase(id), Some("ringing"));
+    (p, out)
+}
+
+/// The picker's ACK, carrying `body`.
+fn ack_with(p: &CallerLeg, body: &str) -> Request {
+    request(
+        "ACK",
+        "sip:homeline@192.0.2.10:5060",
+        &p.at.to_string(),
+        "ack1",
+        &p.from,
+        p.to.as_deref().expect("answered"),
+        &p.call_id,
+        1,
+        "",
+        body,
+    )
+}
+
+#[test]
+fn pickup_with_a_delayed_offer_gets_our_offer_and_its_ack_brings_the_answer() {
+    let mut w = World::new(None);
+    let (mut a, id, f) = kitchen_calls_office(&mut w);
+    w.feed(f[0].answer(180, ""));
+    let (mut p, out) = dial_pickup_without_offer(&mut w);
+    let to_picker = response_on(&out, &p.tx);
+    assert_eq!(to_picker[0].status, 200, "picked up, not 488");
+    assert_eq!(
+        header(to_picker[0], HeaderName::ContentType),
+        "application/sdp"
+    );
+    let offer = crate::media::sdp::Description::parse(&to_picker[0].body).expect("our offer");
+    assert_eq!(
+        offer.audio.codecs,
+        vec![crate::media::sdp::Codec::Pcmu],
+        "the call's codec"
+    );
+    assert!(offer.audio.telephone_event.is_some(), "DTMF offered");
+    assert_eq!(
+        offer.audio.direction,
+        crate::media::sdp::Direction::SendRecv
+    );
+    assert!(
+        !out.0
+            .iter()
+            .any(|x| matches!(x, Action::Media(_, Control::Peer { side: Side::B, .. }))),
+        "the picker's address comes with its answer"
+    );
+    assert_eq!(
+        out.requests(Method::Cancel).len(),
+        1,
+        "the ringing fork stops"
+    );
+    let ok = response_on(&out, &a.tx)[0].clone();
+    a.to = Some(header(&ok, HeaderName::To));
+    p.to = Some(header(to_picker[0], HeaderName::To));
+    w.feed(Event::Ack(a.ack()));
+    let out = w.feed(Event::Ack(ack_with(
+        &p,
+        &sdp("192.0.2.3", 31000, "sendrecv"),
+    )));
+    assert!(out.0.iter().any(|x| matches!(
+        x,
+        Action::Media(_, Control::Peer { side: Side::B, rtp, .. })
+            if *rtp == SocketAddr::from(([192, 0, 2, 3], 31000))
+    )));
+    assert_eq!(w.phase(id), Some("up"));
+    assert_eq!(w.advance(Duration::from_secs(40)).retransmits(), 0);
+    let (bye, tx) = a.in_dialog("BYE", "", "");
+    let out = w.feed(Event::InDialog { request: bye, tx });
+    assert_eq!(out.requests(Method::Bye)[0].1.dest, phone_at(3));
+    assert_eq!(out.records()[0].device_id, Some(3), "den answered");
+}
+
+#[test]
+fn pickup_with_a_delayed_offer_and_no_answer_in_the_ack_ends_the_call() {
+    let mut w = World::new(None);
+    let (mut a, id, f) = kitchen_calls_office(&mut w);
+    w.feed(f[0].answer(180, ""));
+    let (mut p, out) = dial_pickup_without_offer(&mut w);
+    let to_picker = response_on(&out, &p.tx)[0].clone();
+    let ok = response_on(&out, &a.tx)[0].clone();
+    a.to = Some(header(&ok, HeaderName::To));
+    p.to = Some(header(&to_picker, HeaderName::To));
+    w.feed(Event::Ack(a.ack()));
+    let out = w.feed(Event::Ack(ack_with(&p, "")));
+    let byes = out.requests(Method::Bye);
+    assert_eq!(byes.len(), 2, "both legs hear why");
+    assert!(byes.iter().all(|(b, _, _)| b
+        .headers
+        .get(&HeaderName::Other("Reason".into()))
+        .is_some_and(|r| r.contains("no SDP answer"))));
+    let rec = out.records()[0];
+    assert_eq!(rec.disposition, Disposition::Failed);
+    assert_eq!(w.phase(id), None);
 }

@@ -327,14 +327,7 @@ impl Calls {
         resp: Response,
         cx: &mut Cx<'_>,
     ) {
-        let fork = self
-            .calls
-            .get_mut(&id)
-            .and_then(Call::up_mut)
-            .and_then(|up| match &mut up.transfer {
-                TransferState::Ringing(t) => t.forks.get_mut(n),
-                _ => None,
-            });
+        let fork = transfer_fork(&mut self.calls, id, n);
         let Some(fork) = fork else {
             if (200..300).contains(&resp.status) {
                 hang_up_stray(&resp, cx);
@@ -349,15 +342,7 @@ impl Calls {
         {
             return;
         }
-        let Some(fork) =
-            self.calls
-                .get_mut(&id)
-                .and_then(Call::up_mut)
-                .and_then(|up| match &mut up.transfer {
-                    TransferState::Ringing(t) => t.forks.get_mut(n),
-                    _ => None,
-                })
-        else {
+        let Some(fork) = transfer_fork(&mut self.calls, id, n) else {
             return;
         };
         match resp.status {
@@ -698,6 +683,21 @@ fn take_leg(
             ))
         }
     }
+}
+
+/// Fork `n` of the transfer ringing on call `id`, if it is still ringing.
+pub(super) fn transfer_fork(
+    calls: &mut std::collections::HashMap<CallId, Call>,
+    id: CallId,
+    n: usize,
+) -> Option<&mut Fork> {
+    calls
+        .get_mut(&id)
+        .and_then(Call::up_mut)
+        .and_then(|up| match &mut up.transfer {
+            TransferState::Ringing(t) => t.forks.get_mut(n),
+            _ => None,
+        })
 }
 
 #[cfg(test)]

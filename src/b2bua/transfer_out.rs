@@ -69,7 +69,7 @@ impl Calls {
             r
         };
         let Some(call) = self.calls.get(&id) else {
-            return Err(build::reply(req, 481, tag));
+            return Err(crate::sip::dialog::no_such_dialog(req, tag));
         };
         let Some((device, username)) = self.phone_on(call, side) else {
             let mut r = build::reply_with_warning(
@@ -213,43 +213,15 @@ impl Calls {
             return false;
         };
         let cnonce = cx.tag();
-        let Some(fork) =
-            self.calls
-                .get_mut(&id)
-                .and_then(Call::up_mut)
-                .and_then(|up| match &mut up.transfer {
-                    TransferState::Ringing(t) => t.forks.get_mut(n),
-                    _ => None,
-                })
-        else {
+        let Some(fork) = super::transfer::transfer_fork(&mut self.calls, id, n) else {
             return false;
         };
         fork.auth_tried = true;
-        let (header_in, header_out) = if resp.status == 401 {
-            (HeaderName::WwwAuthenticate, HeaderName::Authorization)
-        } else {
-            (
-                HeaderName::ProxyAuthenticate,
-                HeaderName::ProxyAuthorization,
-            )
-        };
-        let mut invite = fork.invite.clone();
-        let Some(answer) = resp.headers.lines(&header_in).find_map(|c| {
-            crate::sip::auth::answer_challenge(
-                c,
-                "INVITE",
-                &invite.uri,
-                &trunk.credential.username,
-                &trunk.password,
-                &cnonce,
-            )
-        }) else {
+        let Some(answer) = super::challenge::answer(resp, &fork.invite.uri, &trunk, &cnonce) else {
             return false;
         };
         let route = fork.route;
-        invite.headers.set(HeaderName::Via, cx.via(route));
-        invite.headers.set(HeaderName::CSeq, "2 INVITE");
-        invite.headers.push(header_out, answer);
+        let invite = super::challenge::retried_invite(&fork.invite, cx.via(route), answer);
         fork.invite = invite.clone();
         cx.request(invite, route, Owner::TransferFork(id, n));
         true

@@ -286,6 +286,13 @@ impl Dialog {
     }
 }
 
+/// The answer to an in-dialog request for a dialog this UA does not have
+/// (RFC 3261 §12.2.2): 481 Call/Transaction Does Not Exist. The one place
+/// that decides it, so every method gets the same response.
+pub fn no_such_dialog(req: &Request, tag: &str) -> Response {
+    super::message::build::reply(req, 481, tag)
+}
+
 /// The dialogs alive in the endpoint, found by id.
 #[derive(Debug, Default)]
 pub struct DialogTable {
@@ -468,6 +475,13 @@ mod tests {
             table.for_request(&stranger).is_none(),
             "481 for an unknown dialog"
         );
+        let r = no_such_dialog(&stranger, "ours");
+        assert_eq!(r.status, 481);
+        assert_eq!(r.reason, "Call/Transaction Does Not Exist");
+        assert!(r
+            .headers
+            .get(&HeaderName::To)
+            .is_some_and(|to| to.contains("tag=nope")));
         let id = d.id.clone();
         assert!(table.remove(&id).is_some() && table.is_empty());
     }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod baresip;
+pub mod calls;
 pub mod twilio;
 
 use std::io::{Read, Write};
