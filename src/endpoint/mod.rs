@@ -41,7 +41,9 @@ use crate::sip::auth::{Credentials, DigestAuth, Verdict};
 use crate::sip::guard::{Ban, Guard, GuardConfig};
 use crate::sip::message::build::{self, reply};
 use crate::sip::message::{HeaderName, Message, Method, NameAddr, Request, Response};
-use crate::sip::transaction::{Action, Input, ServerKey, ServerTable, Timer, TimerQueue, TxKey};
+use crate::sip::transaction::{
+    Action, FifoTimers, Input, ServerKey, ServerTable, Timer, TimerConfig, TimerQueue, TxKey,
+};
 use crate::sip::transport::{
     response_destination, Listen, Protocol, Received, Transport, UdpReceiver,
 };
@@ -279,6 +281,7 @@ pub async fn start(
             .collect(),
         txs: ServerTable::default(),
         timers: TimerQueue::default(),
+        timer_j: FifoTimers::default(),
         rng: crate::sip::random::RandomPool::default(),
         calls: Calls::new(
             setup.directory,
@@ -334,6 +337,9 @@ struct Endpoint {
     txs: ServerTable,
     /// Every timer: transactions', client transactions' and calls'.
     timers: TimerQueue<TimerKey, Instant>,
+    /// Timer J of UDP server transactions (always 64·T1, so due in the
+    /// order armed), with the transaction's generation.
+    timer_j: FifoTimers<(Key, u64), Instant>,
     rng: crate::sip::random::RandomPool,
     calls: Calls,
     /// The client transactions.
@@ -403,7 +409,10 @@ impl Endpoint {
         let timer = tokio::time::sleep(std::time::Duration::ZERO);
         tokio::pin!(timer);
         loop {
-            let next_timer = self.timers.next_deadline();
+            let next_timer = match (self.timers.next_deadline(), self.timer_j.next_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if let Some(at) = next_timer {
                 if timer.deadline() != at {
                     timer.as_mut().reset(at);
@@ -601,11 +610,22 @@ impl Endpoint {
                         self.send(p, d, &msg).await;
                     }
                 }
+                Action::Arm(Timer::J, after) if after == TimerConfig::UDP.timeout() => {
+                    if let Some(generation) = self.txs.generation(key) {
+                        self.timer_j
+                            .arm((key.clone(), generation), Instant::now() + after);
+                    }
+                }
                 Action::Arm(timer, after) => self.arm(TimerKey::Server(key.clone(), timer), after),
                 Action::Terminated => {
                     let Some(own) = self.txs.remove(key) else {
                         continue;
                     };
+                    // A UDP non-INVITE transaction's only timer is on the
+                    // FIFO, whose entry is ignored once the generation is gone.
+                    if own == [Timer::J] && !key.1.reliable() {
+                        continue;
+                    }
                     // Only the timers this kind of transaction arms: scanning
                     // every armed timer made the cost grow with the load, and
                     // trying all twelve kinds cost a key copy each (both
@@ -630,6 +650,12 @@ impl Endpoint {
 
     async fn fire_timers(&mut self) {
         let now = Instant::now();
+        while let Some((key, generation)) = self.timer_j.pop_due(now) {
+            if self.txs.generation(&key) == Some(generation) {
+                let actions = self.feed(&key, Input::Timer(Timer::J));
+                self.apply(&key, actions).await;
+            }
+        }
         while let Some(target) = self.timers.pop_due(now) {
             match target {
                 TimerKey::Server(key, timer) => {

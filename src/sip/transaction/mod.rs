@@ -10,6 +10,7 @@
 
 mod client;
 mod client_table;
+mod fifo;
 mod queue;
 mod server;
 mod table;
@@ -17,6 +18,7 @@ mod timers;
 
 pub use client::{ack_for_non_2xx, ClientInvite, ClientNonInvite};
 pub use client_table::{client_key, ClientKey, ClientTable};
+pub use fifo::FifoTimers;
 pub use queue::TimerQueue;
 pub use server::{ServerInvite, ServerNonInvite};
 pub use table::ServerTable;

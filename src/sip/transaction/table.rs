@@ -23,6 +23,10 @@ struct Entry {
     /// request with the same identity on another branch is a merged
     /// request (§8.2.2.2).
     identity: (String, String),
+    /// Which transaction this is among those ever opened under its key:
+    /// a queued timer carries it, so one left behind by an earlier
+    /// transaction with the same key is ignored.
+    generation: u64,
 }
 
 /// From tag, Call-ID and CSeq of a request, which a forked copy shares,
@@ -61,12 +65,19 @@ pub struct ServerTable {
     /// An index keeps the merge check O(1): scanning every live
     /// transaction made each request cost O(load).
     branches: HashMap<String, String>,
+    /// The generation the next transaction gets.
+    next_generation: u64,
 }
 
 impl ServerTable {
     /// Whether a transaction exists under `key`.
     pub fn contains(&self, key: &ServerKey) -> bool {
         self.txs.contains_key(key)
+    }
+
+    /// The generation of the live transaction under `key`.
+    pub fn generation(&self, key: &ServerKey) -> Option<u64> {
+        self.txs.get(key).map(|t| t.generation)
     }
 
     /// Where `key`'s responses go.
@@ -119,6 +130,7 @@ impl ServerTable {
         if !merged {
             self.branches.insert(identity.0.clone(), identity.1.clone());
         }
+        self.next_generation += 1;
         self.txs.insert(
             key,
             Entry {
@@ -126,6 +138,7 @@ impl ServerTable {
                 protocol,
                 dest,
                 identity,
+                generation: self.next_generation,
             },
         );
         merged
