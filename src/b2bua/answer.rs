@@ -80,15 +80,13 @@ impl Calls {
                     return;
                 };
                 let cnonce = cx.tag();
-                let Some(answer) =
-                    super::challenge::answer(&resp, &fork.invite.uri, &trunk, &cnonce)
+                let route = fork.route;
+                let via = cx.via(route);
+                let Some(invite) = super::challenge::retry_fork(fork, &resp, &trunk, &cnonce, via)
                 else {
                     fork.state = ForkState::Failed(resp.status);
                     return self.fork_failed(id, cx);
                 };
-                let route = fork.route;
-                let invite = super::challenge::retried_invite(&fork.invite, cx.via(route), answer);
-                fork.invite = invite.clone();
                 cx.request(invite, route, Owner::Fork(id, n));
             }
             status => {

@@ -7,6 +7,7 @@
 use crate::sip::message::{HeaderName, Request, Response};
 
 use super::directory::Trunk;
+use super::forking::Fork;
 
 /// The header answering a 401's or 407's challenge and its value, or None
 /// when the response carries no Digest challenge we can answer.
@@ -50,4 +51,22 @@ pub(super) fn retried_invite(
     invite.headers.set(HeaderName::CSeq, "2 INVITE");
     invite.headers.push(answer.0, answer.1);
     invite
+}
+
+/// A fork's INVITE (a call's or a transfer's) answering Twilio's challenge:
+/// marks the fork as having tried (a challenge is answered once), keeps the
+/// new INVITE as the fork's, and returns it to send on the fork's route;
+/// None when the challenge cannot be answered. `via` is a new top Via for
+/// that route.
+pub(super) fn retry_fork(
+    fork: &mut Fork,
+    resp: &Response,
+    trunk: &Trunk,
+    cnonce: &str,
+    via: String,
+) -> Option<Request> {
+    fork.auth_tried = true;
+    let answer = answer(resp, &fork.invite.uri, trunk, cnonce)?;
+    fork.invite = retried_invite(&fork.invite, via, answer);
+    Some(fork.invite.clone())
 }

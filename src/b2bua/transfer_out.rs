@@ -216,13 +216,11 @@ impl Calls {
         let Some(fork) = super::transfer::transfer_fork(&mut self.calls, id, n) else {
             return false;
         };
-        fork.auth_tried = true;
-        let Some(answer) = super::challenge::answer(resp, &fork.invite.uri, &trunk, &cnonce) else {
+        let route = fork.route;
+        let via = cx.via(route);
+        let Some(invite) = super::challenge::retry_fork(fork, resp, &trunk, &cnonce, via) else {
             return false;
         };
-        let route = fork.route;
-        let invite = super::challenge::retried_invite(&fork.invite, cx.via(route), answer);
-        fork.invite = invite.clone();
         cx.request(invite, route, Owner::TransferFork(id, n));
         true
     }
