@@ -85,7 +85,7 @@ const names = (ids, phones) =>
 export function conditionText(c, { lists = [] } = {}) {
   switch (c.type) {
     case 'time':
-      return `${c.outside ? 'outside' : 'during'} ${scheduleText(c.schedule)}`
+      return `the call comes ${c.outside ? 'outside' : 'during'} ${scheduleText(c.schedule)}`
     case 'caller':
       return c.match === 'prefix'
         ? `the caller's number starts with ${c.value}`

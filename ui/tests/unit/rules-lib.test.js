@@ -78,7 +78,7 @@ describe('rules in words', () => {
       action: { type: 'ring', devices: [2] },
     }
     expect(ruleText(r, { phones, lists: [{ id: 3, name: 'VIP', numbers: [] }] })).toBe(
-      'If the caller is in “VIP” and during Mon 21:00–07:00 (next day): Ring Bedroom.',
+      'If the caller is in “VIP” and the call comes during Mon 21:00–07:00 (next day): Ring Bedroom.',
     )
     expect(ruleText({ conditions: [], action: { type: 'voicemail' } })).toBe('Always: Send to voicemail.')
     expect(actionText({ type: 'sequence', steps: [{ devices: [1], secs: 15 }, { devices: [2], secs: 20 }] }, { phones })).toBe(
