@@ -196,6 +196,12 @@ async function main() {
     await page.getByRole('button', { name: 'Move “No withheld numbers” up' }).focus()
     await page.keyboard.press('Enter')
     await expectOrder(did, ['No withheld numbers', 'Grandma rings through', "Kids' bedtime"])
+    // Arrow keys on a rule's drag handle move it too.
+    await page.getByRole('button', { name: /^Drag to reorder “Kids' bedtime”/ }).focus()
+    await page.keyboard.press('ArrowUp')
+    await expectOrder(did, ['No withheld numbers', "Kids' bedtime", 'Grandma rings through'])
+    await page.keyboard.press('ArrowDown')
+    await expectOrder(did, ['No withheld numbers', 'Grandma rings through', "Kids' bedtime"])
   })
 
   await must(h, 'a rule disabled and enabled again', async () => {
