@@ -73,6 +73,8 @@ async function main() {
 
   await must(h, 'Numbers links each number to its rules', async () => {
     await page.goto(`${h.base}/numbers`)
+    await page.getByRole('heading', { name: '+15551230001' }).waitFor()
+    await capture('numbers')
     await page.getByRole('link', { name: 'Rules, auto-replies and simulator of +15551230001' }).click()
     await page.waitForURL(/\/numbers\/\d+\/rules$/)
     did = Number(new URL(page.url()).pathname.split('/')[2])
