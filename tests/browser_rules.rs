@@ -4,7 +4,8 @@
 //! by the server's validation first), reorders them by drag and drop and
 //! with the keyboard buttons, asks the "what happens if…" simulator, switches
 //! Do-Not-Disturb from the header and the DND page and adds SMS
-//! auto-replies. This test sets the household up (a number, two accounts,
+//! auto-replies; a family member switches their own DND from the header
+//! and sees only their phones. This test sets the household up (a number, two accounts,
 //! three phones) and afterwards checks through the API what the pages saved.
 //!
 //! Screenshots at 390×844 and 1280×800 land in `target/browser-shots/rules/`.
@@ -53,6 +54,7 @@ fn run_scenario(h: &Homeline) {
         .env("SHOTS_DIR", &shots)
         .env("ADMIN_EMAIL", EMAIL)
         .env("ADMIN_PASSWORD", PW)
+        .env("FAMILY_EMAIL", "gran@x.org")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -189,5 +191,11 @@ fn rules_are_made_reordered_and_simulated_dnd_and_auto_replies_set_in_the_ui() {
             .iter()
             .any(|s| s["scope"] == "system" && s["schedule"]["weekly"][0]["days"] == json!(["sat"])),
         "the house's quiet hours were painted in the UI: {dnd}"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|s| s["scope"] == "user" && s["subject_id"] == people[0] && s["on"] == true),
+        "Gran switched her own DND on from the header: {dnd}"
     );
 }

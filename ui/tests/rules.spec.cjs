@@ -10,7 +10,8 @@
 //
 // Run by tests/browser_rules.rs, which starts the binary with a number, two
 // accounts and three phones:
-//   BASE_URL=http://127.0.0.1:PORT SHOTS_DIR=… ADMIN_EMAIL=… ADMIN_PASSWORD=… node tests/rules.spec.cjs
+//   BASE_URL=http://127.0.0.1:PORT SHOTS_DIR=… ADMIN_EMAIL=… ADMIN_PASSWORD=… FAMILY_EMAIL=… node tests/rules.spec.cjs
+// (the family member has the admin's password)
 // The last line on stdout is `SUMMARY {json}`.
 'use strict'
 
@@ -337,6 +338,26 @@ async function main() {
     await page.waitForURL(`${h.base}/numbers/${did}/rules`)
     await expectOrder(did, ['Grandma rings through', "Kids' bedtime"])
   })
+
+  await h.step('a family member: own DND from the header, the DND page with only their phones', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.waitForURL(/\/login/)
+    await page.getByLabel('Email').fill(env('FAMILY_EMAIL'))
+    await page.getByLabel('Password').fill(env('ADMIN_PASSWORD'))
+    await page.getByRole('button', { name: /sign in/i }).click()
+    await page.waitForURL((u) => !u.pathname.startsWith('/login'))
+    await headerDnd().click()
+    await page.waitForFunction(() => {
+      const b = [...document.querySelectorAll('header button[aria-pressed]')][0]
+      return b && b.getAttribute('aria-pressed') === 'true'
+    })
+    await page.goto(`${h.base}/dnd`)
+    await page.getByRole('heading', { name: 'You', level: 2 }).waitFor()
+    await page.getByRole('checkbox', { name: 'Do-Not-Disturb (Bedroom)' }).waitFor()
+    if (await page.getByRole('checkbox', { name: "Do-Not-Disturb (Sam's phone)" }).count()) throw new Error("Sam's phone is shown to Gran")
+    if (await page.getByRole('checkbox', { name: 'Do-Not-Disturb (Every phone)' }).count()) throw new Error('the household switch is offered to a user')
+  })
+  await capture('dnd-family')
 
   await h.finish()
 }
