@@ -158,6 +158,7 @@ async fn run_with_db(
         },
         calls: settings.calls.clone(),
         cdrs: Some(cdr_tx),
+        dnd: None,
         trunk_edge: settings.twilio_sip_edge,
         dns: crate::dns::ResolverFiles::system(settings.dns_resolv_conf.clone()),
         twilio_sip: settings.twilio_sip.clone(),

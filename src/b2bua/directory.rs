@@ -63,9 +63,17 @@ pub struct Directory {
     pub numbers: HashMap<String, Number>,
     /// The Twilio side, once configured.
     pub trunk: Option<Trunk>,
+    /// Phones in DND.
+    pub dnd_phones: std::collections::HashSet<i64>,
 }
 
 impl Directory {
+    /// Whether a phone is in Do-Not-Disturb at `now`.
+    pub fn in_dnd(&self, device: super::DeviceId, now: crate::clock::Timestamp) -> bool {
+        let _ = now;
+        self.dnd_phones.contains(&device.0)
+    }
+
     /// The phone with this SIP user name.
     pub fn phone_by_username(&self, username: &str) -> Option<&Phone> {
         self.phones.values().find(|p| p.username == username)
