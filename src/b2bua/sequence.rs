@@ -27,11 +27,7 @@ use super::forking;
 use super::invite::OfferMedia;
 use super::{CallId, CallTimer, Calls, Cx, DeviceId, Owner};
 
-/// The request header that carries a call's ring plan (from Twilio only).
-pub const RING_HEADER: &str = "X-Homeline-Ring";
-
-/// The request header that names the routing rule that decided the call.
-pub const RULE_HEADER: &str = "X-Homeline-Rule";
+pub use crate::rules::engine::{RING_HEADER, RULE_HEADER};
 
 /// One step of ringing: these phones at once, for `secs` (`None`: the
 /// configured ring timeout).
@@ -79,7 +75,7 @@ pub(super) fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 /// logged, never fatal.
 pub(super) fn requested_steps(req: &Request) -> Option<Vec<Step>> {
     let value = header(req, RING_HEADER)?;
-    match parse_ring_header(value) {
+    match crate::rules::engine::parse_ring_header(value) {
         Ok(steps) if !steps.is_empty() => Some(
             steps
                 .into_iter()
@@ -95,30 +91,6 @@ pub(super) fn requested_steps(req: &Request) -> Option<Vec<Step>> {
             None
         }
     }
-}
-
-/// Interim reader of the header until the shared one lands (same grammar:
-/// `1.2~15,3`).
-fn parse_ring_header(value: &str) -> Result<Vec<Step>, String> {
-    value
-        .split(',')
-        .map(|step| {
-            let (devices, secs) = match step.split_once('~') {
-                Some((d, s)) => (d, Some(s.parse::<u32>().map_err(|e| e.to_string())?)),
-                None => (step, None),
-            };
-            let devices = devices
-                .split('.')
-                .map(|d| {
-                    d.trim()
-                        .parse::<i64>()
-                        .map(DeviceId)
-                        .map_err(|e| e.to_string())
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Step { devices, secs })
-        })
-        .collect()
 }
 
 /// The routing rule a call from Twilio names (for its record).

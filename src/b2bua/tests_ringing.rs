@@ -72,7 +72,16 @@ fn call_id_of(f: &ForkLeg) -> CallId {
 
 fn in_dnd(w: &mut World, devices: &[i64]) {
     let mut d = w.calls.directory().clone();
-    d.dnd_phones = devices.iter().copied().collect();
+    d.dnd.devices = devices
+        .iter()
+        .map(|id| {
+            let on = crate::rules::dnd::Dnd {
+                on: true,
+                schedule: None,
+            };
+            (*id, on)
+        })
+        .collect();
     w.calls.set_directory(d);
 }
 

@@ -129,6 +129,21 @@ pub fn users_of_did(conn: &Connection, did_id: i64) -> Result<Vec<i64>, StoreErr
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Every account's id, ascending.
+pub fn user_ids(conn: &Connection) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM users ORDER BY id")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every phone's id (of `owner` only, if given), ascending.
+pub fn device_ids(conn: &Connection, owner: Option<i64>) -> Result<Vec<i64>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM devices WHERE ?1 IS NULL OR user_id = ?1 ORDER BY id")?;
+    let rows = stmt.query_map([owner], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
