@@ -9,3 +9,4 @@ pub mod dnd;
 pub mod engine;
 pub mod model;
 pub mod schedule;
+pub mod signals;
