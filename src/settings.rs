@@ -179,6 +179,13 @@ pub const SPECS: &[Spec] = &[
         doc: "Toll-fraud guard: most calls to Twilio started per hour.",
     },
     Spec {
+        key: "calls.reject_anonymous",
+        env: "HOMELINE_CALLS_REJECT_ANONYMOUS",
+        default: "false",
+        in_db: true,
+        doc: "Reject calls from withheld (anonymous) numbers before a number's routing rules run.",
+    },
+    Spec {
         key: "messages.auto_reply_hours",
         env: "HOMELINE_MESSAGES_AUTO_REPLY_HOURS",
         default: "12",
@@ -416,6 +423,9 @@ pub struct CallSettings {
     pub ring_timeout: std::time::Duration,
     /// The dial plan and toll-fraud limits.
     pub rules: crate::dialplan::DialRules,
+    /// Refuse withheld caller IDs before the routing rules
+    /// (`calls.reject_anonymous`).
+    pub reject_anonymous: bool,
 }
 
 /// How messages are handled.
@@ -603,6 +613,7 @@ impl RawInputs {
         };
         let sip_tls_only = flag("sip.tls_only")?;
         let sip_digest_sha256 = flag("sip.digest_sha256")?;
+        let reject_anonymous = flag("calls.reject_anonymous")?;
         if sip_tls_only && sip_tls_listen.is_none() {
             return Err(invalid(
                 "sip.tls_only",
@@ -711,6 +722,7 @@ impl RawInputs {
                     max_concurrent,
                     max_per_hour,
                 },
+                reject_anonymous,
             }
         };
         let twilio_sip = {

@@ -23,7 +23,7 @@
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -498,55 +498,15 @@ pub fn respond(
     }))
 }
 
-/// Whether the number is in Do-Not-Disturb now: system-wide DND, or DND of
-/// every user of the number (the `dnd` table: `scope`, `subject_id`, `on`,
-/// `schedule`; a row is active when `on` or its schedule is active). No
-/// table (a database without Do-Not-Disturb) is no DND.
+/// Whether the number is in Do-Not-Disturb now (system-wide, or every
+/// user of the number), as the call engine sees it.
 fn number_in_dnd(
     conn: &Connection,
     did_id: i64,
     now: jiff::Timestamp,
     tz: &TimeZone,
 ) -> Result<bool, StoreError> {
-    let has_table: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'dnd'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_table {
-        return Ok(false);
-    }
-    let active = |scope: &str, subject: i64| -> Result<bool, StoreError> {
-        let row: Option<(bool, Option<String>)> = conn
-            .prepare_cached(
-                "SELECT \"on\", schedule FROM dnd WHERE scope = ?1 AND subject_id = ?2",
-            )?
-            .query_row(rusqlite::params![scope, subject], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        Ok(match row {
-            None => false,
-            Some((true, _)) => true,
-            Some((false, None)) => false,
-            Some((false, Some(json))) => serde_json::from_str::<Schedule>(&json)
-                .map(|s| s.active_at(now, tz))
-                .unwrap_or(false),
-        })
-    };
-    if active("system", 0)? {
-        return Ok(true);
-    }
-    let users = dids::users_of(conn, did_id)?;
-    if users.is_empty() {
-        return Ok(false);
-    }
-    for user in users {
-        if !active("user", user)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    Ok(crate::rules::dnd::view_for_did(conn, did_id, now, tz)?.number_dnd)
 }
 
 #[cfg(test)]

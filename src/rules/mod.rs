@@ -5,6 +5,8 @@
 //! Pure logic over values: nothing here waits on the network, and only
 //! the submodules named `store` touch the database.
 
+pub mod dnd;
 pub mod engine;
 pub mod model;
 pub mod schedule;
+pub mod signals;
