@@ -18,6 +18,7 @@ pub mod body;
 pub mod calls;
 pub mod devices;
 pub mod dids;
+pub mod dnd;
 pub mod error;
 pub mod events;
 pub mod greetings;
@@ -129,6 +130,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(startup::routes());
     routes.extend(dids::routes());
     routes.extend(devices::routes());
+    routes.extend(dnd::routes());
     routes.extend(sip::routes());
     routes.extend(blocklist::routes());
     routes.extend(calls::routes());
