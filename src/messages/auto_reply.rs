@@ -29,12 +29,12 @@ use serde_json::Value;
 
 use crate::clock::Timestamp;
 use crate::outbox::{Outbox, Task};
+use crate::rules::dnd::{household_zone, instant};
 use crate::rules::schedule::Schedule;
 use crate::store::auto_replies::{self, AutoReply};
 use crate::store::dids::{self, Did};
 use crate::store::messages::{self, Direction, NewMessage};
-use crate::store::{config, StoreError};
-use crate::sysconfig::SYSTEM_TIMEZONE;
+use crate::store::StoreError;
 use crate::twilio::routing::is_e164;
 
 /// Longest reply accepted (Twilio's limit for one message body).
@@ -392,23 +392,6 @@ pub fn first_match<'a>(
 /// Whether a rule that last answered at `last` may answer again at `now`.
 pub fn window_open(last: Option<Timestamp>, now: Timestamp, window: Duration) -> bool {
     last.is_none_or(|last| now.since(last) >= window || now < last)
-}
-
-/// The household's time zone (`system.timezone`; UTC when unset or not
-/// in the zone database, which is logged).
-pub fn household_zone(conn: &Connection) -> Result<TimeZone, StoreError> {
-    let Some(name) = config::get(conn, SYSTEM_TIMEZONE)? else {
-        return Ok(TimeZone::UTC);
-    };
-    Ok(TimeZone::get(&name).unwrap_or_else(|e| {
-        tracing::warn!(zone = %name, error = %e, "unknown time zone; auto-reply schedules use UTC");
-        TimeZone::UTC
-    }))
-}
-
-/// Converts our clock's time to the schedules'.
-fn instant(now: Timestamp) -> jiff::Timestamp {
-    jiff::Timestamp::from_millisecond(now.unix_millis()).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
 /// An auto-reply queued for sending.
@@ -855,5 +838,27 @@ mod tests {
         }
         assert_eq!(count(&conn, "SELECT count(*) FROM auto_reply_sent"), 0);
         assert_eq!(count(&conn, "SELECT count(*) FROM outbox"), 0);
+    }
+
+    #[test]
+    fn dnd_replies_follow_the_household_switch_once_per_sender() {
+        use crate::store::dnd::{self, Scope};
+        let (conn, did) = household();
+        add(&conn, did.id, json!({"type": "dnd"}), "Not now");
+        let hours = 12 * HOUR;
+        assert_eq!(
+            respond(&conn, &did, SENDER, "hi", hours, t(0)).expect("respond"),
+            None
+        );
+        dnd::put(&conn, Scope::System, 0, true, None, t(1)).expect("dnd on");
+        let replies: Vec<_> = (2..5)
+            .filter_map(|s| respond(&conn, &did, SENDER, "hi?", hours, t(s)).expect("respond"))
+            .collect();
+        assert_eq!(replies.len(), 1, "three texts, one answer");
+        dnd::put(&conn, Scope::System, 0, false, None, t(10)).expect("dnd off");
+        assert_eq!(
+            respond(&conn, &did, "+15559870001", "hi", hours, t(11)).expect("respond"),
+            None
+        );
     }
 }
