@@ -277,8 +277,14 @@ mod tests {
         assert_eq!(check_references(&conn, &input).expect("db"), Ok(()));
         let r = create_rule(&conn, home, &input, t(1)).expect("create");
         assert_eq!((r.name.as_str(), r.position), ("Grandma", 0));
-        assert_eq!(rules_of(&conn, home).expect("list"), [r.clone()]);
-        assert_eq!(rules_using_list(&conn, vip.id).expect("using"), [r.clone()]);
+        assert_eq!(
+            rules_of(&conn, home).expect("list"),
+            std::slice::from_ref(&r)
+        );
+        assert_eq!(
+            rules_using_list(&conn, vip.id).expect("using"),
+            std::slice::from_ref(&r)
+        );
         let bad: RuleInput = serde_json::from_value(json!({
             "name": "x", "conditions": [{"type":"spam"},{"type":"caller_list","list_id": 99}],
             "action": {"type":"ring","devices":[42]}
