@@ -139,6 +139,12 @@ async function main() {
     const selected = await page.locator('[role=gridcell][aria-selected=true]').count()
     if (selected !== 3 + 2 + 24) throw new Error(`${selected} hours painted, not 29: ${await page.locator('[role=gridcell][aria-selected=true]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')).filter((l) => !l.startsWith('Sunday')).join(', '))}`)
     await page.getByText('In words: Mon 21:00–02:00 (next day); Sun all day').waitFor()
+    // A holiday: whole days.
+    await page.getByRole('button', { name: 'Add dates' }).click()
+    await page.getByLabel('From (dates 1)').fill('2026-12-24')
+    await page.getByLabel('To (dates 1)').fill('2026-12-26')
+    await page.getByLabel('Name (dates 1)').fill('Christmas')
+    await page.getByText('In words: Mon 21:00–02:00 (next day); Sun all day; Christmas (2026-12-24 to 2026-12-26)').waitFor()
     await page.getByLabel('What happens', { exact: true }).selectOption({ label: 'Forward to another number' })
     await page.getByLabel('Forward to').fill('0800 not a number')
     // No name, and a bad number: the server says so next to the fields.
@@ -161,7 +167,10 @@ async function main() {
     const monday = sched.weekly.find((w) => w.days.includes('mon'))
     if (!sunday || sunday.from !== '00:00' || sunday.to !== '00:00') throw new Error(`Sunday: ${JSON.stringify(sched)}`)
     if (!monday || monday.from !== '21:00' || monday.to !== '02:00') throw new Error(`Monday: ${JSON.stringify(sched)}`)
-    return JSON.stringify(sched.weekly)
+    if (JSON.stringify(sched.dates) !== JSON.stringify([{ from: '2026-12-24', to: '2026-12-26', label: 'Christmas' }])) {
+      throw new Error(`dates: ${JSON.stringify(sched.dates)}`)
+    }
+    return JSON.stringify(sched)
   })
 
   await must(h, 'rule 3: withheld numbers get busy', async () => {
