@@ -79,6 +79,7 @@ pub mod cdrs;
 pub mod config;
 pub mod devices;
 pub mod dids;
+pub mod dnd;
 pub mod login_attempts;
 pub mod messages;
 pub mod registrations;
