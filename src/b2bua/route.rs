@@ -134,6 +134,9 @@ pub(super) fn plan(
                 return Err(refuse(404, "not one of this household's numbers"));
             };
             let all: Vec<DeviceId> = entry.device_ids.iter().map(|d| DeviceId(*d)).collect();
+            // A plan from the rules was decided knowing the number's DND; a
+            // call without one rings only phones in no DND at all.
+            let decided = req.ring.is_some();
             let asked = match req.ring {
                 Some(steps) => sequence::without(steps, |d| {
                     let known = directory.phones.contains_key(&d.0);
@@ -145,7 +148,13 @@ pub(super) fn plan(
                 None => vec![Step::all(all)],
             };
             let rings_someone = !asked.is_empty();
-            let steps = sequence::without(asked, |d| directory.in_dnd(d, req.now));
+            let steps = sequence::without(asked, |d| {
+                if decided {
+                    directory.silenced(entry.did_id, d, req.now)
+                } else {
+                    directory.in_dnd(d, req.now)
+                }
+            });
             if steps.is_empty() && rings_someone {
                 return Err(dnd_refusal("every phone of this call is in Do-Not-Disturb"));
             }

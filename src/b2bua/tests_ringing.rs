@@ -359,3 +359,37 @@ fn the_bye_waits_for_the_ack_and_a_phone_that_never_acks_is_let_go() {
     assert!(out.closed());
     assert!(w.calls.features.is_empty());
 }
+
+#[test]
+fn a_persons_dnd_silences_their_phones_unless_the_rules_rang_through_it() {
+    let mut w = World::new(None);
+    // Gran (user 10) owns the kitchen and is the number's only person.
+    let mut d = w.calls.directory().clone();
+    d.dnd.owners.insert(1, 10);
+    d.dnd.did_users.insert(9, vec![10]);
+    d.dnd.users.insert(
+        10,
+        crate::rules::dnd::Dnd {
+            on: true,
+            schedule: None,
+        },
+    );
+    w.calls.set_directory(d.clone());
+    // No decision of the rules: the kitchen stays silent.
+    let (_a, out) = call_from_twilio(&mut w, "", "p1");
+    assert_eq!(rung(&forks(&out)), vec![2, 12]);
+    // The rules saw the number in DND and still chose the kitchen (a VIP).
+    let (_a, out) = call_from_twilio(&mut w, "X-Homeline-Rule: 3\r\nX-Homeline-Ring: 1\r\n", "p2");
+    assert_eq!(rung(&forks(&out)), vec![1]);
+    // A phone's own DND is absolute.
+    d.dnd.devices.insert(
+        1,
+        crate::rules::dnd::Dnd {
+            on: true,
+            schedule: None,
+        },
+    );
+    w.calls.set_directory(d);
+    let (_a, out) = call_from_twilio(&mut w, "X-Homeline-Ring: 1\r\n", "p3");
+    assert_eq!(out.statuses(), vec![480]);
+}

@@ -490,7 +490,10 @@ mod tests {
     fn no_rules_ring_every_phone() {
         let d = decide(&call("+15557654321"), &ctx("2026-12-02T12:00", json!([])));
         assert_eq!(d.action, Action::RingAll);
-        assert_eq!((d.rule.clone(), d.default), (None, Some(DefaultKind::NoRules)));
+        assert_eq!(
+            (d.rule.clone(), d.default),
+            (None, Some(DefaultKind::NoRules))
+        );
         assert_eq!(d.rings[0].devices, [DeviceId(1), DeviceId(2), DeviceId(3)]);
         assert!(
             d.explanation.contains("no active rules"),
