@@ -381,6 +381,9 @@ fn a_persons_dnd_silences_their_phones_unless_the_rules_rang_through_it() {
     // The rules saw the number in DND and still chose the kitchen (a VIP).
     let (_a, out) = call_from_twilio(&mut w, "X-Homeline-Rule: 3\r\nX-Homeline-Ring: 1\r\n", "p2");
     assert_eq!(rung(&forks(&out)), vec![1]);
+    // A rule's ring_all carries no plan, only the rule: every phone rings.
+    let (_a, out) = call_from_twilio(&mut w, "X-Homeline-Rule: 3\r\n", "p2b");
+    assert_eq!(rung(&forks(&out)), vec![1, 2, 12]);
     // A phone's own DND is absolute.
     d.dnd.devices.insert(
         1,
