@@ -313,6 +313,40 @@ fn provision(dir: &Path) -> (i64, i64, i64, i64) {
         now,
     )
     .expect("outbound message");
+    messages::insert_auto_reply(
+        &conn,
+        &NewMessage {
+            message_sid: None,
+            direction: messages::Direction::Outbound,
+            did_id: did,
+            from_number: "+15551230000",
+            to_number: "+15559870000",
+            body: "We're asleep; we'll answer in the morning.",
+            media: &json!([]),
+            status: "pending",
+        },
+        now,
+    )
+    .expect("auto-reply message");
+    for trigger in [
+        json!({"type": "dnd"}),
+        json!({"type": "keyword", "keywords": ["hours"], "match": "contains"}),
+        json!({"type": "after_hours", "schedule": {
+            "weekly": [{"days": ["fri"], "from": "21:00", "to": "07:00"}],
+            "dates": [{"from": "2026-12-24", "to": "2026-12-26", "label": "Christmas"}]}}),
+    ] {
+        homeline::store::auto_replies::insert(
+            &conn,
+            &homeline::store::auto_replies::AutoReply {
+                id: 0,
+                did_id: did,
+                trigger,
+                reply_text: "Back soon".into(),
+                enabled: true,
+            },
+        )
+        .expect("auto-reply");
+    }
     alerts::raise(&conn, "outbox:1", "a job failed 3 times", now).expect("alert");
     outbox::enqueue(
         &conn,
@@ -462,6 +496,11 @@ fn the_servers_answers_match_the_documented_schemas() {
         (
             "/api/dids/{id}/greeting",
             format!("/api/dids/{did}/greeting"),
+            true,
+        ),
+        (
+            "/api/dids/{id}/auto-replies",
+            format!("/api/dids/{did}/auto-replies"),
             true,
         ),
     ];

@@ -12,6 +12,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod auto_replies;
 pub mod blocklist;
 pub mod body;
 pub mod calls;
@@ -138,6 +139,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(webhooks::routes());
     routes.extend(voicemails::routes());
     routes.extend(messages::routes());
+    routes.extend(auto_replies::routes());
     routes.extend(twilio_admin::routes());
     routes.extend(greetings::routes());
     routes.extend(openapi::routes());
