@@ -161,6 +161,9 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
             Some((format!("/api/devices/{victim}"), false))
         }
         "/api/devices/{id}" => Some((format!("/api/devices/{}", hh.gran_device), true)),
+        // A user may set their own DND and their phones': gran's is another's.
+        "/api/users/{id}/dnd" => Some((format!("/api/users/{}/dnd", hh.gran_id), true)),
+        "/api/devices/{id}/dnd" => Some((format!("/api/devices/{}/dnd", hh.gran_device), true)),
         "/api/devices/{id}/password" => {
             Some((format!("/api/devices/{}/password", hh.gran_device), false))
         }
