@@ -77,10 +77,11 @@ fn form(params: &[(&str, &str)]) -> String {
 
 static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
-/// An incoming SMS, signed as Twilio signs it; returns its MessageSid.
+/// An incoming SMS, signed as Twilio signs it; returns its MessageSid
+/// (never one the stand-in gives the replies: it counts from SM0…01).
 fn sms(h: &Homeline, from: &str, body: &str) -> String {
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let sid = format!("SM{n:032x}");
+    let sid = format!("SMfeed{n:028x}");
     let params = [
         ("MessageSid", sid.as_str()),
         ("AccountSid", SID),
@@ -302,7 +303,8 @@ fn after_hours_replies_follow_the_schedule_and_the_protection_window_on_the_cloc
     // 02:00, still after hours, inside the 12-hour window: silent.
     set_clock(&rig.h, "2026-12-03T02:00:00Z");
     sms(&rig.h, FRIEND, "hello?");
-    assert_eq!(replies(&rig, 1).len(), 1);
+    let sent = replies(&rig, 1);
+    assert_eq!(sent.len(), 1, "{sent:?}");
     // The next night, past the window: answered again.
     set_clock(&rig.h, "2026-12-03T22:30:00Z");
     sms(&rig.h, FRIEND, "tonight?");
