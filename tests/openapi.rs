@@ -285,6 +285,17 @@ fn provision(dir: &Path) -> (i64, i64, i64, i64) {
         now,
     )
     .expect("message");
+    // A phone in DND with a schedule, so GET /api/dnd shows every field.
+    let bedtime = r#"{"weekly":[{"days":["mon","fri"],"from":"21:00","to":"07:00"}],"dates":[{"from":"2026-12-24","to":"2026-12-26","label":"Christmas"}]}"#;
+    homeline::store::dnd::put(
+        &conn,
+        homeline::store::dnd::Scope::Device,
+        device,
+        false,
+        Some(bedtime),
+        now,
+    )
+    .expect("dnd");
     messages::set_media_item(&conn, message, 0, "mms/1/0.jpg", 1234, "image/jpeg").expect("media");
     let pending = json!([{ "url": "https://example.org/a.png" }]);
     messages::insert_once(
@@ -410,6 +421,7 @@ fn the_servers_answers_match_the_documented_schemas() {
         ("/api/users/{id}", format!("/api/users/{admin_id}"), true),
         ("/api/devices", "/api/devices".into(), true),
         ("/api/devices/{id}", format!("/api/devices/{device}"), true),
+        ("/api/dnd", "/api/dnd".into(), true),
         (
             "/api/devices/{id}/credentials",
             format!("/api/devices/{device}/credentials"),

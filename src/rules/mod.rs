@@ -10,3 +10,4 @@ pub mod engine;
 pub mod model;
 pub mod schedule;
 pub mod signals;
+pub mod store;

@@ -74,6 +74,7 @@ pub mod migrate;
 pub mod alerts;
 pub mod auto_replies;
 pub mod blocklist;
+pub mod caller_lists;
 pub mod cdrs;
 pub mod config;
 pub mod devices;
