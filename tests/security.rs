@@ -206,6 +206,12 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
             Some((format!("/api/dids/{}/auto-replies", hh.gran_did), true))
         }
         "/api/auto-replies/{id}" => Some(("/api/auto-replies/999999".into(), true)),
+        "/api/dids/{id}/rules" | "/api/dids/{id}/rules/order" | "/api/dids/{id}/simulate" => {
+            Some((path.replace("{id}", &hh.gran_did.to_string()), true))
+        }
+        "/api/rules/{id}" | "/api/caller-lists/{id}" => {
+            Some((path.replace("{id}", "999999"), false))
+        }
         "/api/twilio/numbers/{sid}/connect" => Some((
             "/api/twilio/numbers/PN0123456789abcdef0123456789abcdef/connect".into(),
             false,
