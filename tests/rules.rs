@@ -438,6 +438,53 @@ fn a_vip_rings_through_quiet_hours_and_a_sequence_is_written_for_the_call_layer(
 }
 
 #[test]
+fn a_vip_rings_through_the_households_dnd_and_everyone_else_gets_voicemail() {
+    let rig = rig(&[]);
+    let r = rig.h.call(
+        "POST",
+        "/api/caller-lists",
+        Some(&rig.admin),
+        Some(&json!({"name": "VIP", "numbers": [GRANDMA]})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let list_id = r.json()["id"].as_i64().expect("list id");
+    let vip_rule = add_rule(
+        &rig,
+        json!({"name": "Grandma rings through", "conditions": [{"type": "caller_list", "list_id": list_id}],
+               "action": {"type": "ring_all"}}),
+    );
+    let r = rig.h.call(
+        "PUT",
+        "/api/dnd/system",
+        Some(&rig.admin),
+        Some(&json!({"on": true, "schedule": null})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let vip_doc = incoming(
+        &rig.h,
+        &call_params("CA00000000000000000000000000000021", GRANDMA),
+    );
+    assert!(vip_doc.contains("<Dial"), "the VIP rings: {vip_doc}");
+    assert_eq!(
+        sip_header(&vip_doc, "X-Homeline-Rule"),
+        Some(vip_rule["id"].to_string()),
+        "the call layer learns a rule let it through DND: {vip_doc}"
+    );
+    let other = incoming(
+        &rig.h,
+        &call_params("CA00000000000000000000000000000022", CALLER),
+    );
+    assert!(other.contains("<Record "), "DND: voicemail: {other}");
+    assert!(!other.contains("<Dial"), "{other}");
+    // The simulator says the same.
+    let sim = simulate(&rig, json!({"from": CALLER}));
+    assert_eq!(sim["action"]["type"], "voicemail", "{sim}");
+    let sim = simulate(&rig, json!({"from": GRANDMA}));
+    assert_eq!(sim["action"]["type"], "ring_all", "{sim}");
+    twilio_accepts(&[vip_doc, other]);
+}
+
+#[test]
 fn anonymous_callers_are_rejected_when_the_setting_is_on() {
     let rig = rig(&[("HOMELINE_CALLS_REJECT_ANONYMOUS", "true")]);
     let mut docs = Vec::new();

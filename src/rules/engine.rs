@@ -405,6 +405,17 @@ pub fn decide(call: &CallFacts, ctx: &Context) -> Decision {
             format!("Rule \"{}\" matched", rule.name),
             ctx,
         ),
+        // Do-Not-Disturb for the whole number holds every call no rule
+        // let through (a rule that rings is how a VIP rings through); the
+        // call layer does the same for a call that comes without a rule,
+        // so the simulator says what the real call meets.
+        None if ctx.dnd.number_dnd => finish(
+            Action::Voicemail,
+            None,
+            Some(DefaultKind::NoRules),
+            "Do-Not-Disturb is on for this number and no rule lets the call through".into(),
+            ctx,
+        ),
         None => {
             let why = if ctx.rules.iter().any(|r| r.enabled) {
                 "No rule matched"
@@ -837,6 +848,22 @@ mod tests {
             "{}",
             d.explanation
         );
+    }
+
+    #[test]
+    fn number_wide_dnd_sends_callers_no_rule_lets_through_to_voicemail() {
+        let mut c = ctx("2026-03-04T12:00", json!([]));
+        c.dnd.number_dnd = true;
+        let d = decide(&call("+15550001234"), &c);
+        assert_eq!(d.action, Action::Voicemail);
+        assert_eq!(d.rule, None);
+        assert!(
+            d.explanation.contains("Do-Not-Disturb"),
+            "{}",
+            d.explanation
+        );
+        c.dnd.number_dnd = false;
+        assert_eq!(decide(&call("+15550001234"), &c).action, Action::RingAll);
     }
 
     #[test]
