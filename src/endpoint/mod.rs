@@ -610,6 +610,11 @@ impl Endpoint {
                         self.send(p, d, &msg).await;
                     }
                 }
+                Action::Transmit(bytes) => {
+                    if let Some((p, d)) = self.txs.destination(key) {
+                        self.send_bytes(p, d, bytes).await;
+                    }
+                }
                 Action::Arm(Timer::J, after) if after == TimerConfig::UDP.timeout() => {
                     if let Some(generation) = self.txs.generation(key) {
                         self.timer_j
@@ -674,11 +679,12 @@ impl Endpoint {
     }
 
     async fn send(&self, protocol: Protocol, dest: SocketAddr, msg: &Message) {
-        if let Err(e) = self
-            .transport
-            .send(protocol, dest, Bytes::from(msg.to_bytes()))
+        self.send_bytes(protocol, dest, Bytes::from(msg.to_bytes()))
             .await
-        {
+    }
+
+    async fn send_bytes(&self, protocol: Protocol, dest: SocketAddr, bytes: Bytes) {
+        if let Err(e) = self.transport.send(protocol, dest, bytes).await {
             tracing::debug!(%dest, error = %e, "SIP send failed");
         }
     }

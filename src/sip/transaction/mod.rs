@@ -24,7 +24,10 @@ pub use server::{ServerInvite, ServerNonInvite};
 pub use table::ServerTable;
 pub use timers::{Timer, TimerConfig};
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use super::message::{HeaderName, Message, Method, Request, Response, Via};
 use super::transport::Protocol;
@@ -46,13 +49,13 @@ pub fn invite_key_of_cancel(cancel: &ServerKey) -> ServerKey {
                 it.next().unwrap_or(""),
             );
             TxKey::Rfc3261 {
-                parts: format!("{branch}|{sent_by}|INVITE|{call}"),
+                parts: format!("{branch}|{sent_by}|INVITE|{call}").into(),
             }
         }
         TxKey::Rfc2543 { parts } => TxKey::Rfc2543 {
             parts: parts
                 .strip_suffix("CANCEL")
-                .map(|s| format!("{s}INVITE"))
+                .map(|s| format!("{s}INVITE").into())
                 .unwrap_or_else(|| parts.clone()),
         },
     };
@@ -79,6 +82,12 @@ pub enum Input {
 pub enum Action {
     /// Send this message to the peer.
     Send(Message),
+    /// Send these serialised bytes to the peer: a server transaction's
+    /// response, serialised once when the TU hands it over and kept in that
+    /// form for the retransmissions (a `Response` kept as a list of header
+    /// strings cost ~1 KB and a dozen allocations per live transaction, and
+    /// a UDP non-INVITE one lives 32 s: found by benches/register_load.sh).
+    Transmit(Bytes),
     /// Start (or restart) a timer.
     Arm(Timer, Duration),
     /// Tell the TU about a response (client transactions).
@@ -121,10 +130,11 @@ pub enum State {
 /// clients, while a client that reuses a branch for a new request (the RFC
 /// 4475 messages do) gets that request processed instead of absorbed.
 ///
-/// The RFC 3261 key is one string: a key is stored in the transaction table
-/// and the timer queue and hashed several times per request, and four
-/// strings made that four allocations per copy (found by
-/// benches/register_load.sh).
+/// The RFC 3261 key is one shared string: a key is stored in the
+/// transaction table and the timer queues and hashed several times per
+/// request; four strings made that four allocations per copy, and one
+/// `String` still one per copy (found by benches/register_load.sh), while a
+/// copy of an `Arc<str>` allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TxKey {
     /// RFC 3261 key: `branch|sent-by|method|Call-ID|CSeq number`, with the
@@ -135,12 +145,12 @@ pub enum TxKey {
     /// after the others, so the parts cannot run into each other.
     Rfc3261 {
         /// The parts, `|`-separated.
-        parts: String,
+        parts: Arc<str>,
     },
     /// RFC 2543 fallback.
     Rfc2543 {
         /// Request-URI, Call-ID, From tag, CSeq number, top Via, method.
-        parts: String,
+        parts: Arc<str>,
     },
 }
 
@@ -164,7 +174,8 @@ impl TxKey {
                         .and_then(super::message::CSeq::parse)
                         .map(|c| c.seq)
                         .unwrap_or(0)
-                ),
+                )
+                .into(),
             }),
             _ => {
                 let h = &req.headers;
@@ -187,7 +198,8 @@ impl TxKey {
                         cseq,
                         via.to_value(),
                         method
-                    ),
+                    )
+                    .into(),
                 })
             }
         }
