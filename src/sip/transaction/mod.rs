@@ -157,26 +157,49 @@ pub enum TxKey {
 impl TxKey {
     /// The server-side key of a request; `None` without a parseable Via.
     pub fn server(req: &Request) -> Option<TxKey> {
+        Self::server_and_top_via(req).map(|(key, _)| key)
+    }
+
+    /// [`TxKey::server`] with the top Via it parsed, which also says where
+    /// the responses go (one parse for both).
+    pub fn server_and_top_via(req: &Request) -> Option<(TxKey, Via)> {
         let via = Via::parse(req.headers.values_iter(&HeaderName::Via).next()?)?;
+        let key = Self::server_with_via(req, &via);
+        Some((key, via))
+    }
+
+    fn server_with_via(req: &Request, via: &Via) -> TxKey {
         let method = match req.method {
-            Method::Ack => "INVITE".to_string(),
-            ref m => m.as_str().to_string(),
+            Method::Ack => "INVITE",
+            ref m => m.as_str(),
         };
         match via.branch() {
-            Some(b) if b.starts_with("z9hG4bK") => Some(TxKey::Rfc3261 {
-                parts: format!(
-                    "{b}|{}:{}|{method}|{}|{}",
-                    via.host.to_ascii_lowercase(),
-                    via.port.unwrap_or(5060),
-                    req.headers.get(&HeaderName::CallId).unwrap_or(""),
-                    req.headers
-                        .get(&HeaderName::CSeq)
-                        .and_then(super::message::CSeq::parse)
-                        .map(|c| c.seq)
-                        .unwrap_or(0)
-                )
-                .into(),
-            }),
+            Some(b) if b.starts_with("z9hG4bK") => {
+                use std::fmt::Write;
+                let call_id = req.headers.get(&HeaderName::CallId).unwrap_or("");
+                let seq = req
+                    .headers
+                    .get(&HeaderName::CSeq)
+                    .and_then(super::message::CSeq::parse)
+                    .map(|c| c.seq)
+                    .unwrap_or(0);
+                // One buffer, written in place (format! and the lower-cased
+                // host copy were three allocations per request).
+                let mut parts = String::with_capacity(
+                    b.len() + via.host.len() + method.len() + call_id.len() + 20,
+                );
+                parts.push_str(b);
+                parts.push('|');
+                parts.extend(via.host.chars().map(|c| c.to_ascii_lowercase()));
+                let _ = write!(
+                    parts,
+                    ":{}|{method}|{call_id}|{seq}",
+                    via.port.unwrap_or(5060)
+                );
+                TxKey::Rfc3261 {
+                    parts: parts.into(),
+                }
+            }
             _ => {
                 let h = &req.headers;
                 let from_tag = h
@@ -189,7 +212,7 @@ impl TxKey {
                     .and_then(super::message::CSeq::parse)
                     .map(|c| c.seq)
                     .unwrap_or(0);
-                Some(TxKey::Rfc2543 {
+                TxKey::Rfc2543 {
                     parts: format!(
                         "{}|{}|{}|{}|{}|{}",
                         req.uri,
@@ -200,7 +223,7 @@ impl TxKey {
                         method
                     )
                     .into(),
-                })
+                }
             }
         }
     }

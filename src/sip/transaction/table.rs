@@ -45,17 +45,22 @@ fn identity(key: &TxKey, req: &Request) -> (Arc<str>, Arc<str>) {
             .and_then(|v| v.branch().map(Arc::from))
             .unwrap_or_else(|| Arc::from("")),
     };
+    // The parser has checked From: its tag is read without parsing it again.
     let from_tag = req
         .headers
         .get(&HeaderName::From)
-        .and_then(NameAddr::parse)
-        .and_then(|n| n.params.get("tag").flatten().map(str::to_string))
-        .unwrap_or_default();
-    let who = format!(
-        "{from_tag}|{}|{}",
-        req.headers.get(&HeaderName::CallId).unwrap_or(""),
-        req.headers.get(&HeaderName::CSeq).unwrap_or("")
-    );
+        .and_then(|from| NameAddr::param_of(from, "tag"))
+        .flatten()
+        .unwrap_or("");
+    let call_id = req.headers.get(&HeaderName::CallId).unwrap_or("");
+    let cseq = req.headers.get(&HeaderName::CSeq).unwrap_or("");
+    let mut who = String::with_capacity(from_tag.len() + call_id.len() + cseq.len() + 2);
+    for (i, part) in [from_tag, call_id, cseq].into_iter().enumerate() {
+        if i > 0 {
+            who.push('|');
+        }
+        who.push_str(part);
+    }
     (who.into(), branch)
 }
 
