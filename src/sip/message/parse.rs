@@ -354,8 +354,29 @@ fn split_crlf(head: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// [`split_crlf`] for text: the same lines as `text.split("\r\n")`, found
+/// with the byte search of [`find`] (the two-way string search behind
+/// `split` was ~2 % of a REGISTER's instructions).
+fn split_crlf_str(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find(r.as_bytes(), b"\r\n") {
+            // `at` is the index of an ASCII '\r': a char boundary.
+            Some(at) => {
+                rest = Some(&r[at + 2..]);
+                Some(&r[..at])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
 fn parse_lines(text: &str) -> Result<(StartLine, Headers), ParseError> {
-    let mut lines = text.split("\r\n");
+    let mut lines = split_crlf_str(text);
     let first = lines.next().unwrap_or("");
     let start = parse_start_line(first)?;
     let mut headers = Headers::with_capacity(16);
@@ -584,7 +605,9 @@ fn single<'a>(h: &'a Headers, name: &'a HeaderName) -> Result<&'a str, String> {
 fn check_common(h: &Headers) -> Result<(CSeq, Via), String> {
     single(h, &HeaderName::CallId)?;
     for name in [HeaderName::From, HeaderName::To] {
-        NameAddr::parse(single(h, &name)?).ok_or_else(|| format!("malformed {name}"))?;
+        if !NameAddr::is_valid(single(h, &name)?) {
+            return Err(format!("malformed {name}"));
+        }
     }
     let cseq = CSeq::parse(single(h, &HeaderName::CSeq)?).ok_or("malformed CSeq")?;
     let top = h.values_iter(&HeaderName::Via).next();
@@ -628,7 +651,7 @@ fn check_request(req: &Request) -> Result<Via, (u16, String)> {
         }
     }
     for c in h.values_iter(&HeaderName::Contact) {
-        if c != "*" && NameAddr::parse(c).is_none() {
+        if c != "*" && !NameAddr::is_valid(c) {
             return Err(bad("malformed Contact".into()));
         }
     }
@@ -640,4 +663,28 @@ fn check_request(req: &Request) -> Result<Via, (u16, String)> {
         return Err((416, format!("unsupported URI scheme {}", uri.scheme)));
     }
     Ok(top_via)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_crlf_str;
+
+    #[test]
+    fn lines_split_exactly_where_str_split_splits() {
+        for text in [
+            "",
+            "a",
+            "a\r\nb",
+            "a\r\n",
+            "\r\n\r\n",
+            "a\nb\r\rc\r\n\r\nd",
+            "ü\r\nß\r\n\r",
+        ] {
+            assert_eq!(
+                split_crlf_str(text).collect::<Vec<_>>(),
+                text.split("\r\n").collect::<Vec<_>>(),
+                "{text:?}"
+            );
+        }
+    }
 }
