@@ -13,6 +13,7 @@ mod client_table;
 mod fifo;
 mod queue;
 mod server;
+mod shards;
 mod table;
 mod timers;
 
@@ -35,6 +36,19 @@ use super::transport::Protocol;
 /// A server transaction's key plus the transport it arrived on (the same
 /// branch over UDP and over TCP is not the same transaction).
 pub type ServerKey = (TxKey, Protocol);
+
+impl shards::ShardOf for ServerKey {
+    fn shard_of(&self) -> usize {
+        match &self.0 {
+            // The branch leads the RFC 3261 key and varies most.
+            TxKey::Rfc3261 { parts } => {
+                shards::fold(parts.split('|').next().unwrap_or(parts).as_bytes())
+            }
+            // Its tail is the top Via and the method.
+            TxKey::Rfc2543 { parts } => shards::fold(parts.as_bytes()),
+        }
+    }
+}
 
 /// The INVITE transaction a CANCEL's key points at (§9.2: same branch).
 pub fn invite_key_of_cancel(cancel: &ServerKey) -> ServerKey {

@@ -3,10 +3,10 @@
 //! requests (RFC 3261 §8.2.2.2). Sans-IO like the machines: the driver
 //! sends what [`ServerTable::feed`] returns.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::shards::Sharded;
 use super::{Action, Input, ServerInvite, ServerKey, ServerNonInvite, Timer, TimerConfig, TxKey};
 use crate::sip::message::{HeaderName, Method, NameAddr, Request, Via};
 use crate::sip::transport::Protocol;
@@ -67,11 +67,12 @@ fn identity(key: &TxKey, req: &Request) -> (Arc<str>, Arc<str>) {
 /// Live server transactions.
 #[derive(Default)]
 pub struct ServerTable {
-    txs: HashMap<ServerKey, Entry>,
+    /// Sharded, as is the merge index: neither grows all at once.
+    txs: Sharded<ServerKey, Entry>,
     /// Live requests by From tag/Call-ID/CSeq → the branch they came on.
     /// An index keeps the merge check O(1): scanning every live
     /// transaction made each request cost O(load).
-    branches: HashMap<Arc<str>, Arc<str>>,
+    branches: Sharded<Arc<str>, Arc<str>>,
     /// The generation the next transaction gets.
     next_generation: u64,
 }
