@@ -111,6 +111,7 @@ async fn run_with_db(
     let persist_task = tokio::spawn(persist_bindings(db.clone(), clock.clone(), persist_rx));
     let (cdr_tx, cdr_rx) = tokio::sync::mpsc::unbounded_channel();
     let cdr_task = tokio::spawn(write_cdrs(db.clone(), cdr_rx));
+    let (dnd_tx, dnd_rx) = tokio::sync::mpsc::unbounded_channel();
     let tls = match settings.sip_tls_listen {
         Some(addr) => {
             let (dir, files) = (settings.data_dir.clone(), settings.sip_tls_files.clone());
@@ -158,6 +159,7 @@ async fn run_with_db(
         },
         calls: settings.calls.clone(),
         cdrs: Some(cdr_tx),
+        dnd: Some(dnd_tx),
         trunk_edge: settings.twilio_sip_edge,
         dns: crate::dns::ResolverFiles::system(settings.dns_resolv_conf.clone()),
         twilio_sip: settings.twilio_sip.clone(),
@@ -214,6 +216,13 @@ async fn run_with_db(
         db.clone(),
         secrets.clone(),
         stopped(),
+    ));
+
+    let dnd_task = tokio::spawn(store_dnd_codes(
+        db.clone(),
+        clock.clone(),
+        state.events.clone(),
+        dnd_rx,
     ));
 
     let http_task = tokio::spawn(http::serve(
@@ -279,6 +288,7 @@ async fn run_with_db(
     // drains what is queued and ends.
     let _ = persist_task.await;
     let _ = cdr_task.await;
+    let _ = dnd_task.await;
     let _ = db_probe.await;
     let _ = storage_task.await;
     let _ = sweep_task.await;
@@ -323,7 +333,7 @@ pub async fn load_directory(
     secrets: &Arc<SecretBox>,
 ) -> anyhow::Result<endpoint::Directory> {
     let secret_box = secrets.clone();
-    let (phones, numbers, firsts, credentials, domain) = db
+    let (phones, numbers, firsts, credentials, domain, dnd) = db
         .call(move |c| {
             // Generated (and stored) on first use: the same pair goes into
             // the TwiML <Sip> and into Twilio's credential list.
@@ -334,11 +344,15 @@ pub async fn load_directory(
                 store::dids::first_number_of_users(c)?,
                 credentials,
                 store::config::get(c, crate::sysconfig::TWILIO_SIP_DOMAIN)?,
+                crate::rules::dnd::DndTable::load(c)?,
             ))
         })
         .await?;
     let firsts: std::collections::HashMap<i64, String> = firsts.into_iter().collect();
-    let mut dir = endpoint::Directory::default();
+    let mut dir = endpoint::Directory {
+        dnd,
+        ..endpoint::Directory::default()
+    };
     for (id, username, name, user_id) in phones {
         let device_id = id.0;
         let caller_id = user_id.and_then(|u| firsts.get(&u).cloned());
@@ -413,6 +427,42 @@ async fn write_cdrs(db: Db, mut rx: tokio::sync::mpsc::UnboundedReceiver<store::
     while let Some(cdr) = rx.recv().await {
         if let Err(e) = db.call(move |c| store::cdrs::insert(c, &cdr)).await {
             tracing::error!(error = %e, "could not store a call record");
+        }
+    }
+}
+
+/// Stores what the phones' DND feature codes asked for, announces it and
+/// lets the call router reload (the call layer never writes itself).
+async fn store_dnd_codes(
+    db: Db,
+    clock: SharedClock,
+    events: crate::events::Events,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<crate::b2bua::DndRequest>,
+) {
+    use crate::rules::dnd::{household_zone, instant, DndState};
+    use crate::store::dnd::{set_on, Scope};
+    while let Some(req) = rx.recv().await {
+        let now = clock.now();
+        let stored = db
+            .call(move |c| {
+                let s = set_on(c, Scope::Device, req.device.0, req.on, now)?;
+                Ok::<_, crate::store::StoreError>((s, household_zone(c)?))
+            })
+            .await;
+        match stored {
+            Ok((setting, tz)) => {
+                let new = DndState::of(&setting, instant(now), &tz);
+                tracing::info!(
+                    device = req.device.0,
+                    on = req.on,
+                    active = new.active,
+                    "DND set from the phone"
+                );
+                http::dnd::announce(&events, &new).await;
+            }
+            Err(e) => {
+                tracing::error!(device = req.device.0, error = %e, "could not store a phone's DND change")
+            }
         }
     }
 }

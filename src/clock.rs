@@ -156,7 +156,30 @@ impl Clock for SystemClock {
         let since = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
-        Timestamp::from_unix_millis(i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
+        let now = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
+        #[cfg(feature = "test-hooks")]
+        let now = now.saturating_add(test_offset::get());
+        Timestamp::from_unix_millis(now)
+    }
+}
+
+/// Test builds only (`test-hooks`): how far the [`SystemClock`] of this
+/// process is moved, so integration tests on the real binary can ask for
+/// "23:00" or "13 hours later" (`POST /api/test/clock`).
+#[cfg(feature = "test-hooks")]
+pub mod test_offset {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    static OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+    /// The current offset in milliseconds.
+    pub fn get() -> i64 {
+        OFFSET_MS.load(Ordering::SeqCst)
+    }
+
+    /// Sets the offset in milliseconds (0: real time again).
+    pub fn set(ms: i64) {
+        OFFSET_MS.store(ms, Ordering::SeqCst);
     }
 }
 

@@ -26,12 +26,21 @@ pub enum Dialed {
     /// The pickup feature code ([`PICKUP_CODE`]): answer a call ringing
     /// elsewhere in the house.
     Pickup,
+    /// A Do-Not-Disturb feature code ([`DND_ON_CODE`] or [`DND_OFF_CODE`]):
+    /// the calling phone goes into DND (`true`) or comes out of it.
+    Dnd(bool),
 }
 
 /// The feature code that picks up a call ringing elsewhere in the house.
 /// Feature codes are read before anything else, so no extension or number
 /// can shadow them.
 pub const PICKUP_CODE: &str = "*8";
+
+/// The feature code that puts the calling phone in Do-Not-Disturb.
+pub const DND_ON_CODE: &str = "*78";
+
+/// The feature code that takes the calling phone out of Do-Not-Disturb.
+pub const DND_OFF_CODE: &str = "*79";
 
 /// Why a dialled string is not a call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,8 +103,11 @@ impl DialRules {
         is_extension: impl Fn(&str) -> bool,
     ) -> Result<Dialed, DialError> {
         let raw = dialed.trim();
-        if raw == PICKUP_CODE {
-            return Ok(Dialed::Pickup);
+        match raw {
+            PICKUP_CODE => return Ok(Dialed::Pickup),
+            DND_ON_CODE => return Ok(Dialed::Dnd(true)),
+            DND_OFF_CODE => return Ok(Dialed::Dnd(false)),
+            _ => {}
         }
         if is_extension(raw) {
             return Ok(Dialed::Extension(raw.to_string()));
@@ -254,6 +266,9 @@ mod tests {
         assert!(r.interpret("5550100", no_ext).is_err());
         assert!(r.interpret("*69", no_ext).is_err());
         assert_eq!(r.interpret(" *8 ", |_| true), Ok(Dialed::Pickup));
+        assert_eq!(r.interpret("*78", |_| true), Ok(Dialed::Dnd(true)));
+        assert_eq!(r.interpret("*79", |_| true), Ok(Dialed::Dnd(false)));
+        assert!(r.interpret("*77", no_ext).is_err());
         assert!(r.interpret("", no_ext).is_err());
         let uk = DialRules {
             home_country: "44".into(),

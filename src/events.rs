@@ -128,6 +128,19 @@ pub enum Event {
         /// highest generation its reload covered.
         generation: u64,
     },
+    /// A Do-Not-Disturb setting changed (from the API or a phone's feature
+    /// code). Shown to admins, to everyone for the household's setting, to
+    /// the account for its own, and to a phone's owner for the phone's.
+    DndChanged {
+        /// `system`, `user` or `device`.
+        scope: &'static str,
+        /// The account or phone (0 for the household).
+        subject_id: i64,
+        /// Switched on by hand.
+        on: bool,
+        /// In effect now (on, or its schedule says so).
+        active: bool,
+    },
 }
 
 impl Event {

@@ -34,6 +34,7 @@
 //! * [`events`] tells other parts (MWI, notifications) what happened.
 //! * [`media`] is SDP and the RTP relay that anchors every call.
 //! * [`dialplan`] reads dialled numbers and guards against toll fraud.
+//! * [`rules`] decides who rings when: routing rules, schedules, DND.
 //! * [`voicemail`], [`messages`] and [`cdr`] take in what Twilio's webhooks
 //!   report (recordings and transcripts, SMS/MMS and their statuses, call
 //!   statuses); `http::webhooks` only parses the callbacks and renders TwiML.
@@ -59,6 +60,7 @@ pub mod media;
 pub mod messages;
 pub mod outbox;
 pub mod registrar;
+pub mod rules;
 pub mod secrets;
 pub mod settings;
 pub mod sip;

@@ -179,6 +179,20 @@ pub const SPECS: &[Spec] = &[
         doc: "Toll-fraud guard: most calls to Twilio started per hour.",
     },
     Spec {
+        key: "calls.reject_anonymous",
+        env: "HOMELINE_CALLS_REJECT_ANONYMOUS",
+        default: "false",
+        in_db: true,
+        doc: "Reject calls from withheld (anonymous) numbers before a number's routing rules run.",
+    },
+    Spec {
+        key: "messages.auto_reply_hours",
+        env: "HOMELINE_MESSAGES_AUTO_REPLY_HOURS",
+        default: "12",
+        in_db: true,
+        doc: "SMS auto-replies: at most one per sender per trigger in this many hours (1 to 8760).",
+    },
+    Spec {
         key: "twilio.sip_mode",
         env: "HOMELINE_TWILIO_SIP_MODE",
         default: "domain",
@@ -305,6 +319,8 @@ pub struct Settings {
     pub media: MediaSettings,
     /// Call handling and the dial plan.
     pub calls: CallSettings,
+    /// SMS handling.
+    pub messages: MessageSettings,
     /// Where outgoing calls go instead of the Twilio SIP Domain, if set.
     pub twilio_sip_edge: Option<SocketAddr>,
     /// See [`SPECS`] `dns.resolv_conf`.
@@ -407,6 +423,17 @@ pub struct CallSettings {
     pub ring_timeout: std::time::Duration,
     /// The dial plan and toll-fraud limits.
     pub rules: crate::dialplan::DialRules,
+    /// Refuse withheld caller IDs before the routing rules
+    /// (`calls.reject_anonymous`).
+    pub reject_anonymous: bool,
+}
+
+/// How messages are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageSettings {
+    /// `messages.auto_reply_hours`: how long after an auto-reply the same
+    /// rule stays silent towards the same sender.
+    pub auto_reply_window: std::time::Duration,
 }
 
 /// Thresholds of the SIP flood guard.
@@ -586,6 +613,7 @@ impl RawInputs {
         };
         let sip_tls_only = flag("sip.tls_only")?;
         let sip_digest_sha256 = flag("sip.digest_sha256")?;
+        let reject_anonymous = flag("calls.reject_anonymous")?;
         if sip_tls_only && sip_tls_listen.is_none() {
             return Err(invalid(
                 "sip.tls_only",
@@ -611,6 +639,16 @@ impl RawInputs {
         let ring_timeout = number("calls.ring_timeout_secs")?.max(1);
         let max_concurrent = number("calls.max_concurrent_outgoing")? as usize;
         let max_per_hour = number("calls.max_outgoing_per_hour")? as usize;
+        let messages = {
+            let hours = number("messages.auto_reply_hours")?;
+            if !(1..=8760).contains(&hours) {
+                let (key, value, source) = get("messages.auto_reply_hours");
+                return Err(invalid(key, value, source, "expected 1 to 8760 hours"));
+            }
+            MessageSettings {
+                auto_reply_window: std::time::Duration::from_secs(hours * 3600),
+            }
+        };
         let media = {
             let (key, value, source) = get("media.rtp_ports");
             let range = value
@@ -684,6 +722,7 @@ impl RawInputs {
                     max_concurrent,
                     max_per_hour,
                 },
+                reject_anonymous,
             }
         };
         let twilio_sip = {
@@ -730,6 +769,7 @@ impl RawInputs {
             dns_resolv_conf,
             media,
             calls,
+            messages,
             twilio_sip_edge,
             twilio_sip,
             data_dir,

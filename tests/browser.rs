@@ -118,7 +118,7 @@ fn the_wizard_then_a_phone_added_in_the_ui_registers_live() {
                 user,
                 pass,
                 &registrar,
-                "31700-31719",
+                "21700-21719",
                 "sine:440",
             ));
         },

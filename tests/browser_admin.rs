@@ -133,7 +133,7 @@ fn the_admin_pages_show_a_live_call_lift_a_ban_and_answer_the_blocklist() {
     let h = Homeline::start_with(Start {
         dir: Some(dir),
         env: vec![
-            ("HOMELINE_MEDIA_RTP_PORTS".into(), "31700-31719".into()),
+            ("HOMELINE_MEDIA_RTP_PORTS".into(), "21700-21719".into()),
             ("HOMELINE_SIP_GUARD_MAX_AUTH_FAILURES".into(), "1".into()),
         ],
         ..Start::default()
@@ -188,8 +188,8 @@ fn the_admin_pages_show_a_live_call_lift_a_ban_and_answer_the_blocklist() {
     );
     script.expect("calls-open", Duration::from_secs(60));
     let sip = h.sip().to_string();
-    let mut bob = Baresip::start("bob", "bobpw", &sip, "30700-30719", "sine:1000");
-    let mut alice = Baresip::start("alice", "alicepw", &sip, "30800-30819", "sine:440");
+    let mut bob = Baresip::start("bob", "bobpw", &sip, "20700-20719", "sine:1000");
+    let mut alice = Baresip::start("alice", "alicepw", &sip, "20800-20819", "sine:440");
     registered(&mut alice);
     registered(&mut bob);
     alice.command(&format!("dial sip:bob@{sip}"));

@@ -35,7 +35,7 @@ fn twilio_calls_in(sip: SocketAddr, scenario: &str, media_port: &str, extra: &[&
 fn phone_calls_phone_with_rtp_relayed_both_ways() {
     let h = start(
         &[("alice", "alicepw"), ("bob", "bobpw")],
-        "31000-31019",
+        "21000-21019",
         &[],
     );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
@@ -45,7 +45,7 @@ fn phone_calls_phone_with_rtp_relayed_both_ways() {
     let uas = SippRun::spawn(
         None,
         "uas_answer_rtp.xml",
-        &["-p", &bob.to_string(), "-mp", "32100"],
+        &["-p", &bob.to_string(), "-mp", "22100"],
     );
     std::thread::sleep(Duration::from_millis(300));
     let uac = SippRun::spawn(
@@ -53,7 +53,7 @@ fn phone_calls_phone_with_rtp_relayed_both_ways() {
         "uac_invite_rtp.xml",
         &[
             "-s", "bob", "-key", "caller", "alice", "-au", "alice", "-ap", "alicepw", "-mp",
-            "32000", "-d", "3000",
+            "22000", "-d", "3000",
         ],
     );
     // While the call is up, the relay counts packets from and to both sides.
@@ -101,7 +101,7 @@ fn twilio_calls_in_through_the_sip_domain_path_and_the_phone_answers() {
         "+15550001111",
         &[("kitchen", "kitchenpw")],
         &[],
-        "31100-31119",
+        "21100-21119",
         &[],
     );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
@@ -111,11 +111,11 @@ fn twilio_calls_in_through_the_sip_domain_path_and_the_phone_answers() {
     let phone = SippRun::spawn(
         None,
         "uas_answer_rtp.xml",
-        &["-p", &kitchen.to_string(), "-mp", "32300"],
+        &["-p", &kitchen.to_string(), "-mp", "22300"],
     );
     std::thread::sleep(Duration::from_millis(300));
     // Twilio's <Dial><Sip username password> INVITE: digest with the trunk credentials.
-    let twilio = twilio_calls_in(sip, "uac_invite_rtp.xml", "32200", &["-d", "2000"]);
+    let twilio = twilio_calls_in(sip, "uac_invite_rtp.xml", "22200", &["-d", "2000"]);
     let (code, out) = twilio.wait(Duration::from_secs(20));
     let (pcode, pout) = phone.wait(Duration::from_secs(10));
     assert_eq!(code, 0, "Twilio edge: {out}\nphone: {pout}");
@@ -145,7 +145,7 @@ fn phone_calls_out_through_twilio_answering_its_challenge_with_the_households_nu
         "+15550001111",
         &[("kitchen", "kitchenpw")],
         &[],
-        "31200-31219",
+        "21200-21219",
         &[("HOMELINE_TWILIO_SIP_EDGE", &format!("127.0.0.1:{edge}"))],
     );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
@@ -153,7 +153,7 @@ fn phone_calls_out_through_twilio_answering_its_challenge_with_the_households_nu
     let twilio = SippRun::spawn(
         None,
         "twilio_edge_uas.xml",
-        &["-p", &edge.to_string(), "-mp", "32500"],
+        &["-p", &edge.to_string(), "-mp", "22500"],
     );
     std::thread::sleep(Duration::from_millis(300));
     let phone = SippRun::spawn(
@@ -170,7 +170,7 @@ fn phone_calls_out_through_twilio_answering_its_challenge_with_the_households_nu
             "-ap",
             "kitchenpw",
             "-mp",
-            "32400",
+            "22400",
             "-d",
             "2000",
         ],
@@ -200,7 +200,7 @@ fn the_toll_fraud_guard_refuses_foreign_numbers_and_says_so() {
         "+15550001111",
         &[("kitchen", "kitchenpw")],
         &[],
-        "31300-31319",
+        "21300-21319",
         &[("HOMELINE_TWILIO_SIP_EDGE", &format!("127.0.0.1:{edge}"))],
     );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
@@ -242,13 +242,13 @@ fn the_toll_fraud_guard_refuses_foreign_numbers_and_says_so() {
 fn baresip_calls_baresip_the_tone_arrives_and_hold_plays_music() {
     let h = start(
         &[("alice", "alicepw"), ("bob", "bobpw")],
-        "31400-31419",
+        "21400-21419",
         &[],
     );
     let sip = h.sip().to_string();
-    let mut bob = common::baresip::Baresip::start("bob", "bobpw", &sip, "30500-30519", "sine:1000");
+    let mut bob = common::baresip::Baresip::start("bob", "bobpw", &sip, "20500-20519", "sine:1000");
     let mut alice =
-        common::baresip::Baresip::start("alice", "alicepw", &sip, "30600-30619", "sine:440");
+        common::baresip::Baresip::start("alice", "alicepw", &sip, "20600-20619", "sine:440");
     for phone in [&mut alice, &mut bob] {
         let registered = common::wait_for(Duration::from_secs(10), || {
             let r = phone.command("reginfo");
@@ -300,7 +300,7 @@ fn a_phone_that_vanishes_mid_call_is_hung_up_by_the_media_timeout() {
         "+15550001111",
         &[("kitchen", "kitchenpw")],
         &[],
-        "31500-31519",
+        "21500-21519",
         &[("HOMELINE_MEDIA_TIMEOUT_SECS", "2")],
     );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
@@ -310,10 +310,10 @@ fn a_phone_that_vanishes_mid_call_is_hung_up_by_the_media_timeout() {
     let phone = SippRun::spawn(
         None,
         "uas_answer_silent.xml",
-        &["-p", &kitchen.to_string(), "-mp", "32700"],
+        &["-p", &kitchen.to_string(), "-mp", "22700"],
     );
     std::thread::sleep(Duration::from_millis(300));
-    let twilio = twilio_calls_in(sip, "uac_until_bye.xml", "32600", &[]);
+    let twilio = twilio_calls_in(sip, "uac_until_bye.xml", "22600", &[]);
     // The phone re-registering mid-call does not drop the call.
     std::thread::sleep(Duration::from_millis(800));
     let again = free_udp_port();
@@ -419,20 +419,20 @@ fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
 fn cancel_racing_the_answer_leaves_no_call_behind() {
     let h = start(
         &[("alice", "alicepw"), ("bob", "bobpw")],
-        "31600-31619",
+        "21600-21619",
         &[],
     );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
     let sip = h.sip();
     let bob = free_udp_port();
     register(sip, "bob", "bobpw", bob);
-    let sdp = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 32800 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let sdp = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 22800 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
     let mut outcomes = Vec::new();
     for (i, delay_ms) in [0u64, 3, 15].into_iter().enumerate() {
         let phone = SippRun::spawn(
             None,
             "uas_answer_now.xml",
-            &["-p", &bob.to_string(), "-mp", "32900"],
+            &["-p", &bob.to_string(), "-mp", "22900"],
         );
         std::thread::sleep(Duration::from_millis(300));
         let c = RawCaller::new(sip, &format!("race-{i}@test"));
@@ -551,11 +551,11 @@ fn a_twilio_call_is_blind_transferred_to_another_phone() {
         sip,
         bob,
         carol,
-    } = transferable("31700-31719");
+    } = transferable("21700-21719");
     let carol_phone = SippRun::spawn(
         None,
         "uas_answer_rtp.xml",
-        &["-p", &carol.to_string(), "-mp", "33300"],
+        &["-p", &carol.to_string(), "-mp", "23300"],
     );
     let bob_phone = SippRun::spawn(
         None,
@@ -564,14 +564,14 @@ fn a_twilio_call_is_blind_transferred_to_another_phone() {
             "-p",
             &bob.to_string(),
             "-mp",
-            "33200",
+            "23200",
             "-key",
             "target",
             "carol",
         ],
     );
     std::thread::sleep(Duration::from_millis(300));
-    let twilio = twilio_calls_in(sip, "uac_until_bye.xml", "33100", &[]);
+    let twilio = twilio_calls_in(sip, "uac_until_bye.xml", "23100", &[]);
     let (bcode, bout) = bob_phone.wait(Duration::from_secs(20));
     let log = std::fs::read_to_string(h.data().join("server.log")).unwrap_or_default();
     assert_eq!(bcode, 0, "bob transferred and was released: {bout}\n{log}");
@@ -681,7 +681,7 @@ fn an_attended_transfer_joins_the_caller_to_the_consulted_phone() {
         sip,
         bob: bob_port,
         carol,
-    } = transferable("31800-31829");
+    } = transferable("21800-21829");
     let bob = RawPhone {
         sock: std::net::UdpSocket::bind(("127.0.0.1", bob_port)).expect("bob's port"),
         port: bob_port,
@@ -693,9 +693,9 @@ fn an_attended_transfer_joins_the_caller_to_the_consulted_phone() {
     let carol_phone = SippRun::spawn(
         None,
         "uas_answer_rtp.xml",
-        &["-p", &carol.to_string(), "-mp", "33600"],
+        &["-p", &carol.to_string(), "-mp", "23600"],
     );
-    let twilio = twilio_calls_in(sip, "uac_until_bye.xml", "33400", &[]);
+    let twilio = twilio_calls_in(sip, "uac_until_bye.xml", "23400", &[]);
     let sdp = |port: u16| {
         format!("v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
     };
@@ -704,7 +704,7 @@ fn an_attended_transfer_joins_the_caller_to_the_consulted_phone() {
     let invite1 = bob
         .recv(Duration::from_secs(5), |m| m.starts_with("INVITE "))
         .expect("bob rings");
-    bob.answer(&invite1, "bob1", ct, &sdp(33500));
+    bob.answer(&invite1, "bob1", ct, &sdp(23500));
     bob.recv(Duration::from_secs(3), |m| m.starts_with("ACK "))
         .expect("ACK for call 1");
     let d1_call_id = header(&invite1, "Call-ID").unwrap().to_string();
@@ -717,8 +717,8 @@ fn an_attended_transfer_joins_the_caller_to_the_consulted_phone() {
             "INVITE sip:carol@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{bob_port};branch=z9hG4bK{branch}\r\nMax-Forwards: 70\r\n\
              From: <sip:bob@{sip}>;tag=bob2\r\nTo: <sip:carol@{sip}>\r\nCall-ID: {c2}\r\nCSeq: {cseq} INVITE\r\n\
              Contact: <sip:bob@127.0.0.1:{bob_port}>\r\n{ct}{auth}Content-Length: {}\r\n\r\n{}",
-            sdp(33510).len(),
-            sdp(33510)
+            sdp(23510).len(),
+            sdp(23510)
         )
     };
     bob.send(&invite2(1, "c2a", ""));
@@ -819,7 +819,7 @@ fn trunking_origination_is_trusted_by_address_and_twilio_credentials_only_from_t
         "+15550001111",
         &[("kitchen", "kitchenpw")],
         &[],
-        "31900-31919",
+        "21900-21919",
         &[
             ("HOMELINE_TWILIO_SIP_MODE", "trunk"),
             ("HOMELINE_TWILIO_SIP_SOURCES", "127.0.0.1"),
@@ -831,7 +831,7 @@ fn trunking_origination_is_trusted_by_address_and_twilio_credentials_only_from_t
     let phone = SippRun::spawn(
         None,
         "uas_answer_rtp.xml",
-        &["-p", &kitchen.to_string(), "-mp", "33800"],
+        &["-p", &kitchen.to_string(), "-mp", "23800"],
     );
     std::thread::sleep(Duration::from_millis(300));
     let twilio = SippRun::spawn(
@@ -844,7 +844,7 @@ fn trunking_origination_is_trusted_by_address_and_twilio_credentials_only_from_t
             "caller",
             "+15557654321",
             "-mp",
-            "33700",
+            "23700",
             "-d",
             "1000",
         ],
@@ -866,7 +866,7 @@ fn trunking_origination_is_trusted_by_address_and_twilio_credentials_only_from_t
         "+15550001111",
         &[("kitchen", "kitchenpw")],
         &[],
-        "31920-31939",
+        "21920-21939",
         &[("HOMELINE_TWILIO_SIP_SOURCES", "54.172.60.0/30")],
     );
     let (code, out) = sipp(
@@ -898,19 +898,19 @@ fn the_web_ui_transfers_a_twilio_call_to_another_phone() {
         sip,
         bob,
         carol,
-    } = transferable("31940-31959");
+    } = transferable("21940-21959");
     let bob_phone = SippRun::spawn(
         None,
         "uas_answer_rtp.xml",
-        &["-p", &bob.to_string(), "-mp", "34000"],
+        &["-p", &bob.to_string(), "-mp", "24000"],
     );
     let carol_phone = SippRun::spawn(
         None,
         "uas_answer_rtp.xml",
-        &["-p", &carol.to_string(), "-mp", "34100"],
+        &["-p", &carol.to_string(), "-mp", "24100"],
     );
     std::thread::sleep(Duration::from_millis(300));
-    let twilio = twilio_calls_in(sip, "uac_until_bye.xml", "33900", &[]);
+    let twilio = twilio_calls_in(sip, "uac_until_bye.xml", "23900", &[]);
     let call = common::wait_for(Duration::from_secs(5), || {
         let c = calls(&h, &admin)["items"].as_array()?.first()?.clone();
         (c["state"] == "answered").then_some(c)
@@ -961,7 +961,7 @@ fn the_web_ui_transfers_a_twilio_call_to_another_phone() {
 
 #[test]
 fn hold_music_uploads_are_validated_converted_and_kept() {
-    let mut h = start(&[], "31960-31969", &[]);
+    let mut h = start(&[], "21960-21969", &[]);
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
     let upload = |h: &Homeline, ct: &str, body: &[u8]| {
         let cookie = format!("homeline_session={admin}");

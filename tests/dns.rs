@@ -119,7 +119,7 @@ fn run() {
     .unwrap();
     let h = Homeline::start_with(Start {
         env: vec![
-            ("HOMELINE_MEDIA_RTP_PORTS".into(), "33600-33619".into()),
+            ("HOMELINE_MEDIA_RTP_PORTS".into(), "23600-23619".into()),
             (
                 "HOMELINE_DNS_RESOLV_CONF".into(),
                 resolv.to_string_lossy().to_string(),

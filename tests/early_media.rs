@@ -66,12 +66,12 @@ fn delayed_offer_twilio_calls_in_without_sdp_and_answers_in_the_ack() {
         "+15550001111",
         &[("kitchen", "kitchenpw")],
         &[],
-        "36000-36019",
+        "26000-26019",
         &[],
     );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
     let sip = h.sip();
-    let phone = phone_answers(sip, "uas_answer_rtp.xml", "kitchen", "37000");
+    let phone = phone_answers(sip, "uas_answer_rtp.xml", "kitchen", "27000");
     // Twilio's edge: an INVITE without SDP, with the trunk's digest.
     let twilio = SippRun::spawn(
         Some(sip),
@@ -87,7 +87,7 @@ fn delayed_offer_twilio_calls_in_without_sdp_and_answers_in_the_ack() {
             "-ap",
             common::TRUNK_PASSWORD,
             "-mp",
-            "37100",
+            "27100",
             "-d",
             "2500",
         ],
@@ -115,7 +115,7 @@ fn delayed_offer_a_phone_calls_out_without_sdp_through_twilio() {
         "+15550001111",
         &[("kitchen", "kitchenpw")],
         &[],
-        "36100-36119",
+        "26100-26119",
         &[("HOMELINE_TWILIO_SIP_EDGE", &format!("127.0.0.1:{edge}"))],
     );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
@@ -123,7 +123,7 @@ fn delayed_offer_a_phone_calls_out_without_sdp_through_twilio() {
     let twilio = SippRun::spawn(
         None,
         "twilio_edge_uas.xml",
-        &["-p", &edge.to_string(), "-mp", "37200"],
+        &["-p", &edge.to_string(), "-mp", "27200"],
     );
     std::thread::sleep(Duration::from_millis(300));
     let phone = phone_calls(
@@ -131,7 +131,7 @@ fn delayed_offer_a_phone_calls_out_without_sdp_through_twilio() {
         "delayed_uac_invite.xml",
         "kitchen",
         "4155550100",
-        "37300",
+        "27300",
     );
     let seen = wait_relayed(&h, &admin, "answered", 20);
     let (code, out) = phone.wait(Duration::from_secs(20));
@@ -153,13 +153,13 @@ fn delayed_offer_an_ack_without_the_answer_is_hung_up_with_a_reason_and_a_record
         "+15550001111",
         &[("alice", "alicepw"), ("bob", "bobpw")],
         &[],
-        "36200-36219",
+        "26200-26219",
         &[],
     );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
     let sip = h.sip();
-    let bob = phone_answers(sip, "uas_answer_rtp.xml", "bob", "37400");
-    let alice = phone_calls(sip, "delayed_uac_no_answer.xml", "alice", "bob", "37500");
+    let bob = phone_answers(sip, "uas_answer_rtp.xml", "bob", "27400");
+    let alice = phone_calls(sip, "delayed_uac_no_answer.xml", "alice", "bob", "27500");
     let (code, out) = alice.wait(Duration::from_secs(20));
     let (bcode, bout) = bob.wait(Duration::from_secs(10));
     assert_eq!(
@@ -184,13 +184,13 @@ fn early_media_a_183_brings_the_callees_rtp_to_the_caller_before_the_200() {
         "+15550001111",
         &[("alice", "alicepw"), ("bob", "bobpw")],
         &[],
-        "36300-36319",
+        "26300-26319",
         &[],
     );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
     let sip = h.sip();
-    let bob = phone_answers(sip, "early_uas_183_rtp.xml", "bob", "37600");
-    let alice = phone_calls(sip, "uac_invite_rtp.xml", "alice", "bob", "37700");
+    let bob = phone_answers(sip, "early_uas_183_rtp.xml", "bob", "27600");
+    let alice = phone_calls(sip, "uac_invite_rtp.xml", "alice", "bob", "27700");
     // Before any answer, the callee's ringback reaches the caller.
     let early = common::wait_for(Duration::from_secs(10), || {
         let v = calls(&h, &admin);
@@ -225,7 +225,7 @@ fn early_media_twilio_ringback_reaches_a_phone_calling_out_before_the_answer() {
         "+15550001111",
         &[("kitchen", "kitchenpw")],
         &[],
-        "36500-36519",
+        "26500-26519",
         &[("HOMELINE_TWILIO_SIP_EDGE", &format!("127.0.0.1:{edge}"))],
     );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
@@ -263,15 +263,15 @@ fn prack_a_reliable_183_is_pracked_and_relayed_reliably_to_a_caller_requiring_10
         "+15550001111",
         &[("alice", "alicepw"), ("bob", "bobpw")],
         &[],
-        "36400-36419",
+        "26400-26419",
         &[],
     );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
     let sip = h.sip();
     // Bob sends a reliable 183 with SDP and waits for Homeline's PRACK;
     // Alice requires 100rel and PRACKs what Homeline sends her.
-    let bob = phone_answers(sip, "prack_uas_reliable_183.xml", "bob", "37800");
-    let alice = phone_calls(sip, "prack_uac_require.xml", "alice", "bob", "37900");
+    let bob = phone_answers(sip, "prack_uas_reliable_183.xml", "bob", "27800");
+    let alice = phone_calls(sip, "prack_uac_require.xml", "alice", "bob", "27900");
     let (code, out) = alice.wait(Duration::from_secs(20));
     let (bcode, bout) = bob.wait(Duration::from_secs(10));
     assert_eq!(code, 0, "caller: {out}\ncallee: {bout}");

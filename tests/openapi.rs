@@ -285,6 +285,17 @@ fn provision(dir: &Path) -> (i64, i64, i64, i64) {
         now,
     )
     .expect("message");
+    // A phone in DND with a schedule, so GET /api/dnd shows every field.
+    let bedtime = r#"{"weekly":[{"days":["mon","fri"],"from":"21:00","to":"07:00"}],"dates":[{"from":"2026-12-24","to":"2026-12-26","label":"Christmas"}]}"#;
+    homeline::store::dnd::put(
+        &conn,
+        homeline::store::dnd::Scope::Device,
+        device,
+        false,
+        Some(bedtime),
+        now,
+    )
+    .expect("dnd");
     messages::set_media_item(&conn, message, 0, "mms/1/0.jpg", 1234, "image/jpeg").expect("media");
     let pending = json!([{ "url": "https://example.org/a.png" }]);
     messages::insert_once(
@@ -302,6 +313,40 @@ fn provision(dir: &Path) -> (i64, i64, i64, i64) {
         now,
     )
     .expect("outbound message");
+    messages::insert_auto_reply(
+        &conn,
+        &NewMessage {
+            message_sid: None,
+            direction: messages::Direction::Outbound,
+            did_id: did,
+            from_number: "+15551230000",
+            to_number: "+15559870000",
+            body: "We're asleep; we'll answer in the morning.",
+            media: &json!([]),
+            status: "pending",
+        },
+        now,
+    )
+    .expect("auto-reply message");
+    for trigger in [
+        json!({"type": "dnd"}),
+        json!({"type": "keyword", "keywords": ["hours"], "match": "contains"}),
+        json!({"type": "after_hours", "schedule": {
+            "weekly": [{"days": ["fri"], "from": "21:00", "to": "07:00"}],
+            "dates": [{"from": "2026-12-24", "to": "2026-12-26", "label": "Christmas"}]}}),
+    ] {
+        homeline::store::auto_replies::insert(
+            &conn,
+            &homeline::store::auto_replies::AutoReply {
+                id: 0,
+                did_id: did,
+                trigger,
+                reply_text: "Back soon".into(),
+                enabled: true,
+            },
+        )
+        .expect("auto-reply");
+    }
     alerts::raise(&conn, "outbox:1", "a job failed 3 times", now).expect("alert");
     outbox::enqueue(
         &conn,
@@ -376,6 +421,7 @@ fn the_servers_answers_match_the_documented_schemas() {
         ("/api/users/{id}", format!("/api/users/{admin_id}"), true),
         ("/api/devices", "/api/devices".into(), true),
         ("/api/devices/{id}", format!("/api/devices/{device}"), true),
+        ("/api/dnd", "/api/dnd".into(), true),
         (
             "/api/devices/{id}/credentials",
             format!("/api/devices/{device}/credentials"),
@@ -450,6 +496,11 @@ fn the_servers_answers_match_the_documented_schemas() {
         (
             "/api/dids/{id}/greeting",
             format!("/api/dids/{did}/greeting"),
+            true,
+        ),
+        (
+            "/api/dids/{id}/auto-replies",
+            format!("/api/dids/{did}/auto-replies"),
             true,
         ),
     ];

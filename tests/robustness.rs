@@ -15,7 +15,7 @@ fn start() -> (Homeline, UdpSocket, u16) {
     provision_devices(dir.path(), &[("alice", "alicepw")]);
     let h = Homeline::start_with(Start {
         dir: Some(dir),
-        env: vec![("HOMELINE_MEDIA_RTP_PORTS".into(), "33700-33719".into())],
+        env: vec![("HOMELINE_MEDIA_RTP_PORTS".into(), "23700-23719".into())],
         ..Start::default()
     });
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");

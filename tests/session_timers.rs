@@ -31,7 +31,7 @@ fn both_phones_refresh_their_sessions_and_the_call_stays_up() {
         dir: Some(dir),
         env: vec![(
             "HOMELINE_MEDIA_RTP_PORTS".to_string(),
-            "33400-33419".to_string(),
+            "23400-23419".to_string(),
         )],
         ..Start::default()
     });
@@ -42,7 +42,7 @@ fn both_phones_refresh_their_sessions_and_the_call_stays_up() {
     let uas = SippRun::spawn(
         None,
         "timer_uas_refreshes.xml",
-        &["-p", &bob.to_string(), "-mp", "33500"],
+        &["-p", &bob.to_string(), "-mp", "23500"],
     );
     std::thread::sleep(Duration::from_millis(300));
     let uac = SippRun::spawn(
@@ -50,7 +50,7 @@ fn both_phones_refresh_their_sessions_and_the_call_stays_up() {
         "timer_uac_refreshes.xml",
         &[
             "-s", "bob", "-key", "caller", "alice", "-au", "alice", "-ap", "alicepw", "-mp",
-            "33600",
+            "23600",
         ],
     );
     // While the refreshes go on, the call is up.
@@ -93,7 +93,7 @@ fn homeline_refreshes_the_callees_session_at_half_the_interval() {
         env: vec![
             (
                 "HOMELINE_MEDIA_RTP_PORTS".to_string(),
-                "33420-33439".to_string(),
+                "23420-23439".to_string(),
             ),
             (
                 "HOMELINE_TEST_SESSION_MIN_SE_SECS".to_string(),
@@ -109,7 +109,7 @@ fn homeline_refreshes_the_callees_session_at_half_the_interval() {
     let uas = SippRun::spawn(
         None,
         "timer_uas_homeline_refreshes.xml",
-        &["-p", &bob.to_string(), "-mp", "33700"],
+        &["-p", &bob.to_string(), "-mp", "23700"],
     );
     std::thread::sleep(Duration::from_millis(300));
     // The caller asks for no timer and hangs up after 5 s: two refreshes.
@@ -118,7 +118,7 @@ fn homeline_refreshes_the_callees_session_at_half_the_interval() {
         "uac_invite_rtp.xml",
         &[
             "-s", "bob", "-key", "caller", "alice", "-au", "alice", "-ap", "alicepw", "-mp",
-            "33800", "-d", "5000",
+            "23800", "-d", "5000",
         ],
     );
     let (uac_code, uac_out) = uac.wait(Duration::from_secs(20));

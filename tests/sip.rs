@@ -240,7 +240,7 @@ fn baresip_registers_over_udp_tcp_and_tls() {
             pass,
             &outbound,
             common::baresip::free_port_pair(),
-            "30000-30099",
+            "20000-20099",
             "sine:440",
         );
         let mut child = std::process::Command::new("timeout")

@@ -110,6 +110,16 @@ impl Calls {
         if ringing.forks.iter().any(|f| f.live()) {
             return;
         }
+        // Ringing in steps: a step that failed as a whole moves on now.
+        if ringing.sequence.is_some() && self.next_step(id, cx) {
+            return;
+        }
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let Phase::Ringing(ringing) = &call.phase else {
+            return;
+        };
         let (status, disposition) = forking::best_failure(ringing.forks.iter().map(|f| f.state));
         let r = build::reply(&call.a.invite, status, &call.a.tag);
         cx.respond(&call.a.tx, r);

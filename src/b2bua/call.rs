@@ -105,6 +105,8 @@ pub(super) struct Ringing {
     /// The fork whose early media the caller hears (see
     /// [`super::early_media`]).
     pub(super) early_media: Option<usize>,
+    /// Ringing in steps: the steps still to come (see [`super::sequence`]).
+    pub(super) sequence: Option<super::sequence::Sequence>,
 }
 
 /// An answered call.
@@ -185,6 +187,9 @@ pub(super) struct Call {
     pub(super) transferred_out: bool,
     /// Each leg's in-dialog state (session timer, re-INVITEs), by side.
     pub(super) legs: [LegState; 2],
+    /// The routing rule that decided the call (`X-Homeline-Rule` of a call
+    /// from Twilio), for its record.
+    pub(super) rule: Option<String>,
 }
 
 impl Call {

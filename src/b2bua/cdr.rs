@@ -59,7 +59,12 @@ pub(super) fn assemble(call: &Call, now: Timestamp, ending: Ending) -> Cdr {
             .unwrap_or(0),
         disposition: ending.disposition,
         twilio_status: None,
-        hangup_cause: Some(ending.cause),
+        // The rule that decided the call rides in the cause, which the
+        // call history shows (`ring timeout; rule 7`).
+        hangup_cause: Some(match &call.rule {
+            Some(rule) => format!("{}; rule {rule}", ending.cause),
+            None => ending.cause,
+        }),
         recording_path: None,
         spam_score: None,
     }

@@ -1,7 +1,7 @@
 //! Who can be called and who calls as whom: the slice of the database the
 //! call layer needs, kept in the call layer's memory so routing a call never
-//! waits on SQLite. The application rebuilds it whenever phones, numbers or
-//! the Twilio settings change.
+//! waits on SQLite. The application rebuilds it whenever phones, numbers,
+//! the Twilio settings, the zone or a Do-Not-Disturb setting change.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -63,9 +63,18 @@ pub struct Directory {
     pub numbers: HashMap<String, Number>,
     /// The Twilio side, once configured.
     pub trunk: Option<Trunk>,
+    /// Every Do-Not-Disturb setting, evaluated at each call.
+    pub dnd: crate::rules::dnd::DndTable,
 }
 
 impl Directory {
+    /// Whether a phone is in Do-Not-Disturb at `now` (its own, its
+    /// owner's or the household's; schedules read against `now`).
+    pub fn in_dnd(&self, device: super::DeviceId, now: crate::clock::Timestamp) -> bool {
+        self.dnd
+            .device_active(device, crate::rules::dnd::instant(now))
+    }
+
     /// The phone with this SIP user name.
     pub fn phone_by_username(&self, username: &str) -> Option<&Phone> {
         self.phones.values().find(|p| p.username == username)

@@ -68,6 +68,9 @@ impl Calls {
         let Some((id, side)) = self.dialogs.find(req) else {
             return;
         };
+        if self.is_feature(id) {
+            return self.on_feature_ack(id, req, cx);
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -104,6 +107,9 @@ impl Calls {
         let Some((id, side)) = self.dialogs.find(req) else {
             return crate::sip::dialog::no_such_dialog(req, &tag);
         };
+        if self.is_feature(id) {
+            return self.on_feature_request(id, req, &tag, cx);
+        }
         let Some(dialog) = self.calls.get_mut(&id).and_then(|c| c.dialog_mut(side)) else {
             return crate::sip::dialog::no_such_dialog(req, &tag);
         };

@@ -16,6 +16,7 @@ use super::delayed_offer;
 use super::forking::Fork;
 use super::prack::{self, ReliableUas};
 use super::route::{self, Caller, Target};
+use super::sequence::{self, Sequence};
 use super::{Action, CallId, CallTimer, Calls, Cx, DeviceId, Owner, Route};
 
 /// What a new leg is offered: the relay port facing it and the call's codecs.
@@ -61,7 +62,13 @@ impl Calls {
             .and_then(NameAddr::parse)
             .and_then(|n| n.uri.user_unescaped())
             .unwrap_or_default();
-        // Where it goes.
+        // Where it goes: a call from Twilio may carry the routing rules'
+        // ring plan (its caller is authenticated, so the header is trusted).
+        let from_twilio = caller == Caller::Twilio;
+        let ring = from_twilio
+            .then(|| sequence::requested_steps(&req))
+            .flatten();
+        let rule = from_twilio.then(|| sequence::rule_of(&req)).flatten();
         let outgoing = self.outgoing();
         let planned = route::plan(
             route::Request {
@@ -70,6 +77,7 @@ impl Calls {
                 from_user: &from_user,
                 outgoing,
                 now: cx.now,
+                ring,
             },
             &self.directory,
             &self.config.rules,
@@ -96,6 +104,10 @@ impl Calls {
                 Some(picker) => self.pick_up(&req, offer, tx, a_route, picker, &tag, cx),
                 None => cx.respond(&tx, fail(404, "only a phone can pick up a call")),
             };
+        }
+        // The DND codes are answered with a confirmation, not rung.
+        if let (Target::Dnd(on), Some(device)) = (&plan.target, plan.device_id) {
+            return self.on_dnd_code(&req, offer, tx, a_route, device, *on, &tag, cx);
         }
         // The relay: two port pairs.
         self.next_id += 1;
@@ -161,11 +173,27 @@ impl Calls {
             picked: None,
             transferred_out: false,
             legs: Default::default(),
+            rule,
         };
         match &plan.target {
-            Target::Phones(devices) => {
-                let forks =
-                    self.phone_forks(devices, &media, &plan.from, plan.display.as_deref(), cx);
+            Target::Ring(steps) => {
+                // The first step with a registered phone rings now.
+                let mut rest: std::collections::VecDeque<_> = steps.iter().cloned().collect();
+                let mut forks = Vec::new();
+                let mut first = None;
+                while let Some(step) = rest.pop_front() {
+                    forks = self.phone_forks(
+                        &step.devices,
+                        &media,
+                        &plan.from,
+                        plan.display.as_deref(),
+                        cx,
+                    );
+                    if !forks.is_empty() {
+                        first = Some(step);
+                        break;
+                    }
+                }
                 if forks.is_empty() {
                     let why = "no phone is registered for this call";
                     cx.respond(&tx, fail(480, why));
@@ -175,14 +203,21 @@ impl Calls {
                     cx.out.push(Action::Record(Box::new(record)));
                     return;
                 }
+                let sequence = (!rest.is_empty()).then(|| Sequence {
+                    rest,
+                    media: media.clone(),
+                    display: plan.display.clone(),
+                });
                 call.phase = Phase::Ringing(Ringing {
                     forks,
                     sent_ringing: false,
                     early_media: None,
+                    sequence,
                 });
-                self.start(call, cx);
+                self.start(call, first, cx);
             }
-            Target::Pickup => {} // answered by `pick_up` above
+            // Answered above.
+            Target::Pickup | Target::Dnd(_) => {}
             Target::Trunk { number } => {
                 let edge = self.directory.trunk.as_ref().and_then(|t| t.edge);
                 let domain = self
@@ -206,7 +241,7 @@ impl Calls {
     }
 
     /// One fork per registered contact of each phone.
-    fn phone_forks(
+    pub(super) fn phone_forks(
         &mut self,
         devices: &[DeviceId],
         media: &OfferMedia,
@@ -280,22 +315,28 @@ impl Calls {
             forks: vec![Fork::new(invite, route, None)],
             sent_ringing: false,
             early_media: None,
+            sequence: None,
         });
-        self.start(call, cx);
+        self.start(call, None, cx);
     }
 
-    /// Puts a ringing call in the table and sends its forks.
-    fn start(&mut self, call: Call, cx: &mut Cx<'_>) {
+    /// Puts a ringing call in the table and sends its forks; a call to the
+    /// household's phones rings for its first `step`'s time.
+    fn start(&mut self, call: Call, step: Option<sequence::Step>, cx: &mut Cx<'_>) {
         let id = call.id;
         let Phase::Ringing(ringing) = &call.phase else {
             return;
         };
+        let more = ringing.sequence.is_some();
         tracing::info!(call = %id, kind = call.kind.name(), from = %call.from, to = %call.to, forks = ringing.forks.len(), "call started");
         for (n, f) in ringing.forks.iter().enumerate() {
             cx.request(f.invite.clone(), f.route, Owner::Fork(id, n));
         }
         if call.kind != super::call::Kind::Outbound {
-            cx.arm(id, CallTimer::Ring, self.config.ring_timeout);
+            match &step {
+                Some(step) => self.arm_step(id, step, more, cx),
+                None => cx.arm(id, CallTimer::Ring, self.config.ring_timeout),
+            }
         }
         self.by_invite.insert(call.a.tx.clone(), id);
         self.calls.insert(id, call);

@@ -23,6 +23,9 @@
 //! The call features: [`dtmf`] carries key presses between SIP INFO and
 //! RFC 4733, [`pickup`] answers a ringing call from another phone (`*8`),
 //! [`transfer_out`] transfers to a number through Twilio.
+//! Who rings: [`sequence`] rings the chosen phones or steps one after
+//! another (skipping phones in Do-Not-Disturb), [`feature_code`] answers
+//! the DND codes `*78`/`*79`.
 
 mod answer;
 mod call;
@@ -33,6 +36,7 @@ mod dialogs;
 mod directory;
 mod dtmf;
 mod early_media;
+mod feature_code;
 mod forking;
 mod hold;
 mod in_dialog;
@@ -40,6 +44,7 @@ mod invite;
 mod pickup;
 mod prack;
 mod route;
+mod sequence;
 mod timers;
 mod transfer;
 mod transfer_out;
@@ -53,10 +58,14 @@ mod tests;
 mod tests_dialog;
 #[cfg(test)]
 mod tests_early;
+#[cfg(test)]
+mod tests_ringing;
 
 pub use call::{CallInfo, CallMark};
 pub use directory::{Directory, Number, Phone, Trunk};
+pub use feature_code::CONFIRMATION as DND_CONFIRMATION;
 pub use route::Caller;
+pub use sequence::{RING_HEADER, RULE_HEADER};
 pub use transfer::TransferRefused;
 
 use std::collections::HashMap;
@@ -192,6 +201,13 @@ pub enum CallTimer {
     ReinviteRetransmit(Side),
     /// Send our re-INVITE again after its 491 (§14.1).
     GlareRetry(Side),
+    // Who rings:
+    /// A step of a ring sequence rang long enough: the next one rings.
+    NextStep,
+    /// Resend our 2xx to a feature code until the phone's ACK.
+    FeatureRetransmit,
+    /// The feature code's confirmation is over: hang up.
+    FeatureHangUp,
 }
 
 /// What happens to the call layer.
@@ -300,6 +316,24 @@ pub enum Action {
     Resolve(CallId, String),
     /// Write a call record.
     Record(Box<Cdr>),
+    /// A phone dialled a Do-Not-Disturb feature code: put it in DND (or
+    /// take it out). The application stores and announces the change.
+    SetDnd {
+        /// The phone.
+        device: DeviceId,
+        /// In DND from now on.
+        on: bool,
+    },
+}
+
+/// A phone asked for Do-Not-Disturb with a feature code: what
+/// [`Action::SetDnd`] hands the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DndRequest {
+    /// The phone.
+    pub device: DeviceId,
+    /// In DND from now on.
+    pub on: bool,
 }
 
 /// The settings the call layer decides with.
@@ -328,6 +362,8 @@ pub struct Calls {
     joined: HashMap<CallId, CallId>,
     directory: Directory,
     config: Config,
+    /// Feature codes being confirmed (not calls).
+    features: HashMap<CallId, feature_code::FeatureCall>,
 }
 
 /// One event's worth of work: the time, the host, and the actions so far.
@@ -421,6 +457,7 @@ impl Calls {
             joined: HashMap::new(),
             directory,
             config,
+            features: HashMap::new(),
         }
     }
 

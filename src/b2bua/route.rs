@@ -5,12 +5,17 @@
 //! A phone's call to an extension rings that phone; to a number it goes to
 //! Twilio after the toll-fraud guard (emergency numbers always pass). A call
 //! from Twilio to one of the household's numbers rings every phone of every
-//! user the number is assigned to.
+//! user the number is assigned to, or the phones (or the steps) its ring
+//! plan names (see [`super::sequence`]). A phone in Do-Not-Disturb never
+//! rings: when every phone a call would ring is in DND the caller gets 480
+//! (from Twilio, that is voicemail). The DND feature codes (`*78`, `*79`)
+//! are answered by [`super::feature_code`].
 
 use crate::clock::Timestamp;
 use crate::dialplan::{DialRules, Dialed, TollGuard};
 
 use super::call::Kind;
+use super::sequence::{self, Step};
 use super::{DeviceId, Directory};
 
 /// Who sent an INVITE, as authentication established.
@@ -30,8 +35,9 @@ pub enum Caller {
 /// Where the call goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Target {
-    /// Ring these phones.
-    Phones(Vec<DeviceId>),
+    /// Ring these phones: the first step's at once, then each next step's
+    /// (see [`super::sequence`]).
+    Ring(Vec<Step>),
     /// Send it to Twilio as this number.
     Trunk {
         /// The E.164 number.
@@ -39,6 +45,9 @@ pub(super) enum Target {
     },
     /// Answer a call ringing elsewhere in the house (the pickup code).
     Pickup,
+    /// Put the calling phone in Do-Not-Disturb (`true`) or take it out (a
+    /// feature code).
+    Dnd(bool),
 }
 
 /// The routing decision for a call.
@@ -96,6 +105,18 @@ pub(super) struct Request<'a> {
     /// Outgoing calls up now (for the concurrency cap).
     pub(super) outgoing: usize,
     pub(super) now: Timestamp,
+    /// The ring plan an authenticated call from Twilio carried
+    /// (`X-Homeline-Ring`); `None`: every phone of the number.
+    pub(super) ring: Option<Vec<Step>>,
+}
+
+fn dnd_refusal(why: &str) -> Refused {
+    Refused {
+        status: 480,
+        why: why.into(),
+        reason: Some("Temporarily Unavailable"),
+        blocked: None,
+    }
 }
 
 /// Decides where a call goes; an admitted outgoing call counts towards the
@@ -112,9 +133,25 @@ pub(super) fn plan(
             let Some((number, entry)) = directory.number(req.dialed) else {
                 return Err(refuse(404, "not one of this household's numbers"));
             };
+            let all: Vec<DeviceId> = entry.device_ids.iter().map(|d| DeviceId(*d)).collect();
+            let asked = match req.ring {
+                Some(steps) => sequence::without(steps, |d| {
+                    let known = directory.phones.contains_key(&d.0);
+                    if !known {
+                        tracing::warn!(device = d.0, "the ring plan names an unknown phone");
+                    }
+                    !known
+                }),
+                None => vec![Step::all(all)],
+            };
+            let rings_someone = !asked.is_empty();
+            let steps = sequence::without(asked, |d| directory.in_dnd(d, req.now));
+            if steps.is_empty() && rings_someone {
+                return Err(dnd_refusal("every phone of this call is in Do-Not-Disturb"));
+            }
             return Ok(Plan {
                 kind: Kind::Inbound,
-                target: Target::Phones(entry.device_ids.iter().map(|d| DeviceId(*d)).collect()),
+                target: Target::Ring(steps),
                 from: req.from_user.to_string(),
                 to: number.to_string(),
                 did_id: Some(entry.did_id),
@@ -133,9 +170,13 @@ pub(super) fn plan(
             if callee.device_id == device.0 {
                 return Err(refuse(486, "calling yourself"));
             }
+            let callee = DeviceId(callee.device_id);
+            if directory.in_dnd(callee, req.now) {
+                return Err(dnd_refusal("that phone is in Do-Not-Disturb"));
+            }
             Ok(Plan {
                 kind: Kind::Internal,
-                target: Target::Phones(vec![DeviceId(callee.device_id)]),
+                target: Target::Ring(vec![Step::all(vec![callee])]),
                 from: username.clone(),
                 to: ext,
                 did_id: None,
@@ -196,6 +237,20 @@ pub(super) fn plan(
             target: Target::Pickup,
             from: username.clone(),
             to: crate::dialplan::PICKUP_CODE.to_string(),
+            did_id: None,
+            device_id: Some(device),
+            display: None,
+        }),
+        Ok(Dialed::Dnd(on)) => Ok(Plan {
+            kind: Kind::Internal,
+            target: Target::Dnd(on),
+            from: username.clone(),
+            to: if on {
+                crate::dialplan::DND_ON_CODE
+            } else {
+                crate::dialplan::DND_OFF_CODE
+            }
+            .to_string(),
             did_id: None,
             device_id: Some(device),
             display: None,
@@ -269,6 +324,7 @@ mod tests {
                 from_user: "+15550009999",
                 outgoing: 0,
                 now: Timestamp::from_unix_millis(0),
+                ring: None,
             },
             dir,
             &rules(),
@@ -280,7 +336,7 @@ mod tests {
     fn an_extension_rings_that_phone_with_the_callers_name() {
         let p = run(&phone(1, "kitchen"), "office", &directory(false)).unwrap();
         assert_eq!(p.kind, Kind::Internal);
-        assert_eq!(p.target, Target::Phones(vec![DeviceId(2)]));
+        assert_eq!(p.target, Target::Ring(vec![Step::all(vec![DeviceId(2)])]));
         assert_eq!(p.display.as_deref(), Some("Kitchen"));
         assert_eq!(
             run(&phone(1, "kitchen"), "kitchen", &directory(false))
@@ -294,7 +350,10 @@ mod tests {
     fn twilio_rings_every_phone_of_the_number() {
         let p = run(&Caller::Twilio, "15551230001", &directory(true)).unwrap();
         assert_eq!(p.kind, Kind::Inbound);
-        assert_eq!(p.target, Target::Phones(vec![DeviceId(1), DeviceId(2)]));
+        assert_eq!(
+            p.target,
+            Target::Ring(vec![Step::all(vec![DeviceId(1), DeviceId(2)])])
+        );
         assert_eq!((p.from.as_str(), p.did_id), ("+15550009999", Some(7)));
         assert_eq!(
             run(&Caller::Twilio, "+15559999999", &directory(true))
@@ -332,6 +391,7 @@ mod tests {
                 from_user: "",
                 outgoing: 0,
                 now: Timestamp::from_unix_millis(0),
+                ring: None,
             },
             &dir,
             &rules(),
@@ -349,6 +409,7 @@ mod tests {
                 from_user: "",
                 outgoing: 99,
                 now: Timestamp::from_unix_millis(0),
+                ring: None,
             },
             &dir,
             &rules(),

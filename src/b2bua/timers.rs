@@ -5,7 +5,6 @@
 //! re-INVITE glare, and media that stopped.
 
 use crate::media::relay::{MediaEvent, Side};
-use crate::sip::message::build;
 use crate::sip::transaction::TimerConfig;
 use crate::store::cdrs::Disposition;
 
@@ -17,20 +16,20 @@ use super::{Action, CallId, CallTimer, Calls, Cx};
 impl Calls {
     /// A call timer fired.
     pub(super) fn on_timer(&mut self, id: CallId, timer: CallTimer, cx: &mut Cx<'_>) {
+        if self.is_feature(id) {
+            return self.on_feature_timer(id, timer, cx);
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         match timer {
             CallTimer::Ring => {
-                if !matches!(call.phase, Phase::Ringing(_)) {
-                    return;
+                if matches!(call.phase, Phase::Ringing(_)) {
+                    self.nobody_answered(id, cx);
                 }
-                let r = build::reply(&call.a.invite, 480, &call.a.tag);
-                tracing::info!(call = %id, "nobody answered in time");
-                cx.respond(&call.a.tx, r);
-                self.cancel_forks(id, cx);
-                self.end_call(id, Ending::new(Disposition::NoAnswer, "ring timeout"), cx);
             }
+            CallTimer::NextStep => self.on_step_timeout(id, cx),
+            CallTimer::FeatureRetransmit | CallTimer::FeatureHangUp => {}
             CallTimer::Refer => {
                 let Some(up) = call.up_mut() else {
                     return;
@@ -169,6 +168,22 @@ impl Calls {
 }
 
 impl CallTimer {
+    /// The timers a call arms once (for disarming them all).
+    pub fn per_call() -> impl Iterator<Item = CallTimer> {
+        [
+            CallTimer::Ring,
+            CallTimer::Retransmit,
+            CallTimer::Refer,
+            CallTimer::TransferRing,
+            CallTimer::PickupRetransmit,
+            CallTimer::Prack,
+            CallTimer::NextStep,
+            CallTimer::FeatureRetransmit,
+            CallTimer::FeatureHangUp,
+        ]
+        .into_iter()
+    }
+
     /// The timers a call arms per leg (for disarming them all).
     pub fn per_leg() -> impl Iterator<Item = CallTimer> {
         [Side::A, Side::B].into_iter().flat_map(|side| {

@@ -90,6 +90,7 @@ impl Calls {
                 from_user: "",
                 outgoing,
                 now: cx.now,
+                ring: None,
             },
             &self.directory,
             &self.config.rules,
@@ -105,7 +106,7 @@ impl Calls {
                         caller_id: plan.from,
                     }))
                 }
-                Target::Phones(_) | Target::Pickup => Err(not_local()),
+                Target::Ring(_) | Target::Pickup | Target::Dnd(_) => Err(not_local()),
             },
             // Not a number at all: the answer an unknown extension gets.
             Err(refused) if refused.status == 404 => Err(not_local()),

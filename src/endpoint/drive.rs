@@ -158,17 +158,7 @@ impl Endpoint {
                 Action::CloseMedia(call) => drop(self.media.relays.remove(&call)),
                 Action::Arm(call, timer, after) => self.arm(TimerKey::Call(call, timer), after),
                 Action::Disarm(call) => {
-                    for t in [
-                        CallTimer::Ring,
-                        CallTimer::Retransmit,
-                        CallTimer::Refer,
-                        CallTimer::TransferRing,
-                        CallTimer::PickupRetransmit,
-                        CallTimer::Prack,
-                    ]
-                    .into_iter()
-                    .chain(CallTimer::per_leg())
-                    {
+                    for t in CallTimer::per_call().chain(CallTimer::per_leg()) {
                         self.timers.cancel(&TimerKey::Call(call, t));
                     }
                 }
@@ -204,6 +194,12 @@ impl Endpoint {
                         let _ = tx.send(*cdr);
                     }
                 }
+                Action::SetDnd { device, on } => match &self.dnd {
+                    Some(tx) => {
+                        let _ = tx.send(crate::b2bua::DndRequest { device, on });
+                    }
+                    None => tracing::warn!(device = device.0, "nobody stores DND changes"),
+                },
             }
         }
     }

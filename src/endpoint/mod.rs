@@ -223,6 +223,8 @@ pub struct EndpointSetup {
     pub calls: crate::settings::CallSettings,
     /// Where finished calls' CDRs go (a task writes them to SQLite).
     pub cdrs: Option<mpsc::UnboundedSender<crate::store::cdrs::Cdr>>,
+    /// Where the phones' DND feature codes go (a task stores them).
+    pub dnd: Option<mpsc::UnboundedSender<crate::b2bua::DndRequest>>,
     /// Send outgoing calls here instead of the SIP Domain (`twilio.sip_edge`).
     pub trunk_edge: Option<SocketAddr>,
     /// How Twilio's INVITEs are recognised (SIP Domain or trunking mode).
@@ -304,6 +306,7 @@ pub async fn start(
             relays: HashMap::new(),
         },
         cdrs: setup.cdrs,
+        dnd: setup.dnd,
         local_ips: HashMap::new(),
         resolver,
         awaiting_dns: HashMap::new(),
@@ -350,6 +353,7 @@ struct Endpoint {
     twilio_sip: crate::settings::TwilioSip,
     media: Media,
     cdrs: Option<mpsc::UnboundedSender<crate::store::cdrs::Cdr>>,
+    dnd: Option<mpsc::UnboundedSender<crate::b2bua::DndRequest>>,
     /// Which of our addresses routes to a peer's address (cached).
     local_ips: HashMap<std::net::IpAddr, std::net::IpAddr>,
     /// Names resolved off the loop (the Twilio SIP Domain), with their cache.

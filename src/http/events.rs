@@ -92,6 +92,13 @@ impl Viewer {
                 self.owns_did(*did_id)
             }
             Event::Alert { .. } => admin,
+            Event::DndChanged {
+                scope, subject_id, ..
+            } => match *scope {
+                "system" => true,
+                "user" => admin || *subject_id == self.principal.user_id,
+                _ => self.owns_device(*subject_id),
+            },
             Event::SessionsChanged { .. } | Event::Closing | Event::DirectoryChanged { .. } => {
                 false
             }
@@ -138,6 +145,15 @@ pub fn wire(event: &Event) -> Option<(&'static str, serde_json::Value)> {
         Event::Alert { alert_id, change } => {
             ("alert", json!({ "alert_id": alert_id, "change": change }))
         }
+        Event::DndChanged {
+            scope,
+            subject_id,
+            on,
+            active,
+        } => (
+            "dnd",
+            json!({ "scope": scope, "subject_id": subject_id, "on": on, "active": active }),
+        ),
         Event::SessionsChanged { .. } | Event::Closing | Event::DirectoryChanged { .. } => {
             return None
         }

@@ -12,11 +12,13 @@
 
 pub mod assets;
 pub mod auth;
+pub mod auto_replies;
 pub mod blocklist;
 pub mod body;
 pub mod calls;
 pub mod devices;
 pub mod dids;
+pub mod dnd;
 pub mod error;
 pub mod events;
 pub mod greetings;
@@ -128,6 +130,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(startup::routes());
     routes.extend(dids::routes());
     routes.extend(devices::routes());
+    routes.extend(dnd::routes());
     routes.extend(sip::routes());
     routes.extend(blocklist::routes());
     routes.extend(calls::routes());
@@ -136,6 +139,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(webhooks::routes());
     routes.extend(voicemails::routes());
     routes.extend(messages::routes());
+    routes.extend(auto_replies::routes());
     routes.extend(twilio_admin::routes());
     routes.extend(greetings::routes());
     routes.extend(openapi::routes());

@@ -117,8 +117,12 @@ async fn put(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         .map_err(|e| ApiError::from_store(rid, e))?;
     let keys: Vec<&str> = changes.iter().map(|c| c.key.as_str()).collect();
     tracing::info!(?keys, "system configuration changed");
-    if keys.iter().any(|k| k.starts_with("twilio.sip_")) {
-        // The SIP Domain or the SIP credentials changed: the call router uses them.
+    if keys
+        .iter()
+        .any(|k| k.starts_with("twilio.sip_") || *k == sysconfig::SYSTEM_TIMEZONE)
+    {
+        // The SIP Domain or the SIP credentials changed: the call router
+        // uses them; the zone decides when DND schedules are active.
         state.events.directory_changed().await;
     }
     Ok(json_response(StatusCode::OK, &view))

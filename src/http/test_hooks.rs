@@ -1,5 +1,7 @@
 //! Test-only routes (feature `test-hooks`, never in release builds): they let
-//! integration tests stall a core loop to prove the watchdog notices.
+//! integration tests stall a core loop to prove the watchdog notices, and
+//! set the wall clock (`POST /api/test/clock {"at": RFC 3339 UTC}` or
+//! `{"advance_secs": N}`; answers the new time) for time-based rules.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,7 +21,39 @@ pub fn routes() -> Vec<Route> {
     vec![
         Route::new(Method::POST, "/api/test/stall", Access::Public, stall),
         Route::new(Method::GET, "/api/test/panic", Access::Public, panic_now),
+        Route::new(Method::POST, "/api/test/clock", Access::Public, set_clock),
     ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetClock {
+    at: Option<String>,
+    advance_secs: Option<i64>,
+}
+
+async fn set_clock(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
+    use crate::clock::{test_offset, Timestamp};
+    let s: SetClock = req.json()?;
+    let now = state.clock.now().unix_millis();
+    match (s.at.as_deref(), s.advance_secs) {
+        (Some(at), None) => {
+            let Some(at) = Timestamp::parse_rfc3339(at) else {
+                return Err(ApiError::validation(
+                    "at: expected RFC 3339 UTC, e.g. 2026-12-02T23:00:00Z",
+                ));
+            };
+            test_offset::set(test_offset::get() + at.unix_millis() - now);
+        }
+        (None, Some(secs)) => {
+            test_offset::set(test_offset::get().saturating_add(secs.saturating_mul(1000)));
+        }
+        _ => return Err(ApiError::validation("give either at or advance_secs")),
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "now": state.clock.now().to_string() }),
+    ))
 }
 
 #[derive(Deserialize)]

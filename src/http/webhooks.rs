@@ -9,7 +9,7 @@
 //! | `voice/dial-result` | the `<Dial action>`; also the `<Record action>` | empty (answered), voicemail TwiML, or `<Hangup/>` after recording |
 //! | `voice/status` | call status callback | 204; a call record when the call ends |
 //! | `voice/sip-domain` | a phone's outgoing call through our SIP Domain | `<Dial callerId><Number>` or `<Reject/>` |
-//! | `sms/incoming` | a message to one of our numbers | empty `<Response/>`; stored unless blocked, media downloaded |
+//! | `sms/incoming` | a message to one of our numbers | empty `<Response/>`; stored unless blocked, media downloaded, auto-reply queued (`messages::auto_reply`) |
 //! | `sms/status` | status callback of a message we sent | 204 |
 //! | `recording` | `recordingStatusCallback` of the voicemail `<Record>` | 204; the voicemail, its audio downloaded |
 //! | `transcription` | `transcribeCallback` | 204; the transcript |
@@ -370,9 +370,15 @@ async fn sms_incoming(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     if incoming.sid.is_empty() {
         return Err(ApiError::validation("MessageSid is missing"));
     }
-    messages::receive(&state.outbox, &state.events, incoming, state.clock.now())
-        .await
-        .map_err(internal(&req))?;
+    messages::receive(
+        &state.outbox,
+        &state.events,
+        incoming,
+        state.settings.messages.auto_reply_window,
+        state.clock.now(),
+    )
+    .await
+    .map_err(internal(&req))?;
     Ok(twiml_response(twiml::Response::new()))
 }
 

@@ -1,8 +1,13 @@
 //! Message intake: an SMS/MMS Twilio delivers to one of our numbers is
 //! stored (unless blocked or not ours) with a download job per accepted
-//! media item, and status callbacks update the messages we sent. The
+//! media item and, when one of the number's rules says so, an auto-reply
+//! ([`auto_reply`]); status callbacks update the messages we sent. The
 //! webhooks in `http::webhooks` only parse the callbacks and call here; the
 //! SQL is in `store::messages`.
+
+pub mod auto_reply;
+
+use std::time::Duration;
 
 use rusqlite::Connection;
 
@@ -54,20 +59,28 @@ pub struct StatusReport {
     pub outbox_id: Option<i64>,
 }
 
-/// Stores an incoming message and queues the downloads of its accepted
-/// media; announces it. Returns the new message's id, `None` when it was
-/// dropped (blocked sender, not our number) or already stored.
+/// Stores an incoming message, queues the downloads of its accepted media
+/// and its auto-reply, if any (one rule answers a sender at most once per
+/// `auto_reply_window`); announces both. Returns the new message's id,
+/// `None` when it was dropped (blocked sender, not our number) or already
+/// stored.
 pub async fn receive(
     outbox: &Outbox,
     events: &Events,
     incoming: Incoming,
+    auto_reply_window: Duration,
     now: Timestamp,
 ) -> Result<Option<i64>, StoreError> {
     let stored = outbox
         .db()
-        .call(move |c| store_incoming(c, &incoming, now))
+        .call(move |c| store_incoming(c, &incoming, auto_reply_window, now))
         .await?;
-    let Some((message_id, did_id)) = stored else {
+    let Some(Stored {
+        message_id,
+        did_id,
+        reply,
+    }) = stored
+    else {
         return Ok(None);
     };
     outbox.wake();
@@ -77,7 +90,22 @@ pub async fn receive(
         change: MessageChange::Received,
         status: None,
     });
+    if let Some(reply) = reply {
+        events.publish(Event::Message {
+            message_id: reply.message_id,
+            did_id,
+            change: MessageChange::Status,
+            status: Some("pending".into()),
+        });
+    }
     Ok(Some(message_id))
+}
+
+/// A newly stored incoming message.
+struct Stored {
+    message_id: i64,
+    did_id: i64,
+    reply: Option<auto_reply::Queued>,
 }
 
 /// Records a delivery status; announces the change. Returns the message's
@@ -128,8 +156,9 @@ fn plan_media(items: &[MediaItem]) -> (serde_json::Value, Vec<(usize, String)>) 
 fn store_incoming(
     c: &mut Connection,
     m: &Incoming,
+    auto_reply_window: Duration,
     now: Timestamp,
-) -> Result<Option<(i64, i64)>, StoreError> {
+) -> Result<Option<Stored>, StoreError> {
     let Some(did) = dids::find_by_number(c, &m.to)? else {
         tracing::warn!(to = %m.to, "message for a number that is not ours; dropped");
         return Ok(None);
@@ -154,7 +183,9 @@ fn store_incoming(
         },
         now,
     )?;
+    let mut reply = None;
     if new {
+        reply = auto_reply::respond(&tx, &did, &m.from, &m.body, auto_reply_window, now)?;
         for (index, url) in downloads {
             Outbox::enqueue_in(
                 &tx,
@@ -168,7 +199,11 @@ fn store_incoming(
         }
     }
     tx.commit()?;
-    Ok(new.then_some((id, did.id)))
+    Ok(new.then_some(Stored {
+        message_id: id,
+        did_id: did.id,
+        reply,
+    }))
 }
 
 fn store_status(

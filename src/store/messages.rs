@@ -41,6 +41,8 @@ pub struct Message {
     pub error_code: Option<i64>,
     /// Seen by a user.
     pub is_read: bool,
+    /// Sent by Homeline itself, as an SMS auto-reply.
+    pub auto_reply: bool,
     /// Arrival or creation.
     pub created_at: String,
 }
@@ -82,7 +84,7 @@ pub struct Conversation {
 }
 
 const COLUMNS: &str =
-    "id, message_sid, direction, did_id, from_number, to_number, remote_number, body, media, status, error_code, is_read, created_at";
+    "id, message_sid, direction, did_id, from_number, to_number, remote_number, body, media, status, error_code, is_read, created_at, auto_reply";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     let media: String = r.get(8)?;
@@ -102,6 +104,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         error_code: r.get(10)?,
         is_read: r.get(11)?,
         created_at: r.get(12)?,
+        auto_reply: r.get(13)?,
     })
 }
 
@@ -112,10 +115,29 @@ pub fn insert_once(
     m: &NewMessage<'_>,
     now: Timestamp,
 ) -> Result<(i64, bool), StoreError> {
+    insert_flagged(conn, m, false, now)
+}
+
+/// Stores an outbound message Homeline sends by itself (an SMS auto-reply);
+/// returns its id.
+pub fn insert_auto_reply(
+    conn: &Connection,
+    m: &NewMessage<'_>,
+    now: Timestamp,
+) -> Result<i64, StoreError> {
+    insert_flagged(conn, m, true, now).map(|(id, _)| id)
+}
+
+fn insert_flagged(
+    conn: &Connection,
+    m: &NewMessage<'_>,
+    auto_reply: bool,
+    now: Timestamp,
+) -> Result<(i64, bool), StoreError> {
     let n = conn
         .execute(
-            "INSERT INTO messages (message_sid, direction, did_id, from_number, to_number, body, media, status, is_read, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) ON CONFLICT (message_sid) DO NOTHING",
+            "INSERT INTO messages (message_sid, direction, did_id, from_number, to_number, body, media, status, is_read, created_at, updated_at, auto_reply)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11) ON CONFLICT (message_sid) DO NOTHING",
             params![
                 m.message_sid,
                 m.direction,
@@ -126,7 +148,8 @@ pub fn insert_once(
                 m.media.to_string(),
                 m.status,
                 m.direction == Direction::Outbound,
-                now.to_string()
+                now.to_string(),
+                auto_reply
             ],
         )
         .map_err(|e| super::conflict_as(e, "no such number, or media is not a JSON array"))?;

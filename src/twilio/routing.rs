@@ -74,15 +74,32 @@ pub fn check_pattern(ty: PatternType, pattern: &str) -> Result<(), String> {
 /// the web UI's "would this be blocked?" answers what a real call meets.
 pub fn blocking_entry(conn: &Connection, number: &str) -> Result<Option<Entry>, StoreError> {
     let entries = blocklist::list(conn, Page::ALL)?.items;
-    let d = digits(number);
-    Ok(entries.into_iter().rev().find(|e| match e.pattern_type {
-        PatternType::Exact => !d.is_empty() && digits(&e.pattern) == d,
-        PatternType::Prefix => {
-            let p = digits(&e.pattern);
-            !p.is_empty() && d.starts_with(&p)
+    Ok(first_match(&entries, number).cloned())
+}
+
+/// Whether `number` matches `pattern` the way the blocklist compares:
+/// digits only for `exact` and `prefix`, the whole number for `regex`.
+/// Routing rules' caller conditions use the same comparison.
+pub fn pattern_matches(ty: PatternType, pattern: &str, number: &str) -> bool {
+    match ty {
+        PatternType::Exact => {
+            let d = digits(number);
+            !d.is_empty() && digits(pattern) == d
         }
-        PatternType::Regex => regex_matches(&e.pattern, number),
-    }))
+        PatternType::Prefix => {
+            let p = digits(pattern);
+            !p.is_empty() && digits(number).starts_with(&p)
+        }
+        PatternType::Regex => regex_matches(pattern, number),
+    }
+}
+
+/// The oldest of `entries` (as listed: newest first) that matches `number`.
+pub fn first_match<'a>(entries: &'a [Entry], number: &str) -> Option<&'a Entry> {
+    entries
+        .iter()
+        .rev()
+        .find(|e| pattern_matches(e.pattern_type, &e.pattern, number))
 }
 
 /// Whether calls and messages from `number` are refused.

@@ -3,7 +3,7 @@
 //! (JSON in netstrings), with what it receives dumped to WAV by sndfile.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,15 +12,8 @@ use std::time::{Duration, Instant};
 /// SIP/TLS on port + 1), and its ctrl port (port + 1000) free.
 pub fn free_port_pair() -> u16 {
     loop {
-        let a = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("port")
-            .port();
-        if a < 64000
-            && std::net::TcpListener::bind(("127.0.0.1", a + 1)).is_ok()
-            && std::net::TcpListener::bind(("127.0.0.1", a)).is_ok()
-            && std::net::TcpListener::bind(("127.0.0.1", a + 1000)).is_ok()
-        {
+        let a = super::free_ports(2);
+        if super::port_is_free(a + 1000) {
             return a;
         }
     }

@@ -509,11 +509,7 @@ pub fn sipp(target: SocketAddr, scenario: &str, args: &[&str]) -> (i32, String) 
     let free_port;
     let mut extra: Vec<&str> = Vec::new();
     if !args.contains(&"-p") {
-        free_port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("free port")
-            .port()
-            .to_string();
+        free_port = free_udp_port().to_string();
         extra.extend(["-p", free_port.as_str()]);
     }
     let out = Command::new("timeout")
@@ -670,12 +666,54 @@ impl Drop for SippRun {
     }
 }
 
-/// A free UDP port on 127.0.0.1 (for a peer that must know its port in advance).
+/// Ports a test hands to a peer that must know its port in advance come
+/// from here: below Linux's ephemeral range (32768–60999), so no socket
+/// the kernel numbers itself (a server's `:0` listener, an HTTP client, a
+/// peer's helper socket) can take one between the test picking it and the
+/// peer binding it. The fixed media ranges the tests name sit below, in
+/// 20000–27999.
+const DYNAMIC_PORTS: std::ops::Range<u16> = 28000..32000;
+
+/// Next port of [`DYNAMIC_PORTS`] to try; every test of a binary shares it,
+/// so two tests never get the same port. Starts at a place that depends on
+/// the process id, so a peer left over by the previous test binary is
+/// unlikely to sit on the first ports tried (the bind check skips it anyway).
+fn next_dynamic(step: u16) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = u32::from(DYNAMIC_PORTS.end - DYNAMIC_PORTS.start);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() * 97) % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    let n = NEXT.fetch_add(u32::from(step), Ordering::Relaxed) % span;
+    DYNAMIC_PORTS.start + u16::try_from(n).expect("within the range")
+}
+
+/// Whether nothing holds `port` on 127.0.0.1, for UDP and TCP alike.
+pub fn port_is_free(port: u16) -> bool {
+    std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// `count` consecutive free ports (UDP and TCP) on 127.0.0.1, outside the
+/// ephemeral range; returns the first.
+pub fn free_ports(count: u16) -> u16 {
+    for _ in 0..2000 {
+        let first = next_dynamic(count);
+        if first + count <= DYNAMIC_PORTS.end && (first..first + count).all(port_is_free) {
+            return first;
+        }
+    }
+    panic!("no {count} free consecutive ports in {DYNAMIC_PORTS:?}");
+}
+
+/// A free UDP port on 127.0.0.1 (for a peer that must know its port in
+/// advance), outside the ephemeral range: see [`DYNAMIC_PORTS`].
 pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("free port")
-        .port()
+    free_ports(1)
 }
 
 /// The SIP credentials Twilio and Homeline share in the tests.
