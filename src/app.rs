@@ -197,6 +197,7 @@ async fn run_with_db(
         secrets: secrets.clone(),
         hashes: HashPool::new(MAX_CONCURRENT_PASSWORD_HASHES),
         setup_lock: tokio::sync::Mutex::new(()),
+        forwards: Default::default(),
         outbox: outbox.clone(),
         events,
         #[cfg(feature = "test-hooks")]

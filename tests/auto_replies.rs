@@ -80,7 +80,9 @@ static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 /// An incoming SMS, signed as Twilio signs it; returns its MessageSid.
 fn sms(h: &Homeline, from: &str, body: &str) -> String {
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let sid = format!("SM{n:032x}");
+    // Incoming SIDs start with `f`, the stand-in numbers the messages
+    // Homeline sends `SM000…1`, `SM000…2`: the two never meet.
+    let sid = format!("SMf{n:031x}");
     let params = [
         ("MessageSid", sid.as_str()),
         ("AccountSid", SID),

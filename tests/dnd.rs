@@ -253,7 +253,7 @@ fn a_ring_sequence_rings_one_phone_then_the_next() {
         cancelled_after >= Duration::from_secs(2),
         "step 1 rang its 2 s: {cancelled_after:?}"
     );
-    // Twilio heard one 180 at most and never a final answer before the 200.
+    // Twilio heard ringing (again as step 2 began), never a final failure.
     assert!(!out.contains("SIP/2.0 480"), "{out}");
     let cdr = &wait_cdrs(&h, &admin, 1)[0];
     assert_eq!(

@@ -75,6 +75,20 @@ impl Directory {
             .device_active(device, crate::rules::dnd::instant(now))
     }
 
+    /// Whether a phone must stay silent for a call to number `did_id` whose
+    /// ring plan the routing rules decided (they saw the number's DND, so
+    /// only the phone's own DND, or its owner's on a number not in DND as
+    /// a whole, still applies; see `rules::dnd`).
+    pub fn silenced(
+        &self,
+        did_id: i64,
+        device: super::DeviceId,
+        now: crate::clock::Timestamp,
+    ) -> bool {
+        self.dnd
+            .silences(did_id, device, crate::rules::dnd::instant(now))
+    }
+
     /// The phone with this SIP user name.
     pub fn phone_by_username(&self, username: &str) -> Option<&Phone> {
         self.phones.values().find(|p| p.username == username)

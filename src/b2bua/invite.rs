@@ -77,6 +77,7 @@ impl Calls {
                 from_user: &from_user,
                 outgoing,
                 now: cx.now,
+                decided: rule.is_some(),
                 ring,
             },
             &self.directory,

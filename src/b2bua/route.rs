@@ -108,6 +108,9 @@ pub(super) struct Request<'a> {
     /// The ring plan an authenticated call from Twilio carried
     /// (`X-Homeline-Ring`); `None`: every phone of the number.
     pub(super) ring: Option<Vec<Step>>,
+    /// The routing rules decided the call (it names a rule or carries a
+    /// ring plan): they saw the number's DND.
+    pub(super) decided: bool,
 }
 
 fn dnd_refusal(why: &str) -> Refused {
@@ -134,6 +137,9 @@ pub(super) fn plan(
                 return Err(refuse(404, "not one of this household's numbers"));
             };
             let all: Vec<DeviceId> = entry.device_ids.iter().map(|d| DeviceId(*d)).collect();
+            // A decision of the rules was made knowing the number's DND; a
+            // call without one rings only phones in no DND at all.
+            let decided = req.decided || req.ring.is_some();
             let asked = match req.ring {
                 Some(steps) => sequence::without(steps, |d| {
                     let known = directory.phones.contains_key(&d.0);
@@ -145,7 +151,13 @@ pub(super) fn plan(
                 None => vec![Step::all(all)],
             };
             let rings_someone = !asked.is_empty();
-            let steps = sequence::without(asked, |d| directory.in_dnd(d, req.now));
+            let steps = sequence::without(asked, |d| {
+                if decided {
+                    directory.silenced(entry.did_id, d, req.now)
+                } else {
+                    directory.in_dnd(d, req.now)
+                }
+            });
             if steps.is_empty() && rings_someone {
                 return Err(dnd_refusal("every phone of this call is in Do-Not-Disturb"));
             }
@@ -325,6 +337,7 @@ mod tests {
                 outgoing: 0,
                 now: Timestamp::from_unix_millis(0),
                 ring: None,
+                decided: false,
             },
             dir,
             &rules(),
@@ -392,6 +405,7 @@ mod tests {
                 outgoing: 0,
                 now: Timestamp::from_unix_millis(0),
                 ring: None,
+                decided: false,
             },
             &dir,
             &rules(),
@@ -410,6 +424,7 @@ mod tests {
                 outgoing: 99,
                 now: Timestamp::from_unix_millis(0),
                 ring: None,
+                decided: false,
             },
             &dir,
             &rules(),

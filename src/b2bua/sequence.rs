@@ -7,8 +7,9 @@
 //! by the voice webhook from the routing rules' decision, read with
 //! [`crate::rules::engine::parse_ring_header`]); phones in Do-Not-Disturb
 //! are taken out of every step before the call starts, and a step left
-//! empty is dropped. The caller's INVITE stays unanswered throughout
-//! (its one 180 or 183 holds): when a step's time is up its forks are
+//! empty is dropped. The caller's INVITE stays unanswered throughout (its
+//! 180 is sent again as each step starts; a 183 with early media holds as
+//! sent): when a step's time is up its forks are
 //! CANCELled and the next step's INVITEs go out; a 2xx from any fork ends
 //! the sequence as it ends any ringing; a step whose every fork failed
 //! (busy, declined, unreachable) moves on at once. After the last step the
@@ -174,10 +175,32 @@ impl Calls {
             if more {
                 ringing.sequence = Some(sequence);
             }
+            let keep_alive =
+                ringing.sent_ringing && call.a.early_answer.is_none() && call.a.reliable.is_none();
             self.arm_step(id, &step, more, cx);
+            if keep_alive {
+                self.ring_again(id, cx);
+            }
             return true;
         }
         false
+    }
+
+    /// The caller's 180 once more as a step starts, so its side (and any
+    /// proxy's timer C, RFC 3261 §16.8) sees the call still progressing
+    /// through a long sequence. Only for a plain 180 (a 183's early media
+    /// or a reliable provisional stands as sent).
+    fn ring_again(&mut self, id: CallId, cx: &mut Cx<'_>) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let contact = cx.contact(call.a.route);
+        let mut r = build::reply(&call.a.invite, 180, &call.a.tag);
+        r.headers.push(
+            crate::sip::message::HeaderName::Contact,
+            format!("<{contact}>"),
+        );
+        cx.respond(&call.a.tx, r);
     }
 
     /// [`CallTimer::NextStep`]: the step rang long enough.

@@ -86,7 +86,7 @@ fn in_dnd(w: &mut World, devices: &[i64]) {
 }
 
 #[test]
-fn a_sequence_rings_each_step_for_its_time_and_the_caller_hears_one_180() {
+fn a_sequence_rings_each_step_for_its_time_and_the_caller_keeps_hearing_180() {
     let mut w = World::new(None);
     let (_a, out) = call_from_twilio(
         &mut w,
@@ -108,9 +108,10 @@ fn a_sequence_rings_each_step_for_its_time_and_the_caller_hears_one_180() {
     assert_eq!(cancels[0].1, step1[0].route);
     let step2 = forks(&out);
     assert_eq!(rung(&step2), vec![2, 12], "step 2: the office");
-    assert!(
-        out.statuses().is_empty(),
-        "the caller's INVITE stays unanswered"
+    assert_eq!(
+        out.statuses(),
+        vec![180],
+        "the caller's INVITE stays unanswered, its 180 kept alive"
     );
     assert_eq!(w.phase(id), Some("ringing"));
     // The kitchen's 487 changes nothing; the office's 180 is not repeated.
@@ -358,4 +359,41 @@ fn the_bye_waits_for_the_ack_and_a_phone_that_never_acks_is_let_go() {
     );
     assert!(out.closed());
     assert!(w.calls.features.is_empty());
+}
+
+#[test]
+fn a_persons_dnd_silences_their_phones_unless_the_rules_rang_through_it() {
+    let mut w = World::new(None);
+    // Gran (user 10) owns the kitchen and is the number's only person.
+    let mut d = w.calls.directory().clone();
+    d.dnd.owners.insert(1, 10);
+    d.dnd.did_users.insert(9, vec![10]);
+    d.dnd.users.insert(
+        10,
+        crate::rules::dnd::Dnd {
+            on: true,
+            schedule: None,
+        },
+    );
+    w.calls.set_directory(d.clone());
+    // No decision of the rules: the kitchen stays silent.
+    let (_a, out) = call_from_twilio(&mut w, "", "p1");
+    assert_eq!(rung(&forks(&out)), vec![2, 12]);
+    // The rules saw the number in DND and still chose the kitchen (a VIP).
+    let (_a, out) = call_from_twilio(&mut w, "X-Homeline-Rule: 3\r\nX-Homeline-Ring: 1\r\n", "p2");
+    assert_eq!(rung(&forks(&out)), vec![1]);
+    // A rule's ring_all carries no plan, only the rule: every phone rings.
+    let (_a, out) = call_from_twilio(&mut w, "X-Homeline-Rule: 3\r\n", "p2b");
+    assert_eq!(rung(&forks(&out)), vec![1, 2, 12]);
+    // A phone's own DND is absolute.
+    d.dnd.devices.insert(
+        1,
+        crate::rules::dnd::Dnd {
+            on: true,
+            schedule: None,
+        },
+    );
+    w.calls.set_directory(d);
+    let (_a, out) = call_from_twilio(&mut w, "X-Homeline-Ring: 1\r\n", "p3");
+    assert_eq!(out.statuses(), vec![480]);
 }

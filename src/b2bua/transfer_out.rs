@@ -91,6 +91,7 @@ impl Calls {
                 outgoing,
                 now: cx.now,
                 ring: None,
+                decided: false,
             },
             &self.directory,
             &self.config.rules,

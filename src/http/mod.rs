@@ -29,6 +29,7 @@ pub mod messages;
 pub mod openapi;
 pub mod request;
 pub mod router;
+pub mod rules;
 pub mod setup;
 pub mod setup_steps;
 pub mod signed;
@@ -105,6 +106,9 @@ pub struct ServerState {
     /// Serialises setup-wizard completions (the first one wins, the others
     /// find setup completed).
     pub setup_lock: tokio::sync::Mutex<()>,
+    /// The toll-fraud hourly cap for calls a routing rule forwards out
+    /// through Twilio (the call layer counts the phones' own calls).
+    pub forwards: std::sync::Mutex<crate::dialplan::TollGuard>,
     /// Test builds only: milliseconds the accept loop must block once.
     #[cfg(feature = "test-hooks")]
     pub stall_http_ms: AtomicU64,
@@ -142,6 +146,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(auto_replies::routes());
     routes.extend(twilio_admin::routes());
     routes.extend(greetings::routes());
+    routes.extend(rules::routes());
     routes.extend(openapi::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());

@@ -103,6 +103,7 @@ impl TestServer {
             secrets: Arc::new(SecretBox::from_key(&[7; 32]).expect("key")),
             hashes: HashPool::new(2),
             setup_lock: tokio::sync::Mutex::new(()),
+            forwards: Default::default(),
             outbox,
             events: crate::events::Events::new(),
             #[cfg(feature = "test-hooks")]

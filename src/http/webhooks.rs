@@ -5,7 +5,7 @@
 //!
 //! | Route | Twilio calls it | Answer |
 //! |---|---|---|
-//! | `voice/incoming` | a call to one of our numbers | TwiML: `<Reject/>` (blocked, unknown) or `<Dial><Sip>` to the phones |
+//! | `voice/incoming` | a call to one of our numbers | TwiML of the routing decision (`rules::engine::decide`): `<Dial><Sip>` to the phones (rule and phones in `X-Homeline-*` headers), `<Dial><Number>` for a forward, voicemail, `<Reject>` (blocked, anonymous, unknown, a rule), or `<Say>` then `<Hangup>` |
 //! | `voice/dial-result` | the `<Dial action>`; also the `<Record action>` | empty (answered), voicemail TwiML, or `<Hangup/>` after recording |
 //! | `voice/status` | call status callback | 204; a call record when the call ends |
 //! | `voice/sip-domain` | a phone's outgoing call through our SIP Domain | `<Dial callerId><Number>` or `<Reject/>` |
@@ -28,8 +28,13 @@ use super::ServerState;
 use crate::cdr;
 use crate::constants::{VOICEMAIL_MAX_LENGTH, VOICEMAIL_RING_TIMEOUT, VOICEMAIL_SILENCE_TIMEOUT};
 use crate::messages;
+use crate::rules::engine::{
+    decide, ring_header, CallFacts, Decision, DefaultKind, RING_HEADER, RULE_HEADER,
+};
+use crate::rules::model::{Action, RejectReason};
+use crate::rules::store as rules_store;
 use crate::store::cdrs::{self, Disposition};
-use crate::store::dids;
+use crate::store::{dids, routes};
 use crate::sysconfig::{self, ConfigError};
 use crate::twilio::client::{encode_component, is_sid};
 use crate::twilio::routing::{self, sip_user};
@@ -133,84 +138,208 @@ fn voicemail_twiml(public: &str, did_id: i64, from: &str, greeting: Greeting) ->
         .push(Verb::Hangup)
 }
 
-/// What to do with an incoming call.
-enum CallPlan {
-    Reject,
-    Ring {
-        did_id: i64,
-        did: String,
-        sip: Option<(String, u16, String, String)>,
-    },
+/// What to do with an incoming call to one of our numbers: the engine's
+/// decision, with what its TwiML needs.
+struct CallPlan {
+    did_id: i64,
+    did: String,
+    decision: Decision,
+    /// Host, port, user name and password Twilio dials our SIP side with.
+    sip: Option<(String, u16, String, String)>,
+    /// A forward the toll-fraud guard refused, and why.
+    forward_refused: Option<String>,
+}
+
+/// The `<Sip>` URI of a ring action: the number at our SIP host, with the
+/// rule and the phones to ring as Twilio custom headers (`?X-…=…`), which
+/// Twilio copies onto its INVITE for the call layer.
+fn ring_uri(did: &str, host: &str, port: u16, decision: &Decision) -> String {
+    let mut uri = format!("sip:{did}@{host}:{port};transport=tls");
+    let mut headers = Vec::new();
+    if let Some(rule) = &decision.rule {
+        headers.push(format!("{RULE_HEADER}={}", rule.id));
+    }
+    if let Some(ring) = ring_header(&decision.action) {
+        headers.push(format!("{RING_HEADER}={ring}"));
+    }
+    if !headers.is_empty() {
+        uri.push('?');
+        uri.push_str(&headers.join("&"));
+    }
+    uri
+}
+
+/// How long Twilio lets the SIP leg ring: a sequence rings for the sum of
+/// its steps (Twilio's limit is 600 s), anything else the usual time.
+fn ring_timeout(action: &Action) -> u32 {
+    match action {
+        Action::Sequence { steps } => steps
+            .iter()
+            .map(|s| s.secs.unwrap_or(secs(VOICEMAIL_RING_TIMEOUT)))
+            .sum::<u32>()
+            .clamp(5, 600),
+        _ => secs(VOICEMAIL_RING_TIMEOUT),
+    }
 }
 
 async fn voice_incoming(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     let s = req.signed()?;
-    let (to, from, call_sid) = (
-        s.get("To").to_string(),
-        s.get("From").to_string(),
-        s.get("CallSid").to_string(),
-    );
+    let facts = CallFacts::from_twilio(|k| s.get(k));
+    let call_sid = s.get("CallSid").to_string();
     let secrets = state.secrets.clone();
     let now = state.clock.now();
-    let plan = state
-        .db
-        .call(move |c| {
-            let did = dids::find_by_number(c, &to)?.filter(|d| d.voice_enabled);
-            let Some(did) = did else {
-                return Ok(CallPlan::Reject);
-            };
-            if routing::is_blocked(c, &from)? {
-                cdr::record_blocked(c, &cdr::blocked(&call_sid, &from, &to, Some(did.id), now))?;
-                return Ok(CallPlan::Reject);
-            }
-            let sip = match sysconfig::sip_public_target(c)? {
-                Some((host, port)) => {
-                    let (u, p) = sysconfig::twilio_sip_credentials(c, &secrets)?;
-                    Some((host, port, u, p))
+    let reject_anonymous = state.settings.calls.reject_anonymous;
+    let dial_rules = state.settings.calls.rules.clone();
+    let plan = {
+        let facts = facts.clone();
+        state
+            .db
+            .call(move |c| {
+                let did = dids::find_by_number(c, &facts.to)?.filter(|d| d.voice_enabled);
+                let Some(did) = did else {
+                    return Ok(None);
+                };
+                let ctx = rules_store::load_context(
+                    c,
+                    did.id,
+                    rules_store::instant(now),
+                    reject_anonymous,
+                )?;
+                let decision = decide(&facts, &ctx);
+                routes::record_decision(
+                    c,
+                    &routes::CallDecision {
+                        call_sid: call_sid.clone(),
+                        did_id: Some(did.id),
+                        rule_id: decision.rule.as_ref().map(|r| r.id.0),
+                        rule_name: decision.rule.as_ref().map(|r| r.name.clone()),
+                        default_kind: decision
+                            .default
+                            .and_then(|d| serde_json::to_value(d).ok())
+                            .and_then(|v| v.as_str().map(str::to_string)),
+                        action: serde_json::to_string(&decision.action).unwrap_or_default(),
+                        spam_score: facts.spam_score,
+                    },
+                    now,
+                )?;
+                if let Some(cause) = match decision.default {
+                    Some(DefaultKind::Blocklist) => Some("blocklist"),
+                    Some(DefaultKind::Anonymous) => Some("anonymous"),
+                    _ => None,
+                } {
+                    let mut cdr =
+                        cdr::blocked(&call_sid, &facts.from, &facts.to, Some(did.id), now);
+                    cdr.hangup_cause = Some(cause.into());
+                    cdr::record_blocked(c, &cdr)?;
                 }
-                None => None,
-            };
-            Ok::<_, ConfigError>(CallPlan::Ring {
-                did_id: did.id,
-                did: did.number,
-                sip,
+                let forward_refused = match &decision.action {
+                    Action::Forward { number } => {
+                        routing::outgoing_call_allowed(c, &did.number, number, &dial_rules)?.err()
+                    }
+                    _ => None,
+                };
+                let sip = match sysconfig::sip_public_target(c)? {
+                    Some((host, port)) => {
+                        let (u, p) = sysconfig::twilio_sip_credentials(c, &secrets)?;
+                        Some((host, port, u, p))
+                    }
+                    None => None,
+                };
+                Ok::<_, ConfigError>(Some(CallPlan {
+                    did_id: did.id,
+                    did: did.number,
+                    decision,
+                    sip,
+                    forward_refused,
+                }))
             })
-        })
-        .await
-        .map_err(internal(&req))?;
-    let doc = match plan {
-        CallPlan::Reject => {
-            tracing::info!(
-                from = s.get("From"),
-                to = s.get("To"),
-                "incoming call rejected (blocked or not our number)"
-            );
-            twiml::Response::new().push(Verb::Reject)
+            .await
+            .map_err(internal(&req))?
+    };
+    let Some(CallPlan {
+        did_id,
+        did,
+        decision,
+        sip,
+        mut forward_refused,
+    }) = plan
+    else {
+        tracing::info!(from = %facts.from, to = %facts.to, "incoming call rejected: not one of our numbers");
+        return Ok(twiml_response(twiml::Response::new().push(Verb::Reject)));
+    };
+    tracing::info!(
+        call_sid = s.get("CallSid"),
+        from = %facts.from,
+        to = %facts.to,
+        rule = decision.rule.as_ref().map(|r| r.id.0),
+        rule_name = decision.rule.as_ref().map(|r| r.name.as_str()),
+        default = ?decision.default,
+        spam_score = facts.spam_score,
+        "incoming call: {}",
+        decision.explanation
+    );
+    if let (Action::Forward { number }, None) = (&decision.action, &forward_refused) {
+        let admitted = state
+            .forwards
+            .lock()
+            .map_err(|_| ApiError::internal(&req.request_id, &"forward guard poisoned"))?
+            .admit(&state.settings.calls.rules, number, 0, now);
+        forward_refused = admitted.err().map(|r| r.to_string());
+    }
+    let dial_result = s.url(&format!(
+        "/api/webhooks/voice/dial-result?did={did_id}&from={}",
+        encode_component(&facts.from)
+    ));
+    let doc = match (&decision.action, sip) {
+        (
+            Action::Reject {
+                reason: RejectReason::Busy,
+            },
+            _,
+        ) => twiml::Response::new().push(Verb::RejectBusy),
+        (Action::Reject { .. }, _) => twiml::Response::new().push(Verb::Reject),
+        (Action::Play { message }, _) => twiml::Response::new()
+            .push(Verb::Say(message.clone()))
+            .push(Verb::Hangup),
+        (Action::Forward { number }, _) if forward_refused.is_none() => {
+            twiml::Response::new().push(Verb::Dial(Dial {
+                answer_on_bridge: true,
+                timeout: Some(secs(VOICEMAIL_RING_TIMEOUT)),
+                action: Some(dial_result),
+                // The caller's own number is shown to whoever answers the
+                // forward; a withheld caller shows the household's number
+                // (Twilio needs a valid caller ID to place the leg).
+                caller_id: facts.withheld.then(|| did.clone()),
+                target: DialTarget::Number(number.clone()),
+            }))
         }
-        CallPlan::Ring {
-            did_id,
-            did,
-            sip: Some((host, port, username, password)),
-        } => twiml::Response::new().push(Verb::Dial(Dial {
+        (
+            Action::RingAll | Action::Ring { .. } | Action::Sequence { .. },
+            Some((host, port, username, password)),
+        ) => twiml::Response::new().push(Verb::Dial(Dial {
             answer_on_bridge: true,
-            timeout: Some(secs(VOICEMAIL_RING_TIMEOUT)),
-            action: Some(s.url(&format!(
-                "/api/webhooks/voice/dial-result?did={did_id}&from={}",
-                encode_component(s.get("From"))
-            ))),
+            timeout: Some(ring_timeout(&decision.action)),
+            action: Some(dial_result),
             caller_id: None,
             target: DialTarget::Sip {
-                uri: format!("sip:{did}@{host}:{port};transport=tls"),
+                uri: ring_uri(&did, &host, port, &decision),
                 username,
                 password,
             },
         })),
-        CallPlan::Ring { did_id, .. } => {
-            tracing::warn!(
-                "no public SIP host configured: incoming call goes straight to voicemail"
-            );
+        (action, _) => {
+            match (action, &forward_refused) {
+                (Action::Forward { number }, Some(why)) => tracing::warn!(
+                    reason = %why, number = %number,
+                    "the rule's forward was refused by the toll-fraud guard: voicemail instead"
+                ),
+                (Action::Voicemail, _) => {}
+                _ => tracing::warn!(
+                    "no public SIP host configured: incoming call goes straight to voicemail"
+                ),
+            }
             let greeting = greeting(&state, did_id).await;
-            voicemail_twiml(s.public(), did_id, s.get("From"), greeting)
+            voicemail_twiml(s.public(), did_id, &facts.from, greeting)
         }
     };
     Ok(twiml_response(doc))

@@ -2,11 +2,20 @@
 //! own and every number assigned to them) and for one phone, each switched
 //! on by hand (the web UI, `*78`) and/or by a weekly schedule.
 //!
-//! A phone is in DND when the household is, when its owner is, or when the
-//! phone itself is; a number is in DND ([`DndView::number_dnd`], what the
-//! rules' `dnd` condition reads) when the household is or every person it
-//! is assigned to is. "Is" means: switched on, or its schedule contains the
-//! current local time in the household's zone (`system.timezone`).
+//! "In DND" means: switched on, or its schedule contains the current local
+//! time in the household's zone (`system.timezone`). Two strengths:
+//!
+//! * A phone's own DND (the web UI, `*78`) is absolute: it never rings.
+//! * A person's or the household's DND is the number's when it covers the
+//!   whole number (the household, or every person the number is assigned
+//!   to: [`DndView::number_dnd`], what the rules' `dnd` condition reads).
+//!   Then the routing rules decide: a "VIP" rule placed before a "DND →
+//!   voicemail" rule rings through. A person in DND on a number shared
+//!   with someone who is not makes only their own phones silent
+//!   ([`DndView::devices`]), as a phone's own DND does.
+//!
+//! Without a decision of the rules (no ring plan in the call), a phone
+//! rings only when none of the three applies ([`DndTable::device_active`]).
 //!
 //! The call layer must not wait on SQLite, so it keeps a [`DndTable`] (the
 //! settings, the phones' owners and the zone) in its directory, reloaded
@@ -117,6 +126,8 @@ pub struct DndTable {
     pub devices: HashMap<i64, Dnd>,
     /// Each phone's owner (phones without one are absent).
     pub owners: HashMap<i64, i64>,
+    /// The people each number is assigned to, by number id.
+    pub did_users: HashMap<i64, Vec<i64>>,
     /// The household's zone.
     pub tz: TimeZone,
 }
@@ -129,6 +140,7 @@ impl Default for DndTable {
             users: HashMap::new(),
             devices: HashMap::new(),
             owners: HashMap::new(),
+            did_users: HashMap::new(),
             tz: TimeZone::UTC,
         }
     }
@@ -163,6 +175,13 @@ impl DndTable {
             let (device, user) = row?;
             table.owners.insert(device, user);
         }
+        let mut stmt =
+            conn.prepare_cached("SELECT did_id, user_id FROM did_users ORDER BY user_id")?;
+        let assigned = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in assigned {
+            let (did, user) = row?;
+            table.did_users.entry(did).or_default().push(user);
+        }
         Ok(table)
     }
 
@@ -180,27 +199,49 @@ impl DndTable {
         self.system_active(now) || self.active(self.users.get(&user), now)
     }
 
-    /// Whether a phone is in DND at `now`: its own, its owner's or the
-    /// household's.
+    /// Whether a phone's own DND is in effect at `now` (it never rings).
+    pub fn device_own_active(&self, device: DeviceId, now: jiff::Timestamp) -> bool {
+        self.active(self.devices.get(&device.0), now)
+    }
+
+    /// Whether a phone is in DND at `now` in any way: its own, its owner's
+    /// or the household's (what a call without a decision of the rules
+    /// goes by).
     pub fn device_active(&self, device: DeviceId, now: jiff::Timestamp) -> bool {
-        self.system_active(now)
-            || self.active(self.devices.get(&device.0), now)
+        self.device_own_active(device, now)
             || self
                 .owners
                 .get(&device.0)
-                .is_some_and(|u| self.active(self.users.get(u), now))
+                .map_or(self.system_active(now), |u| self.user_active(*u, now))
+    }
+
+    /// Whether the number assigned to `users` is in DND at `now`.
+    pub fn number_active(&self, users: &[i64], now: jiff::Timestamp) -> bool {
+        self.system_active(now)
+            || (!users.is_empty() && users.iter().all(|u| self.user_active(*u, now)))
+    }
+
+    /// Whether `device` must not ring for a call to `did_id` that the rules
+    /// decided: its own DND, or its owner's when the number as a whole is
+    /// not in DND (then the rules have had their say).
+    pub fn silences(&self, did_id: i64, device: DeviceId, now: jiff::Timestamp) -> bool {
+        let users = self.did_users.get(&did_id).map_or(&[][..], Vec::as_slice);
+        self.silences_for(users, device, now)
+    }
+
+    fn silences_for(&self, users: &[i64], device: DeviceId, now: jiff::Timestamp) -> bool {
+        self.device_own_active(device, now)
+            || (!self.number_active(users, now) && self.device_active(device, now))
     }
 
     /// The view of a number assigned to `users` and ringing `devices`.
     pub fn view(&self, users: &[i64], devices: &[DeviceId], now: jiff::Timestamp) -> DndView {
-        let number_dnd = self.system_active(now)
-            || (!users.is_empty() && users.iter().all(|u| self.user_active(*u, now)));
         DndView {
-            number_dnd,
+            number_dnd: self.number_active(users, now),
             devices: devices
                 .iter()
                 .copied()
-                .filter(|d| self.device_active(*d, now))
+                .filter(|d| self.silences_for(users, *d, now))
                 .collect(),
         }
     }
@@ -304,12 +345,25 @@ mod tests {
         assert!(table.device_active(DeviceId(3), noon), "on by hand");
         let view = table.view(&[10, 20], &[DeviceId(1), DeviceId(2), DeviceId(3)], evening);
         assert!(!view.number_dnd, "one of the two people is not in DND");
-        assert_eq!(view.devices, BTreeSet::from([DeviceId(1), DeviceId(3)]));
-        assert!(table.view(&[10], &[DeviceId(1)], evening).number_dnd);
+        assert_eq!(
+            view.devices,
+            BTreeSet::from([DeviceId(1), DeviceId(3)]),
+            "the person in DND on a shared number: their phone is silent"
+        );
+        // A number whose only person is in DND: the rules decide (a VIP
+        // may ring through); a phone's own DND stays absolute.
+        let view = table.view(&[10], &[DeviceId(1), DeviceId(3)], evening);
+        assert!(view.number_dnd);
+        assert_eq!(view.devices, BTreeSet::from([DeviceId(3)]));
         assert!(!table.view(&[], &[], evening).number_dnd, "nobody assigned");
+        table.did_users.insert(5, vec![10]);
+        assert!(!table.silences(5, DeviceId(1), evening));
+        assert!(table.silences(5, DeviceId(3), noon));
         table.system.on = true;
         assert!(table.device_active(DeviceId(2), noon));
+        assert!(table.device_active(DeviceId(4), noon), "an unowned phone");
         assert!(table.view(&[20], &[], noon).number_dnd);
+        assert!(!table.silences(5, DeviceId(2), noon), "the rules decide");
     }
 
     #[test]
@@ -333,10 +387,15 @@ mod tests {
         let view = view_for_did(&conn, did, late, &tz).unwrap();
         assert_eq!(view.devices, BTreeSet::from([kid_phone, mum_phone]));
         assert!(!view.number_dnd, "a phone in DND is not its person in DND");
+        // Both people in DND: the number is, and the rules decide; only
+        // the phone's own DND stays.
         dnd::put(&conn, Scope::User, mum, true, None, t(2)).unwrap();
-        assert!(view_for_did(&conn, did, late, &tz).unwrap().number_dnd);
+        let view = view_for_did(&conn, did, late, &tz).unwrap();
+        assert!(view.number_dnd);
+        assert_eq!(view.devices, BTreeSet::from([mum_phone]));
         let morning = at("2026-12-03T08:00", &tz);
         let view = view_for_did(&conn, did, morning, &tz).unwrap();
+        assert!(!view.number_dnd, "the kid's bedtime is over");
         assert_eq!(view.devices, BTreeSet::from([mum_phone]));
     }
 

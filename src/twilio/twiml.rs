@@ -28,6 +28,8 @@ pub enum Verb {
     Dial(Dial),
     /// `<Reject>`: refuse the call without answering it (no charge).
     Reject,
+    /// `<Reject reason="busy">`: refuse the call with a busy signal.
+    RejectBusy,
     /// `<Hangup>`.
     Hangup,
     /// `<Message>` (messaging documents): a reply text.
@@ -124,6 +126,7 @@ fn write_verb(out: &mut String, verb: &Verb) {
         Verb::Play(url) => element(out, "Play", &[], Some(url)),
         Verb::Message(text) => element(out, "Message", &[], Some(text)),
         Verb::Reject => element(out, "Reject", &[], None),
+        Verb::RejectBusy => element(out, "Reject", &[("reason", Some("busy"))], None),
         Verb::Hangup => element(out, "Hangup", &[], None),
         Verb::Record(r) => {
             let (max, timeout) = (r.max_length.to_string(), r.timeout.to_string());
@@ -274,6 +277,10 @@ mod tests {
             "{doc}"
         );
         assert_eq!(escape("a\"b\nc", true), "a&quot;b&#10;c");
+        assert_eq!(
+            Response::new().push(Verb::RejectBusy).to_xml(),
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="busy"/></Response>"#
+        );
     }
 
     #[test]

@@ -710,6 +710,22 @@ pub fn free_ports(count: u16) -> u16 {
     panic!("no {count} free consecutive ports in {DYNAMIC_PORTS:?}");
 }
 
+/// The names of the embedded migrations (`001_initial_schema`, …), in order:
+/// the files of `migrations/`, which build.rs embeds without gaps.
+pub fn migration_files() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("migrations dir")
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_suffix(".sql").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// A free UDP port on 127.0.0.1 (for a peer that must know its port in
 /// advance), outside the ephemeral range: see [`DYNAMIC_PORTS`].
 pub fn free_udp_port() -> u16 {
