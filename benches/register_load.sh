@@ -9,7 +9,7 @@
 # increasing offered rates for a fixed time per step and report, per step:
 # successful registrations/s, failed calls, UDP retransmissions, the latency
 # percentiles of the 401->200 round trip (and of REGISTER->401) and
-# the registrar's CPU time per registration.
+# the registrar's CPU time per registration and its peak resident set so far.
 #
 #   --quick      ~30 s smoke run, plus any build (2 steps of 5 s per target, kamailio -n 2)
 #   (default)    ~9 minutes: 5 steps x 30 s each for Homeline, kamailio -n 1, kamailio -n 2
@@ -113,6 +113,28 @@ if [ "$ONLY" != kamailio ]; then
     (cd "$PROV" && timeout 1800 cargo build -q) || die "building benches/provision failed"
 fi
 
+peak_rss_kb() {  # the largest VmHWM (peak resident set, kB) of a process and its direct children
+    python3 - "$@" <<'EOF'
+import os, sys
+roots = {int(p) for p in sys.argv[1:]}
+peak = 0
+for pid in os.listdir("/proc"):
+    if not pid.isdigit():
+        continue
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+        status = open(f"/proc/{pid}/status").read()
+    except OSError:
+        continue
+    ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+    if int(pid) in roots or ppid in roots:
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]))
+print(peak)
+EOF
+}
+
 cpu_ticks() {  # utime+stime (clock ticks) of a process and its direct children
     python3 - "$@" <<'EOF'
 import os, sys
@@ -173,7 +195,7 @@ measure() {
         t0=$(cpu_ticks "${pids[@]}")
         run_sipp "$label-s$i" "$port" "$rate" "$STEP_SECS"
         t1=$(cpu_ticks "${pids[@]}")
-        echo "$label $rate $((t1 - t0)) $HZ $l0 $i" >"$W/$label-s$i/meta"
+        echo "$label $rate $((t1 - t0)) $HZ $l0 $i $(peak_rss_kb "${pids[@]}")" >"$W/$label-s$i/meta"
         python3 "$BENCH/register_load_report.py" --row "$W/$label-s$i" || true
     done
 }

@@ -5,7 +5,9 @@
   register_load_report.py --row STEP_DIR       one line for one sipp run
   register_load_report.py --summary SCRATCH    all steps of all targets, grouped
 
-A STEP_DIR holds: meta ("label offered_rate cpu_ticks clk_tck loadavg step"),
+A STEP_DIR holds: meta ("label offered_rate cpu_ticks clk_tck loadavg step
+peak_rss_kb", the last the largest VmHWM of the server's processes at the
+end of the step),
 stat.csv (sipp -trace_stat, ';'-separated, last line = final cumulative
 counters) and <scenario>_<pid>_rtt.csv (sipp -trace_rtt: Date_ms;
 response_time_ms;rtd_no). sipp 3.6 times responses with a millisecond clock,
@@ -18,7 +20,7 @@ import sys
 COLS = [
     ("target", 12), ("offered/s", 9), ("ok", 7), ("failed", 6), ("retrans", 7),
     ("reg/s", 7), ("p50", 4), ("p90", 4), ("p99", 4), ("max", 5),
-    ("401 p50/p99", 11), ("cpu ms/reg", 10), ("load", 5),
+    ("401 p50/p99", 11), ("cpu ms/reg", 10), ("load", 5), ("peak MB", 7),
 ]
 
 
@@ -52,6 +54,7 @@ def step(d):
     meta = open(os.path.join(d, "meta")).read().split()
     label, rate, ticks, hz, load = meta[0], int(meta[1]), int(meta[2]), int(meta[3]), meta[4]
     index = int(meta[5]) if len(meta) > 5 else rate
+    peak_kb = int(meta[6]) if len(meta) > 6 else None
     lines = [l.rstrip("\n") for l in open(os.path.join(d, "stat.csv")) if l.strip()]
     names = lines[0].split(";")
     last = dict(zip(names, lines[-1].split(";")))
@@ -79,6 +82,7 @@ def step(d):
         "max": a[-1] if a else None,
         "c50": percentile(rtd["1"], 50), "c99": percentile(rtd["1"], 99),
         "cpu_per_reg": cpu_ms / ok if ok else None, "load": load,
+        "peak_mb": None if peak_kb is None else peak_kb / 1024.0,
     }
 
 
@@ -88,6 +92,7 @@ def row(s):
         ms(s["p50"]), ms(s["p90"]), ms(s["p99"]), ms(s["max"]),
         f"{ms(s['c50'])}/{ms(s['c99'])}",
         "-" if s["cpu_per_reg"] is None else f"{s['cpu_per_reg']:.3f}", s["load"],
+        "-" if s["peak_mb"] is None else f"{s['peak_mb']:.0f}",
     ])
 
 

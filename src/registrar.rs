@@ -200,7 +200,7 @@ impl Registrar {
         source: SocketAddr,
         protocol: Protocol,
         now: Timestamp,
-    ) -> Result<Vec<Binding>, RegisterError> {
+    ) -> Result<&[Binding], RegisterError> {
         let h = &req.headers;
         let contacts = h.values(&HeaderName::Contact);
         let header_expires = match h.get(&HeaderName::Expires) {
@@ -226,7 +226,7 @@ impl Registrar {
             for b in self.bindings.remove(&device_id).unwrap_or_default() {
                 self.removed(device_id, b.contact, "removed");
             }
-            return Ok(Vec::new());
+            return Ok(&[]);
         }
 
         // Validate everything before changing anything.
@@ -304,7 +304,9 @@ impl Registrar {
                 self.announce(RegistrationEvent::Registered { device_id, contact });
             }
         }
-        Ok(self.bindings(device_id).to_vec())
+        // Borrowed: the answer lists them, and a copy of every binding per
+        // REGISTER was three allocations each (benches/register_load.sh).
+        Ok(self.bindings(device_id))
     }
 
     /// Drops lapsed bindings; returns how many went.

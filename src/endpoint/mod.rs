@@ -45,7 +45,8 @@ use crate::sip::transaction::{
     Action, FifoTimers, Input, ServerKey, ServerTable, Timer, TimerConfig, TimerQueue, TxKey,
 };
 use crate::sip::transport::{
-    response_destination, Listen, Protocol, Received, Transport, UdpReceiver,
+    response_destination, response_destination_of, Listen, Protocol, Received, Transport,
+    UdpReceiver,
 };
 use crate::store::registrations::Binding as StoredBinding;
 use crate::watchdog::Heartbeat;
@@ -545,15 +546,12 @@ impl Endpoint {
     }
 
     async fn on_request(&mut self, req: Request, source: SocketAddr, protocol: Protocol) {
-        let Some(key) = TxKey::server(&req).map(|k| (k, protocol)) else {
+        // One parse of the top Via for the key and the answer's destination.
+        let Some((key, top_via)) = TxKey::server_and_top_via(&req) else {
             return;
         };
-        let dest = req
-            .headers
-            .values_iter(&HeaderName::Via)
-            .next()
-            .map(|v| response_destination(v, source, protocol))
-            .unwrap_or(source);
+        let key = (key, protocol);
+        let dest = response_destination_of(&top_via, source, protocol);
         if self.txs.contains(&key) {
             // A retransmission, or the ACK of a non-2xx answer. Over TCP it may
             // come on a new connection: answer where it came from now.
@@ -612,6 +610,11 @@ impl Endpoint {
                 Action::Send(msg) => {
                     if let Some((p, d)) = self.txs.destination(key) {
                         self.send(p, d, &msg).await;
+                    }
+                }
+                Action::Transmit(bytes) => {
+                    if let Some((p, d)) = self.txs.destination(key) {
+                        self.send_bytes(p, d, bytes).await;
                     }
                 }
                 Action::Arm(Timer::J, after) if after == TimerConfig::UDP.timeout() => {
@@ -678,11 +681,12 @@ impl Endpoint {
     }
 
     async fn send(&self, protocol: Protocol, dest: SocketAddr, msg: &Message) {
-        if let Err(e) = self
-            .transport
-            .send(protocol, dest, Bytes::from(msg.to_bytes()))
+        self.send_bytes(protocol, dest, Bytes::from(msg.to_bytes()))
             .await
-        {
+    }
+
+    async fn send_bytes(&self, protocol: Protocol, dest: SocketAddr, bytes: Bytes) {
+        if let Err(e) = self.transport.send(protocol, dest, bytes).await {
             tracing::debug!(%dest, error = %e, "SIP send failed");
         }
     }
@@ -817,7 +821,7 @@ impl Endpoint {
         {
             Ok(bindings) => {
                 let mut r = reply(200);
-                for b in &bindings {
+                for b in bindings {
                     let left = b.expires_at.since(now).as_secs();
                     r.headers.push(
                         HeaderName::Contact,

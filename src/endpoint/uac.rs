@@ -104,7 +104,8 @@ impl Endpoint {
                     }
                 }
                 Action::Terminated => self.forget_client(key),
-                Action::DeliverAck(_) => {}
+                // Only server transactions transmit kept bytes.
+                Action::DeliverAck(_) | Action::Transmit(_) => {}
             }
         }
         events

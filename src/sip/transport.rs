@@ -30,7 +30,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
 use super::message::{
-    parse_datagram, parse_stream, Framing, HeaderName, Message, ParseError, Request, Via,
+    parse_datagram_with_via, parse_stream, Framing, HeaderName, Message, ParseError, Request, Via,
     MAX_MESSAGE_BYTES,
 };
 
@@ -128,7 +128,13 @@ impl UdpReceiver {
             return None; // keep-alive
         }
         Some(Received {
-            message: parse_datagram(data).map(|m| stamp(m, source)),
+            message: parse_datagram_with_via(data).map(|(m, top)| match (m, top) {
+                (Message::Request(mut req), Some(top)) => {
+                    stamp_via(&mut req, Some(top), source);
+                    Message::Request(req)
+                }
+                (m, _) => stamp(m, source),
+            }),
             source,
             protocol: Protocol::Udp,
         })
@@ -497,20 +503,22 @@ async fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
 pub fn stamp(msg: Message, source: SocketAddr) -> Message {
     match msg {
         Message::Request(mut req) => {
-            stamp_via(&mut req, source);
+            stamp_via(&mut req, None, source);
             Message::Request(req)
         }
         other => other,
     }
 }
 
-fn stamp_via(req: &mut Request, source: SocketAddr) {
+/// Stamps the top Via; `parsed` is that Via as the parser's validator
+/// already read it (`None`: parse it here).
+fn stamp_via(req: &mut Request, parsed: Option<Via>, source: SocketAddr) {
     for (name, line) in req.headers.iter_mut() {
         if *name != HeaderName::Via {
             continue;
         }
         let values = super::message::split_list(line);
-        let Some(mut top) = values.first().and_then(|v| Via::parse(v)) else {
+        let Some(mut top) = parsed.or_else(|| values.first().and_then(|v| Via::parse(v))) else {
             return;
         };
         let ip = match source.ip() {
@@ -547,9 +555,17 @@ pub fn response_destination(top_via: &str, source: SocketAddr, protocol: Protoco
     if protocol.reliable() {
         return source;
     }
-    let Some(via) = Via::parse(top_via) else {
+    match Via::parse(top_via) {
+        Some(via) => response_destination_of(&via, source, protocol),
+        None => source,
+    }
+}
+
+/// [`response_destination`] for a top Via already parsed.
+pub fn response_destination_of(via: &Via, source: SocketAddr, protocol: Protocol) -> SocketAddr {
+    if protocol.reliable() {
         return source;
-    };
+    }
     let port = match via.params.get("rport") {
         Some(Some(p)) => p.parse().unwrap_or(source.port()),
         Some(None) => source.port(),
@@ -561,6 +577,7 @@ pub fn response_destination(top_via: &str, source: SocketAddr, protocol: Protoco
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sip::message::parse_datagram;
 
     fn options(via: &str) -> Request {
         let raw = format!(
@@ -569,6 +586,28 @@ mod tests {
         match parse_datagram(raw.as_bytes()) {
             Ok(Message::Request(r)) => r,
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_datagram_is_stamped_from_the_validators_via_as_from_a_fresh_parse() {
+        let src: SocketAddr = "198.51.100.7:40123".parse().expect("addr");
+        for via in [
+            "SIP/2.0/UDP 10.0.0.5:5060;rport;branch=z9hG4bK1, SIP/2.0/UDP p",
+            "SIP / 2.0 / UDP 198.51.100.7;branch=z9hG4bK2",
+            "SIP/2.0/UDP [2001:db8::1]:5070;BRANCH=z9hG4bK3;rport=9",
+        ] {
+            let raw = format!(
+                "OPTIONS sip:h SIP/2.0\r\nVia: {via}\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:h>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            );
+            let (Ok((Message::Request(mut fast), Some(top))), Ok(slow)) = (
+                parse_datagram_with_via(raw.as_bytes()),
+                parse_datagram(raw.as_bytes()),
+            ) else {
+                panic!("{via} parses")
+            };
+            stamp_via(&mut fast, Some(top), src);
+            assert_eq!(Message::Request(fast), stamp(slow, src), "{via}");
         }
     }
 

@@ -15,7 +15,8 @@ mod uri;
 
 pub use headers::{split_list, HeaderName, Headers};
 pub use parse::{
-    parse_datagram, parse_stream, Framing, ParseError, MAX_HEADERS, MAX_MESSAGE_BYTES,
+    parse_datagram, parse_datagram_with_via, parse_stream, Framing, ParseError, MAX_HEADERS,
+    MAX_MESSAGE_BYTES,
 };
 pub use uri::{unescape, NameAddr, Params, Uri};
 

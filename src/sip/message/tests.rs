@@ -330,6 +330,60 @@ fn the_fuzz_corpus_and_regressions_parse_without_panicking() {
     assert!(seen > 100, "the corpus is there ({seen} inputs)");
 }
 
+#[test]
+fn validity_checks_agree_with_the_full_parses_on_every_corpus_value() {
+    // The validator asks `is_valid`; everything else parses. Both run the
+    // same code, with and without building: every header value of the
+    // fuzz corpus and the torture messages, and every ';'-suffix of it,
+    // must get the same answer from both.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut inputs: Vec<Vec<u8>> = Vec::new();
+    for dir in [
+        "corpus/parse_datagram",
+        "corpus/parse_stream",
+        "regressions",
+    ] {
+        for entry in std::fs::read_dir(root.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            inputs.extend(std::fs::read(entry.path()));
+        }
+    }
+    let mut checked = 0;
+    for bytes in &inputs {
+        let text = String::from_utf8_lossy(bytes);
+        for line in text.split(['\r', '\n']) {
+            let Some((_, value)) = line.split_once(':') else {
+                continue;
+            };
+            let mut candidates = vec![value, value.trim()];
+            candidates.extend(
+                value
+                    .char_indices()
+                    .filter(|(_, c)| *c == ';')
+                    .map(|(i, _)| &value[i..]),
+            );
+            for v in candidates {
+                assert_eq!(
+                    NameAddr::is_valid(v),
+                    NameAddr::parse(v).is_some(),
+                    "name-addr {v:?}"
+                );
+                assert_eq!(Uri::is_valid(v), Uri::parse(v).is_some(), "URI {v:?}");
+                assert_eq!(
+                    Params::is_valid(v),
+                    Params::parse(v).is_some(),
+                    "params {v:?}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000, "the corpus is there ({checked} values)");
+}
+
 /// A REGISTER whose From line is `from` (raw bytes).
 fn with_from(method: &str, from: &[u8]) -> Vec<u8> {
     [

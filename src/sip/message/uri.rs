@@ -12,13 +12,36 @@ impl Params {
     /// Parses `;a=1;b;c="x"` (leading `;` required for each; LWS tolerated).
     /// An empty name (`;;`) is an error.
     pub fn parse(s: &str) -> Option<Params> {
+        Self::read::<true>(s)
+    }
+
+    /// Whether [`Params::parse`] accepts `s`, without building anything.
+    pub fn is_valid(s: &str) -> bool {
+        Self::read::<false>(s).is_some()
+    }
+
+    /// The one parser behind both: the same checks in the same order;
+    /// only with `BUILD` are the parameters copied out (the parser's
+    /// validator built and dropped every From, To and Contact of every
+    /// request: found by benches/register_load.sh).
+    fn read<const BUILD: bool>(s: &str) -> Option<Params> {
         let s = s.trim();
         if s.is_empty() {
             return Some(Params::default());
         }
         let body = s.strip_prefix(';')?;
         let mut out = Vec::new();
-        for part in split_outside_quotes(body, ';') {
+        // Only a quoted value can hide a ';': without quotes a plain split
+        // gives the same parts without collecting them first.
+        let (mut quoted, mut plain);
+        let parts: &mut dyn Iterator<Item = &str> = if body.contains('"') {
+            quoted = split_outside_quotes(body, ';').into_iter();
+            &mut quoted
+        } else {
+            plain = body.split(';');
+            &mut plain
+        };
+        for part in parts {
             let part = part.trim();
             let (name, value) = match part.split_once('=') {
                 Some((n, v)) => (n.trim(), Some(v.trim())),
@@ -37,7 +60,9 @@ impl Params {
                     return None;
                 }
             }
-            out.push((name.to_ascii_lowercase(), value.map(str::to_string)));
+            if BUILD {
+                out.push((name.to_ascii_lowercase(), value.map(str::to_string)));
+            }
         }
         Some(Params(out))
     }
@@ -115,6 +140,17 @@ pub struct Uri {
 impl Uri {
     /// Parses a URI; `None` if it is not one (spaces, brackets, bad host…).
     pub fn parse(s: &str) -> Option<Uri> {
+        Self::read::<true>(s)
+    }
+
+    /// Whether [`Uri::parse`] accepts `s`, without building anything.
+    pub fn is_valid(s: &str) -> bool {
+        Self::read::<false>(s).is_some()
+    }
+
+    /// Both: the same checks; only with `BUILD` are the parts copied out
+    /// (see [`Params::read`]).
+    fn read<const BUILD: bool>(s: &str) -> Option<Uri> {
         let (scheme, rest) = s.split_once(':')?;
         let mut sb = scheme.bytes();
         if !sb.next()?.is_ascii_alphabetic()
@@ -129,43 +165,43 @@ impl Uri {
         {
             return None;
         }
-        let scheme = scheme.to_ascii_lowercase();
-        if scheme != "sip" && scheme != "sips" {
+        if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
             return Some(Uri {
-                scheme,
+                scheme: lower::<BUILD>(scheme),
                 user: None,
                 host: String::new(),
                 port: None,
                 params: Params::default(),
                 headers: None,
-                opaque: Some(rest.to_string()),
+                opaque: Some(owned::<BUILD>(rest)),
             });
         }
+        let scheme = lower::<BUILD>(scheme);
         // An unescaped '@' can only end the userinfo (RFC 3261 §25.1), while
         // '?', ';' and ',' are legal inside the user part; so split it first.
         let (user, after_user) = match rest.split_once('@') {
-            Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
+            Some((u, h)) if !u.is_empty() => (Some(u), h),
             Some(_) => return None,
             None => (None, rest),
         };
-        if let Some(u) = &user {
+        if let Some(u) = user {
             if !valid_escapes(u) {
                 return None;
             }
         }
         let (hostpart, headers) = match after_user.split_once('?') {
-            Some((m, h)) if !h.is_empty() => (m, Some(h.to_string())),
+            Some((m, h)) if !h.is_empty() => (m, Some(owned::<BUILD>(h))),
             Some(_) => return None,
             None => (after_user, None),
         };
         let (hostport, params) = match hostpart.find(';') {
-            Some(i) => (&hostpart[..i], Params::parse(&hostpart[i..])?),
+            Some(i) => (&hostpart[..i], Params::read::<BUILD>(&hostpart[i..])?),
             None => (hostpart, Params::default()),
         };
-        let (host, port) = split_host_port(hostport)?;
+        let (host, port) = read_host_port::<BUILD>(hostport)?;
         Some(Uri {
             scheme,
-            user,
+            user: user.map(owned::<BUILD>),
             host,
             port,
             params,
@@ -249,6 +285,29 @@ pub fn unescape(s: &str) -> String {
 
 /// Splits `host[:port]`, `[v6]:port`; validates the host's characters.
 pub(crate) fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
+    read_host_port::<true>(s)
+}
+
+/// `s` copied, or (without `BUILD`, when only validity counts) nothing.
+fn owned<const BUILD: bool>(s: &str) -> String {
+    if BUILD {
+        s.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// `s` in lower case, or nothing without `BUILD`.
+fn lower<const BUILD: bool>(s: &str) -> String {
+    if BUILD {
+        s.to_ascii_lowercase()
+    } else {
+        String::new()
+    }
+}
+
+/// [`split_host_port`]; the host is copied out only with `BUILD`.
+fn read_host_port<const BUILD: bool>(s: &str) -> Option<(String, Option<u16>)> {
     let s = s.trim();
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let end = rest.find(']')?;
@@ -260,20 +319,21 @@ pub(crate) fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
             None if after.is_empty() => None,
             None => return None,
         };
-        (format!("[{v6}]"), port)
+        (HostText::V6(v6), port)
     } else {
         match s.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (s.to_string(), None),
+            Some((h, p)) => (HostText::Name(h), Some(p)),
+            None => (HostText::Name(s), None),
         }
     };
-    if !host.starts_with('[')
-        && (host.is_empty()
+    if let HostText::Name(host) = host {
+        if host.is_empty()
             || !host
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
-    {
-        return None;
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
+            return None;
+        }
     }
     let port = match port {
         Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
@@ -282,7 +342,20 @@ pub(crate) fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
         Some(_) => return None,
         None => None,
     };
+    let host = match host {
+        _ if !BUILD => String::new(),
+        HostText::V6(v6) => format!("[{v6}]"),
+        HostText::Name(h) => h.to_string(),
+    };
     Some((host, port))
+}
+
+/// A sent-by or URI host as written: an IPv6 literal (without its
+/// brackets) or a name/IPv4 address.
+#[derive(Clone, Copy)]
+enum HostText<'a> {
+    V6(&'a str),
+    Name(&'a str),
 }
 
 /// A `From`/`To`/`Contact`/`Route` value: optional display name, a URI, and
@@ -304,6 +377,18 @@ impl NameAddr {
     /// (unterminated quotes, unquoted non-token display names, an
     /// addr-spec carrying `?`…).
     pub fn parse(s: &str) -> Option<NameAddr> {
+        Self::read::<true>(s)
+    }
+
+    /// Whether [`NameAddr::parse`] accepts `s`, without building anything
+    /// (what the parser's validator needs).
+    pub fn is_valid(s: &str) -> bool {
+        Self::read::<false>(s).is_some()
+    }
+
+    /// Both: the same checks; only with `BUILD` are the parts copied out
+    /// (see [`Params::read`]).
+    fn read<const BUILD: bool>(s: &str) -> Option<NameAddr> {
         let s = s.trim();
         let (display, rest) = if let Some(q) = s.strip_prefix('"') {
             let end = closing_quote(q)?;
@@ -313,7 +398,11 @@ impl NameAddr {
                 return None;
             }
             (
-                Some(name.replace("\\\"", "\"").replace("\\\\", "\\")),
+                Some(if BUILD {
+                    name.replace("\\\"", "\"").replace("\\\\", "\\")
+                } else {
+                    String::new()
+                }),
                 after,
             )
         } else if let Some(lt) = s.find('<') {
@@ -328,7 +417,7 @@ impl NameAddr {
                 if name.is_empty() {
                     None
                 } else {
-                    Some(name.to_string())
+                    Some(owned::<BUILD>(name))
                 },
                 &s[lt..],
             )
@@ -337,8 +426,8 @@ impl NameAddr {
         };
         if let Some(inner) = rest.strip_prefix('<') {
             let end = inner.find('>')?;
-            let uri = Uri::parse(inner[..end].trim())?;
-            let params = Params::parse(&inner[end + 1..])?;
+            let uri = Uri::read::<BUILD>(inner[..end].trim())?;
+            let params = Params::read::<BUILD>(&inner[end + 1..])?;
             return Some(NameAddr {
                 display,
                 uri,
@@ -348,7 +437,7 @@ impl NameAddr {
         }
         // addr-spec: parameters after the URI belong to the header.
         let (uri_text, params) = match rest.find(';') {
-            Some(i) => (&rest[..i], Params::parse(&rest[i..])?),
+            Some(i) => (&rest[..i], Params::read::<BUILD>(&rest[i..])?),
             None => (rest, Params::default()),
         };
         if uri_text.contains('?') || uri_text.contains(',') {
@@ -356,10 +445,48 @@ impl NameAddr {
         }
         Some(NameAddr {
             display: None,
-            uri: Uri::parse(uri_text.trim())?,
+            uri: Uri::read::<BUILD>(uri_text.trim())?,
             params,
             bracketed: false,
         })
+    }
+}
+
+impl NameAddr {
+    /// One header parameter (`tag`, `expires`…) of a name-addr or
+    /// addr-spec value, found where [`NameAddr::parse`] finds the header
+    /// parameters but without parsing the URI or copying anything:
+    /// `Some(Some(v))` for `name=v`, `Some(None)` for a bare `name`, `None`
+    /// if absent. For a value `parse` accepts, the same as
+    /// `parse(value)?.params.get(name)`; it does not validate, so use it on
+    /// values the parser has already checked (the merge index read the
+    /// From tag with a full parse of every request's From: found by
+    /// benches/register_load.sh).
+    pub fn param_of<'a>(value: &'a str, name: &str) -> Option<Option<&'a str>> {
+        let s = value.trim();
+        let rest = if let Some(q) = s.strip_prefix('"') {
+            let end = closing_quote(q)?;
+            q[end + 1..].trim_start()
+        } else if let Some(lt) = s.find('<') {
+            &s[lt..]
+        } else {
+            s
+        };
+        let params = match rest.strip_prefix('<') {
+            Some(inner) => &inner[inner.find('>')? + 1..],
+            None => &rest[rest.find(';')?..],
+        };
+        let body = params.trim().strip_prefix(';')?;
+        split_outside_quotes(body, ';')
+            .into_iter()
+            .find_map(|part| {
+                let part = part.trim();
+                let (n, v) = match part.split_once('=') {
+                    Some((n, v)) => (n.trim(), Some(v.trim())),
+                    None => (part, None),
+                };
+                n.eq_ignore_ascii_case(name).then_some(v)
+            })
     }
 }
 
@@ -389,6 +516,29 @@ impl fmt::Display for NameAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn param_of_finds_what_the_full_parse_finds() {
+        for v in [
+            "<sip:a@h>;tag=1",
+            "\"A; b <x>\" <sip:a@h;tag=no>;TAG=2;x",
+            "Bob <sip:b@h?x=1>; tag = 3 ",
+            "sip:a@h;tag=4;expires=60",
+            "sip:a@h",
+            "<sip:a@h;tag=uri-only>",
+            "<sip:a@h>;x=\"q;tag=not\";tag",
+            "<sip:a@h>;expires=30",
+        ] {
+            let full = NameAddr::parse(v).expect(v);
+            for name in ["tag", "expires", "x"] {
+                assert_eq!(
+                    NameAddr::param_of(v, name),
+                    full.params.get(name),
+                    "{name} of {v}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn sip_uris() {
@@ -483,5 +633,11 @@ mod tests {
         assert!(Params::parse(";;").is_none());
         assert!(Params::parse(";a=").is_none());
         assert!(Params::parse("a=1").is_none(), "must start with ;");
+        let q = Params::parse(";x=\"a;b\";y").expect("quoted");
+        assert_eq!(
+            (q.get("x"), q.get("y"), q.0.len()),
+            (Some(Some("\"a;b\"")), Some(None), 2),
+            "a ';' inside quotes does not split"
+        );
     }
 }

@@ -13,6 +13,7 @@ mod client_table;
 mod fifo;
 mod queue;
 mod server;
+mod shards;
 mod table;
 mod timers;
 
@@ -24,7 +25,10 @@ pub use server::{ServerInvite, ServerNonInvite};
 pub use table::ServerTable;
 pub use timers::{Timer, TimerConfig};
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use super::message::{HeaderName, Message, Method, Request, Response, Via};
 use super::transport::Protocol;
@@ -32,6 +36,19 @@ use super::transport::Protocol;
 /// A server transaction's key plus the transport it arrived on (the same
 /// branch over UDP and over TCP is not the same transaction).
 pub type ServerKey = (TxKey, Protocol);
+
+impl shards::ShardOf for ServerKey {
+    fn shard_of(&self) -> usize {
+        match &self.0 {
+            // The branch leads the RFC 3261 key and varies most.
+            TxKey::Rfc3261 { parts } => {
+                shards::fold(parts.split('|').next().unwrap_or(parts).as_bytes())
+            }
+            // Its tail is the top Via and the method.
+            TxKey::Rfc2543 { parts } => shards::fold(parts.as_bytes()),
+        }
+    }
+}
 
 /// The INVITE transaction a CANCEL's key points at (§9.2: same branch).
 pub fn invite_key_of_cancel(cancel: &ServerKey) -> ServerKey {
@@ -46,13 +63,13 @@ pub fn invite_key_of_cancel(cancel: &ServerKey) -> ServerKey {
                 it.next().unwrap_or(""),
             );
             TxKey::Rfc3261 {
-                parts: format!("{branch}|{sent_by}|INVITE|{call}"),
+                parts: format!("{branch}|{sent_by}|INVITE|{call}").into(),
             }
         }
         TxKey::Rfc2543 { parts } => TxKey::Rfc2543 {
             parts: parts
                 .strip_suffix("CANCEL")
-                .map(|s| format!("{s}INVITE"))
+                .map(|s| format!("{s}INVITE").into())
                 .unwrap_or_else(|| parts.clone()),
         },
     };
@@ -79,6 +96,12 @@ pub enum Input {
 pub enum Action {
     /// Send this message to the peer.
     Send(Message),
+    /// Send these serialised bytes to the peer: a server transaction's
+    /// response, serialised once when the TU hands it over and kept in that
+    /// form for the retransmissions (a `Response` kept as a list of header
+    /// strings cost ~1 KB and a dozen allocations per live transaction, and
+    /// a UDP non-INVITE one lives 32 s: found by benches/register_load.sh).
+    Transmit(Bytes),
     /// Start (or restart) a timer.
     Arm(Timer, Duration),
     /// Tell the TU about a response (client transactions).
@@ -121,10 +144,11 @@ pub enum State {
 /// clients, while a client that reuses a branch for a new request (the RFC
 /// 4475 messages do) gets that request processed instead of absorbed.
 ///
-/// The RFC 3261 key is one string: a key is stored in the transaction table
-/// and the timer queue and hashed several times per request, and four
-/// strings made that four allocations per copy (found by
-/// benches/register_load.sh).
+/// The RFC 3261 key is one shared string: a key is stored in the
+/// transaction table and the timer queues and hashed several times per
+/// request; four strings made that four allocations per copy, and one
+/// `String` still one per copy (found by benches/register_load.sh), while a
+/// copy of an `Arc<str>` allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TxKey {
     /// RFC 3261 key: `branch|sent-by|method|Call-ID|CSeq number`, with the
@@ -135,37 +159,61 @@ pub enum TxKey {
     /// after the others, so the parts cannot run into each other.
     Rfc3261 {
         /// The parts, `|`-separated.
-        parts: String,
+        parts: Arc<str>,
     },
     /// RFC 2543 fallback.
     Rfc2543 {
         /// Request-URI, Call-ID, From tag, CSeq number, top Via, method.
-        parts: String,
+        parts: Arc<str>,
     },
 }
 
 impl TxKey {
     /// The server-side key of a request; `None` without a parseable Via.
     pub fn server(req: &Request) -> Option<TxKey> {
+        Self::server_and_top_via(req).map(|(key, _)| key)
+    }
+
+    /// [`TxKey::server`] with the top Via it parsed, which also says where
+    /// the responses go (one parse for both).
+    pub fn server_and_top_via(req: &Request) -> Option<(TxKey, Via)> {
         let via = Via::parse(req.headers.values_iter(&HeaderName::Via).next()?)?;
+        let key = Self::server_with_via(req, &via);
+        Some((key, via))
+    }
+
+    fn server_with_via(req: &Request, via: &Via) -> TxKey {
         let method = match req.method {
-            Method::Ack => "INVITE".to_string(),
-            ref m => m.as_str().to_string(),
+            Method::Ack => "INVITE",
+            ref m => m.as_str(),
         };
         match via.branch() {
-            Some(b) if b.starts_with("z9hG4bK") => Some(TxKey::Rfc3261 {
-                parts: format!(
-                    "{b}|{}:{}|{method}|{}|{}",
-                    via.host.to_ascii_lowercase(),
-                    via.port.unwrap_or(5060),
-                    req.headers.get(&HeaderName::CallId).unwrap_or(""),
-                    req.headers
-                        .get(&HeaderName::CSeq)
-                        .and_then(super::message::CSeq::parse)
-                        .map(|c| c.seq)
-                        .unwrap_or(0)
-                ),
-            }),
+            Some(b) if b.starts_with("z9hG4bK") => {
+                use std::fmt::Write;
+                let call_id = req.headers.get(&HeaderName::CallId).unwrap_or("");
+                let seq = req
+                    .headers
+                    .get(&HeaderName::CSeq)
+                    .and_then(super::message::CSeq::parse)
+                    .map(|c| c.seq)
+                    .unwrap_or(0);
+                // One buffer, written in place (format! and the lower-cased
+                // host copy were three allocations per request).
+                let mut parts = String::with_capacity(
+                    b.len() + via.host.len() + method.len() + call_id.len() + 20,
+                );
+                parts.push_str(b);
+                parts.push('|');
+                parts.extend(via.host.chars().map(|c| c.to_ascii_lowercase()));
+                let _ = write!(
+                    parts,
+                    ":{}|{method}|{call_id}|{seq}",
+                    via.port.unwrap_or(5060)
+                );
+                TxKey::Rfc3261 {
+                    parts: parts.into(),
+                }
+            }
             _ => {
                 let h = &req.headers;
                 let from_tag = h
@@ -178,7 +226,7 @@ impl TxKey {
                     .and_then(super::message::CSeq::parse)
                     .map(|c| c.seq)
                     .unwrap_or(0);
-                Some(TxKey::Rfc2543 {
+                TxKey::Rfc2543 {
                     parts: format!(
                         "{}|{}|{}|{}|{}|{}",
                         req.uri,
@@ -187,8 +235,9 @@ impl TxKey {
                         cseq,
                         via.to_value(),
                         method
-                    ),
-                })
+                    )
+                    .into(),
+                }
             }
         }
     }

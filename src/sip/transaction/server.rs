@@ -1,14 +1,28 @@
 //! Server transactions (RFC 3261 §17.2, RFC 6026 §7.1).
 
+use bytes::Bytes;
+
 use super::{Action, Input, State, Timer, TimerConfig};
-use crate::sip::message::{Message, Method, Response};
+use crate::sip::message::{Method, Response};
+
+/// A response serialised once: what is sent now and kept for the
+/// retransmissions.
+fn serialised(resp: &Response) -> Bytes {
+    Bytes::from(resp.to_bytes())
+}
+
+/// The kept response sent again, if there is one.
+fn resend(last: &Option<Bytes>) -> Vec<Action> {
+    last.iter().map(|b| Action::Transmit(b.clone())).collect()
+}
 
 /// A server non-INVITE transaction: Trying → Proceeding → Completed → Terminated.
 #[derive(Debug)]
 pub struct ServerNonInvite {
     state: State,
     cfg: TimerConfig,
-    last_response: Option<Response>,
+    /// The last response, serialised.
+    last_response: Option<Bytes>,
 }
 
 impl ServerNonInvite {
@@ -30,15 +44,14 @@ impl ServerNonInvite {
     pub fn handle(&mut self, input: Input) -> Vec<Action> {
         match (self.state, input) {
             (State::Trying, Input::Request(_)) => vec![],
-            (State::Proceeding | State::Completed, Input::Request(_)) => self
-                .last_response
-                .clone()
-                .map(|r| vec![Action::Send(Message::Response(r))])
-                .unwrap_or_default(),
+            (State::Proceeding | State::Completed, Input::Request(_)) => {
+                resend(&self.last_response)
+            }
             (State::Trying | State::Proceeding, Input::Respond(resp)) => {
-                let send = Action::Send(Message::Response(resp.clone()));
+                let bytes = serialised(&resp);
+                let send = Action::Transmit(bytes.clone());
                 let provisional = resp.status < 200;
-                self.last_response = Some(resp);
+                self.last_response = Some(bytes);
                 if provisional {
                     self.state = State::Proceeding;
                     vec![send]
@@ -72,7 +85,8 @@ impl ServerNonInvite {
 pub struct ServerInvite {
     state: State,
     cfg: TimerConfig,
-    last_response: Option<Response>,
+    /// The last response, serialised.
+    last_response: Option<Bytes>,
     g_interval: std::time::Duration,
 }
 
@@ -100,10 +114,7 @@ impl ServerInvite {
             (State::Proceeding | State::Completed, Input::Request(req))
                 if req.method == Method::Invite =>
             {
-                self.last_response
-                    .clone()
-                    .map(|r| vec![Action::Send(Message::Response(r))])
-                    .unwrap_or_default()
+                resend(&self.last_response)
             }
             (State::Accepted, Input::Request(req)) if req.method == Method::Ack => {
                 vec![Action::DeliverAck(req)]
@@ -113,9 +124,10 @@ impl ServerInvite {
                 vec![Action::Arm(Timer::I, self.cfg.wait(self.cfg.t4))]
             }
             (State::Proceeding, Input::Respond(resp)) => {
-                let send = Action::Send(Message::Response(resp.clone()));
+                let bytes = serialised(&resp);
+                let send = Action::Transmit(bytes.clone());
                 let status = resp.status;
-                self.last_response = Some(resp);
+                self.last_response = Some(bytes);
                 match status {
                     100..=199 => vec![send],
                     200..=299 => {
@@ -134,15 +146,11 @@ impl ServerInvite {
             }
             // The TU retransmits its 2xx itself while in Accepted (§13.3.1.4).
             (State::Accepted, Input::Respond(resp)) if (200..300).contains(&resp.status) => {
-                vec![Action::Send(Message::Response(resp))]
+                vec![Action::Transmit(serialised(&resp))]
             }
             (State::Completed, Input::Timer(Timer::G)) => {
                 self.g_interval = (self.g_interval * 2).min(self.cfg.t2);
-                let mut a: Vec<Action> = self
-                    .last_response
-                    .clone()
-                    .map(|r| vec![Action::Send(Message::Response(r))])
-                    .unwrap_or_default();
+                let mut a = resend(&self.last_response);
                 a.push(Action::Arm(Timer::G, self.g_interval));
                 a
             }

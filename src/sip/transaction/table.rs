@@ -3,9 +3,10 @@
 //! requests (RFC 3261 §8.2.2.2). Sans-IO like the machines: the driver
 //! sends what [`ServerTable::feed`] returns.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use super::shards::Sharded;
 use super::{Action, Input, ServerInvite, ServerKey, ServerNonInvite, Timer, TimerConfig, TxKey};
 use crate::sip::message::{HeaderName, Method, NameAddr, Request, Via};
 use crate::sip::transport::Protocol;
@@ -21,8 +22,9 @@ struct Entry {
     dest: SocketAddr,
     /// From tag, Call-ID and CSeq (with method) and the branch: a second
     /// request with the same identity on another branch is a merged
-    /// request (§8.2.2.2).
-    identity: (String, String),
+    /// request (§8.2.2.2). Shared with the merge index (each used to be
+    /// stored twice).
+    identity: (Arc<str>, Arc<str>),
     /// Which transaction this is among those ever opened under its key:
     /// a queued timer carries it, so one left behind by an earlier
     /// transaction with the same key is ignored.
@@ -32,39 +34,45 @@ struct Entry {
 /// From tag, Call-ID and CSeq of a request, which a forked copy shares,
 /// with the top Via branch (which a forked copy does not share; an RFC 3261
 /// key already holds it, so the Via is not parsed again).
-fn identity(key: &TxKey, req: &Request) -> (String, String) {
-    let branch = match key.branch() {
-        Some(branch) => branch.to_string(),
+fn identity(key: &TxKey, req: &Request) -> (Arc<str>, Arc<str>) {
+    let branch: Arc<str> = match key.branch() {
+        Some(branch) => branch.into(),
         None => req
             .headers
             .values(&HeaderName::Via)
             .first()
             .and_then(|v| Via::parse(v))
-            .and_then(|v| v.branch().map(str::to_string))
-            .unwrap_or_default(),
+            .and_then(|v| v.branch().map(Arc::from))
+            .unwrap_or_else(|| Arc::from("")),
     };
+    // The parser has checked From: its tag is read without parsing it again.
     let from_tag = req
         .headers
         .get(&HeaderName::From)
-        .and_then(NameAddr::parse)
-        .and_then(|n| n.params.get("tag").flatten().map(str::to_string))
-        .unwrap_or_default();
-    let who = format!(
-        "{from_tag}|{}|{}",
-        req.headers.get(&HeaderName::CallId).unwrap_or(""),
-        req.headers.get(&HeaderName::CSeq).unwrap_or("")
-    );
-    (who, branch)
+        .and_then(|from| NameAddr::param_of(from, "tag"))
+        .flatten()
+        .unwrap_or("");
+    let call_id = req.headers.get(&HeaderName::CallId).unwrap_or("");
+    let cseq = req.headers.get(&HeaderName::CSeq).unwrap_or("");
+    let mut who = String::with_capacity(from_tag.len() + call_id.len() + cseq.len() + 2);
+    for (i, part) in [from_tag, call_id, cseq].into_iter().enumerate() {
+        if i > 0 {
+            who.push('|');
+        }
+        who.push_str(part);
+    }
+    (who.into(), branch)
 }
 
 /// Live server transactions.
 #[derive(Default)]
 pub struct ServerTable {
-    txs: HashMap<ServerKey, Entry>,
+    /// Sharded, as is the merge index: neither grows all at once.
+    txs: Sharded<ServerKey, Entry>,
     /// Live requests by From tag/Call-ID/CSeq → the branch they came on.
     /// An index keeps the merge check O(1): scanning every live
     /// transaction made each request cost O(load).
-    branches: HashMap<String, String>,
+    branches: Sharded<Arc<str>, Arc<str>>,
     /// The generation the next transaction gets.
     next_generation: u64,
 }
