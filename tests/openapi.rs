@@ -196,7 +196,7 @@ fn provision(dir: &Path) -> (i64, i64, i64, i64) {
     use homeline::store::voicemails::{self, NewVoicemail};
     use homeline::store::{alerts, devices, dids, users};
     let clock: homeline::clock::SharedClock = std::sync::Arc::new(homeline::clock::SystemClock);
-    let conn = homeline::app::open_database(dir, &clock).expect("open database");
+    let mut conn = homeline::app::open_database(dir, &clock).expect("open database");
     let secrets = homeline::secrets::SecretBox::load_or_create(dir).expect("secret key");
     let now = clock.now();
     let gran = users::insert(
@@ -356,6 +356,31 @@ fn provision(dir: &Path) -> (i64, i64, i64, i64) {
         now,
     )
     .expect("job");
+    // A caller list and a rule with every kind of condition.
+    let vip = homeline::rules::store::create_list(
+        &mut conn,
+        &homeline::rules::model::CallerListInput {
+            name: "VIP".into(),
+            numbers: vec!["+15559870000".into()],
+        },
+        now,
+    )
+    .expect("caller list");
+    let rule: homeline::rules::model::RuleInput = serde_json::from_value(json!({
+        "name": "Everything",
+        "conditions": [
+            {"type": "time", "outside": true, "schedule": {
+                "weekly": [{"days": ["mon", "fri"], "from": "21:00", "to": "07:00"}],
+                "dates": [{"from": "2026-12-24", "to": "2026-12-26", "label": "Christmas"}]}},
+            {"type": "caller", "match": "prefix", "value": "+1555"},
+            {"type": "caller_list", "list_id": vip.id},
+            {"type": "withheld"}, {"type": "spam"}, {"type": "dnd"},
+            {"type": "verification", "verstat": ["TN-Validation-Failed-A", "none"]}
+        ],
+        "action": {"type": "sequence", "steps": [{"devices": [device], "secs": 15}]}
+    }))
+    .expect("rule");
+    homeline::rules::store::create_rule(&conn, did, &rule, now).expect("rule");
     (did, device, voicemail, message)
 }
 
@@ -435,6 +460,12 @@ fn the_servers_answers_match_the_documented_schemas() {
         ("/api/sip/bans", "/api/sip/bans".into(), true),
         ("/api/dids", "/api/dids".into(), true),
         ("/api/dids/{id}", format!("/api/dids/{did}"), true),
+        (
+            "/api/dids/{id}/rules",
+            format!("/api/dids/{did}/rules"),
+            true,
+        ),
+        ("/api/caller-lists", "/api/caller-lists".into(), true),
         ("/api/calls", "/api/calls".into(), true),
         ("/api/cdrs", "/api/cdrs".into(), true),
         ("/api/system/config", "/api/system/config".into(), true),

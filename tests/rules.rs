@@ -703,3 +703,63 @@ fn rules_crud_order_validation_and_access() {
     let r = rig.h.call("GET", &path, None, None);
     assert_eq!(r.status, 401);
 }
+
+#[test]
+fn a_forward_goes_out_through_twilio_within_the_toll_fraud_guard() {
+    let rig = rig(&[]);
+    let rule = add_rule(
+        &rig,
+        json!({"name": "Away", "action": {"type": "forward", "number": "+15559990000"}}),
+    );
+    let doc = incoming(
+        &rig.h,
+        &call_params("CA00000000000000000000000000000401", CALLER),
+    );
+    assert!(
+        doc.contains("<Number>+15559990000</Number></Dial>"),
+        "{doc}"
+    );
+    assert!(
+        !doc.contains("callerId"),
+        "the caller's own number shows: {doc}"
+    );
+    assert!(
+        doc.contains("/api/webhooks/voice/dial-result?did="),
+        "no answer: voicemail: {doc}"
+    );
+    let anon = incoming(
+        &rig.h,
+        &call_params("CA00000000000000000000000000000402", "anonymous"),
+    );
+    assert!(anon.contains(&format!(r#"callerId="{HOME}""#)), "{anon}");
+    // A destination blocklisted after the rule was saved: voicemail instead.
+    let r = rig.h.call(
+        "POST",
+        "/api/blocklist",
+        Some(&rig.admin),
+        Some(&json!({"pattern": "+15559990000", "pattern_type": "exact"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let refused = incoming(
+        &rig.h,
+        &call_params("CA00000000000000000000000000000403", CALLER),
+    );
+    assert!(
+        refused.contains("<Record ") && !refused.contains("<Number>"),
+        "{refused}"
+    );
+    let sim = simulate(&rig, json!({"from": CALLER}));
+    assert_eq!(sim["rule"]["id"], rule["id"]);
+    assert_eq!(
+        sim["action"],
+        json!({"type": "voicemail"}),
+        "as the real call: {sim}"
+    );
+    assert!(
+        sim["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("blocklist")),
+        "{sim}"
+    );
+    twilio_accepts(&[doc, anon, refused]);
+}

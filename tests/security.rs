@@ -161,6 +161,9 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
             Some((format!("/api/devices/{victim}"), false))
         }
         "/api/devices/{id}" => Some((format!("/api/devices/{}", hh.gran_device), true)),
+        // A user may set their own DND and their phones': gran's is another's.
+        "/api/users/{id}/dnd" => Some((format!("/api/users/{}/dnd", hh.gran_id), true)),
+        "/api/devices/{id}/dnd" => Some((format!("/api/devices/{}/dnd", hh.gran_device), true)),
         "/api/devices/{id}/password" => {
             Some((format!("/api/devices/{}/password", hh.gran_device), false))
         }
@@ -199,12 +202,16 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
             "/api/greetings/1-0123456789abcdef0123456789abcdef.mp3".into(),
             false,
         )),
-        "/api/users/{id}/dnd" => Some((format!("/api/users/{}/dnd", hh.gran_id), true)),
-        "/api/devices/{id}/dnd" => Some((format!("/api/devices/{}/dnd", hh.gran_device), true)),
         "/api/dids/{id}/auto-replies" => {
             Some((format!("/api/dids/{}/auto-replies", hh.gran_did), true))
         }
         "/api/auto-replies/{id}" => Some(("/api/auto-replies/999999".into(), true)),
+        "/api/dids/{id}/rules" | "/api/dids/{id}/rules/order" | "/api/dids/{id}/simulate" => {
+            Some((path.replace("{id}", &hh.gran_did.to_string()), true))
+        }
+        "/api/rules/{id}" | "/api/caller-lists/{id}" => {
+            Some((path.replace("{id}", "999999"), false))
+        }
         "/api/twilio/numbers/{sid}/connect" => Some((
             "/api/twilio/numbers/PN0123456789abcdef0123456789abcdef/connect".into(),
             false,

@@ -657,6 +657,42 @@ mod tests {
                 },
                 false,
             ),
+            (
+                Event::DndChanged {
+                    scope: "system",
+                    subject_id: 0,
+                    on: true,
+                    active: true,
+                },
+                true,
+            ),
+            (
+                Event::DndChanged {
+                    scope: "user",
+                    subject_id: h.kid_id,
+                    on: false,
+                    active: true,
+                },
+                true,
+            ),
+            (
+                Event::DndChanged {
+                    scope: "device",
+                    subject_id: h.other_phone,
+                    on: true,
+                    active: true,
+                },
+                false,
+            ),
+            (
+                Event::DndChanged {
+                    scope: "device",
+                    subject_id: h.kid_phone,
+                    on: false,
+                    active: false,
+                },
+                true,
+            ),
         ];
         for (e, _) in &cases {
             events.publish(e.clone());

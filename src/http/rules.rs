@@ -32,6 +32,7 @@ use crate::rules::engine::{decide, CallFacts, Decision};
 use crate::rules::model::{Action, CallerListId, CallerListInput, Invalid, RuleId, RuleInput};
 use crate::rules::{signals, store as rules_store};
 use crate::store::{devices, dids, routes, StoreError};
+use crate::twilio::routing;
 
 /// The routes of this module.
 pub fn routes() -> Vec<Route> {
@@ -348,6 +349,7 @@ async fn simulate(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
     }
     let now = rules_store::instant(state.clock.now());
     let reject_anonymous = state.settings.calls.reject_anonymous;
+    let dial_rules = state.settings.calls.rules.clone();
     let outcome = state
         .db
         .call(move |c| {
@@ -369,7 +371,19 @@ async fn simulate(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
                 spam_score: sim.spam_score,
                 verstat: sim.verstat.filter(|v| !v.trim().is_empty()),
             };
-            let decision = decide(&facts, &ctx);
+            let mut decision = decide(&facts, &ctx);
+            // The webhook's toll-fraud check of a forward, as a real call
+            // meets it (the hourly cap aside): refused means voicemail.
+            if let Action::Forward { number } = &decision.action {
+                if let Err(why) = routing::outgoing_call_allowed(c, &facts.to, number, &dial_rules)?
+                {
+                    decision.explanation = format!(
+                        "{} The forward would be refused ({why}), so the caller gets voicemail.",
+                        decision.explanation
+                    );
+                    decision.action = Action::Voicemail;
+                }
+            }
             let mut names = Vec::new();
             for step in &decision.rings {
                 for d in &step.devices {

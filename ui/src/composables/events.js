@@ -4,7 +4,7 @@
 import { onBeforeUnmount, onMounted, ref, shallowRef } from 'vue'
 
 /** The event types the server sends (see the events contract). */
-export const EVENT_TYPES = ['registration', 'call', 'voicemail', 'message', 'alert', 'resync']
+export const EVENT_TYPES = ['registration', 'call', 'voicemail', 'message', 'alert', 'dnd', 'resync']
 
 const RETRY_MS = [1000, 2000, 5000, 10000, 30000]
 

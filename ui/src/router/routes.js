@@ -46,6 +46,36 @@ export const routes = [
     meta: { title: 'Numbers', nav: 'main', role: 'admin', icon: 'hash' },
   },
   {
+    path: '/numbers/caller-lists',
+    name: 'caller-lists',
+    component: () => import('../views/numbers/rules/CallerListsView.vue'),
+    meta: { title: 'Caller lists', nav: null, role: 'admin' },
+  },
+  {
+    path: '/numbers/:id(\\d+)/rules',
+    name: 'number-rules',
+    component: () => import('../views/numbers/rules/RulesView.vue'),
+    meta: { title: 'Rules', nav: null, role: 'admin' },
+  },
+  {
+    path: '/numbers/:id(\\d+)/rules/new',
+    name: 'number-rule-new',
+    component: () => import('../views/numbers/rules/RuleEditView.vue'),
+    meta: { title: 'Add a rule', nav: null, role: 'admin' },
+  },
+  {
+    path: '/numbers/:id(\\d+)/rules/:ruleId(\\d+)',
+    name: 'number-rule',
+    component: () => import('../views/numbers/rules/RuleEditView.vue'),
+    meta: { title: 'Change a rule', nav: null, role: 'admin' },
+  },
+  {
+    path: '/dnd',
+    name: 'dnd',
+    component: () => import('../views/dnd/DndView.vue'),
+    meta: { title: 'Do-Not-Disturb', nav: 'main', role: 'user', icon: 'moon' },
+  },
+  {
     path: '/calls',
     name: 'calls',
     component: () => import('../views/calls/LiveCallsView.vue'),

@@ -1,0 +1,1 @@
+import{i as e,r as t,s as n,t as r}from"./client-bjpyncjp.js";var i=()=>t(`/api/calls`),a=e=>r(`/api/calls/${e}`),o=(t,n)=>e(`/api/calls/${t}/hold`,{on:n}),s=(t,n,r)=>e(`/api/calls/${t}/transfer`,r?{to:n,side:r}:{to:n}),c=(e={})=>t(`/api/cdrs`,e),l=(e={})=>n(`/api/cdrs/export`,e);export{i as a,o as i,c as n,s as o,a as r,l as t};

@@ -1,1 +1,0 @@
-import{a as e,i as t,r as n,t as r}from"./client-4xxuwip4.js";var i=(e={per_page:100})=>n(`/api/devices`,e),a=e=>t(`/api/devices`,e),o=(t,n)=>e(`/api/devices/${t}`,n),s=e=>r(`/api/devices/${e}`),c=e=>n(`/api/devices/${e}/credentials`),l=e=>t(`/api/devices/${e}/password`),u=()=>n(`/api/devices/registrations`);export{u as a,l as i,c as n,s as o,i as r,o as s,a as t};

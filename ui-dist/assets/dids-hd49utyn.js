@@ -1,0 +1,1 @@
+import{a as e,r as t,t as n}from"./client-bjpyncjp.js";var r=(e={per_page:100})=>t(`/api/dids`,e),i=e=>t(`/api/dids/${e}`),a=(t,n)=>e(`/api/dids/${t}/users`,{user_ids:n}),o=(t,n)=>e(`/api/dids/${t}/greeting`,n),s=e=>n(`/api/dids/${e}/greeting`),c=e=>t(`/api/dids/${e}/greeting`);export{a,s as i,c as n,o,r,i as t};

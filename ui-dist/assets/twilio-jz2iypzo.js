@@ -1,1 +1,0 @@
-import{i as e,r as t}from"./client-4xxuwip4.js";var n=()=>t(`/api/twilio/numbers`),r=t=>e(`/api/twilio/numbers/${t}/connect`),i=()=>t(`/api/twilio/sip-credentials`),a=()=>t(`/api/twilio/connections`);export{i,a as n,n as r,r as t};

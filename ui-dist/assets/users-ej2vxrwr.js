@@ -1,1 +1,0 @@
-import{a as e,i as t,r as n,t as r}from"./client-4xxuwip4.js";var i=(e={})=>n(`/api/users`,e),a=e=>t(`/api/users`,e),o=(t,n)=>e(`/api/users/${t}`,n),s=e=>r(`/api/users/${e}`),c=e=>r(`/api/users/${e}/lockout`);export{o as a,c as i,i as n,s as r,a as t};
