@@ -18,6 +18,8 @@
 //!   and the API contract (`http::openapi`, an OpenAPI 3.1 document).
 //! * [`sip`] is our SIP stack (message → transport → transaction → dialog);
 //!   [`endpoint`] runs it and dispatches requests to the [`registrar`].
+//! * [`doctor`] checks every link of the chain (clock, certificate, router,
+//!   Twilio) and says what to fix.
 //! * [`dns`] resolves names (Twilio's SIP Domain) off the SIP loop, with a
 //!   timeout and a TTL cache; answers come back to the loop as events.
 //! * [`watchdog`] turns core-loop heartbeats into systemd watchdog pings.
@@ -52,6 +54,7 @@ pub mod clock;
 pub mod constants;
 pub mod dialplan;
 pub mod dns;
+pub mod doctor;
 pub mod endpoint;
 pub mod events;
 pub mod http;
