@@ -12,6 +12,8 @@ use super::AcmeError;
 
 /// Longest an exchange with the CA may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a request is re-signed after `badNonce`.
+const MAX_NONCE_RETRIES: u32 = 3;
 /// Largest answer read (a certificate chain is a few KiB).
 const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
 
@@ -162,7 +164,7 @@ impl Client {
         payload: Option<&Value>,
         accept: &str,
     ) -> Result<Answer, AcmeError> {
-        let mut retried = false;
+        let mut retries = 0;
         loop {
             let nonce = self.fresh_nonce(step)?;
             let body = self
@@ -185,10 +187,10 @@ impl Client {
             let err = problem(step, &answer);
             // A nonce can go stale (the CA restarted, or it expired): the
             // RFC says to retry with the fresh one it sent (§6.5).
-            if !retried
+            if retries < MAX_NONCE_RETRIES
                 && matches!(&err, AcmeError::Problem { kind, .. } if kind.ends_with(":badNonce"))
             {
-                retried = true;
+                retries += 1;
                 continue;
             }
             return Err(err);
