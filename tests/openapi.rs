@@ -476,6 +476,7 @@ fn the_servers_answers_match_the_documented_schemas() {
         ),
         ("/api/system/outbox", "/api/system/outbox".into(), true),
         ("/api/system/alerts", "/api/system/alerts".into(), true),
+        ("/api/certificate", "/api/certificate".into(), true),
         ("/api/voicemails", "/api/voicemails".into(), true),
         (
             "/api/voicemails/unread",

@@ -193,6 +193,10 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
             ))
         }
         "/api/system/alerts/{id}" => Some(("/api/system/alerts/999999".into(), false)),
+        // No issuance runs: the CA's challenge fetch answers 404 to anyone.
+        "/.well-known/acme-challenge/{token}" => {
+            Some(("/.well-known/acme-challenge/unknown-token".into(), false))
+        }
         "/api/system/outbox/{id}/retry" => Some(("/api/system/outbox/999999/retry".into(), false)),
         "/api/blocklist/{id}" => Some(("/api/blocklist/999999".into(), false)),
         // Nothing is banned: an admin's unban answers 404.
