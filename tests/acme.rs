@@ -285,3 +285,102 @@ fn a_failing_challenge_is_reported_clearly_and_alerted() {
         "{alerts:?}"
     );
 }
+
+#[test]
+fn https_serves_the_self_signed_certificate_first_and_marks_cookies_secure() {
+    let h = Homeline::start_with(Start {
+        env: vec![("HOMELINE_HTTP_TLS_LISTEN".into(), "127.0.0.1:0".into())],
+        ..Start::default()
+    });
+    setup_admin(&h, "admin@example.com", PASSWORD);
+    // Before any ACME certificate: the self-signed one of <data>/tls/.
+    let pem = std::fs::read(h.data().join("tls/sip.crt")).expect("self-signed cert");
+    let root = {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_slice(&pem).expect("pem")
+    };
+    let mut tls = tls_connect(addr(&h, "https"), "homeline.local", &root, &[b"http/1.1"])
+        .expect("HTTPS with the self-signed certificate");
+    let body = json!({ "email": "admin@example.com", "password": PASSWORD }).to_string();
+    write!(
+        tls.stream,
+        "POST /api/auth/login HTTP/1.1\r\nHost: homeline.local\r\nX-Requested-With: homeline\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut out = Vec::new();
+    let _ = tls.stream.read_to_end(&mut out);
+    let answer = String::from_utf8_lossy(&out);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let cookie = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .expect("a session cookie");
+    assert!(
+        cookie.contains("; Secure"),
+        "over HTTPS the cookie is Secure: {cookie}"
+    );
+    // Over plain HTTP it is not (the LAN UI keeps working on http://).
+    let plain = h.call(
+        "POST",
+        "/api/auth/login",
+        None,
+        Some(&json!({ "email": "admin@example.com", "password": PASSWORD })),
+    );
+    assert!(!plain.header("set-cookie").unwrap_or("").contains("Secure"));
+}
+
+/// Settings → HTTPS certificate in Debian's Chromium (playwright-core and
+/// axe-core, `ui/tests/certificate.spec.cjs`) against the binary and
+/// Pebble; screenshots in `target/browser-shots/certificate/`.
+#[test]
+fn browser_certificate_page_gets_the_certificate() {
+    if common::rerun_in_private_netns("browser_certificate_page_gets_the_certificate") {
+        return;
+    }
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for m in ["playwright-core", "axe-core"] {
+        assert!(
+            root.join("ui/node_modules").join(m).is_dir(),
+            "ui/node_modules/{m} is missing: run `cd ui && npm ci` (make test-deps does)"
+        );
+    }
+    let (h, pebble) = appliance_and_pebble(None, None);
+    let token = setup_admin(&h, "mum@x.org", PASSWORD);
+    // The public name is set (the wizard's "reaching the Pi" step does it).
+    let r = h.call(
+        "PUT",
+        "/api/system/config",
+        Some(&token),
+        Some(&json!({ "system": { "public_url": format!("https://{NAME}") } })),
+    );
+    assert!(r.status < 300, "{}", r.text());
+    let shots = root.join("target/browser-shots/certificate");
+    let _ = std::fs::remove_dir_all(&shots);
+    let out = std::process::Command::new("timeout")
+        .args(["200", "node", "tests/certificate.spec.cjs"])
+        .current_dir(root.join("ui"))
+        .env("BASE_URL", format!("http://{}", h.http))
+        .env("SHOTS_DIR", &shots)
+        .env("ADMIN_EMAIL", "mum@x.org")
+        .env("ADMIN_PASSWORD", PASSWORD)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SUMMARY "))
+        .unwrap_or("(no summary)");
+    println!("certificate: screenshots in {}", shots.display());
+    assert!(
+        out.status.success(),
+        "the certificate scenario failed:\n{summary}\n{stdout}\n{}\n{}",
+        log(&h),
+        pebble.log()
+    );
+    // What the page did is what the server has.
+    let c = certificate(&h, &token);
+    assert_eq!(c["state"], "valid", "{c}");
+    assert_eq!(c["email"], "mum@example.com", "{c}");
+}

@@ -123,6 +123,10 @@ struct Inner {
     attempt: tokio::sync::Mutex<()>,
     /// Last error for the facts (mirrors the table, read without I/O).
     last_error: Mutex<Option<String>>,
+    /// When the last certificate was installed in this run: a wall clock
+    /// far ahead (a Pi without a real-time clock) would otherwise make every
+    /// new certificate look due at once and hammer the CA.
+    installed_at: Mutex<Option<Timestamp>>,
 }
 
 /// What the service needs.
@@ -163,6 +167,7 @@ impl Acme {
                 from_ca: AtomicBool::new(false),
                 attempt: tokio::sync::Mutex::new(()),
                 last_error: Mutex::new(None),
+                installed_at: Mutex::new(None),
             }),
         }
     }
@@ -309,6 +314,13 @@ impl Acme {
             return Ok(());
         };
         let due = !from_ca || !facts.names.contains(&name) || now >= facts.renew_at();
+        let too_soon = self
+            .inner
+            .installed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| now < at.plus(min_gap(&facts)));
+        let due = due && !(too_soon && facts.names.contains(&name));
         let backing_off = attempts.retry_at.is_some_and(|t| now < t);
         if forced || (due && !backing_off) {
             self.attempt(name, cfg.email, attempts.failures).await?;
@@ -390,6 +402,11 @@ impl Acme {
             Ok(loaded) => {
                 let not_after = loaded.facts.not_after;
                 self.inner.certs.install(loaded);
+                *self
+                    .inner
+                    .installed_at
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(now);
                 self.inner.from_ca.store(true, Ordering::Release);
                 *self
                     .inner
@@ -515,6 +532,13 @@ impl Acme {
             })
             .await
     }
+}
+
+/// The least time between two scheduled renewals: a third of the
+/// lifetime, at most an hour.
+fn min_gap(facts: &CertFacts) -> Duration {
+    let life = facts.not_after.since(facts.not_before);
+    (life / 3).min(Duration::from_secs(3600))
 }
 
 struct AcmeConfig {

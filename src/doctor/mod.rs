@@ -6,6 +6,8 @@
 //! elsewhere (the clock, the certificate, the router, Twilio's answers) to a
 //! [`Check`], so each can be tested for ok and for failure without a network.
 
+pub mod certificate;
+
 use serde::Serialize;
 
 /// How a check came out, worst last (a report's status is its worst check's).

@@ -245,8 +245,9 @@ pub fn client_ip(trusted_proxy: Option<IpAddr>, peer: SocketAddr, headers: &Head
         .unwrap_or(peer_ip)
 }
 
-/// Whether the client reached us over HTTPS: only a trusted proxy can say so
-/// (`X-Forwarded-Proto: https`); Homeline itself serves plain HTTP on the LAN.
+/// Whether a trusted proxy says the client reached it over HTTPS
+/// (`X-Forwarded-Proto: https`). Requests on Homeline's own HTTPS listener
+/// (`http::tls_listener`) are HTTPS without asking this.
 pub fn is_https(trusted_proxy: Option<IpAddr>, peer: SocketAddr, headers: &HeaderMap) -> bool {
     trusted_proxy.map(canonical) == Some(canonical(peer.ip()))
         && headers

@@ -448,12 +448,30 @@ async fn network(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         format!("{}-{}", media.rtp_first, media.rtp_last),
         "the sound of calls (RTP)",
     ));
-    rules.push(rule(
-        "TCP",
-        "443".into(),
-        http.port().to_string(),
-        "Twilio's webhooks (HTTPS, through a TLS proxy or tunnel in front of Homeline)",
-    ));
+    match port_of("https") {
+        // Homeline serves HTTPS itself, with the ACME certificate, whose
+        // HTTP-01 check arrives on port 80.
+        Some(https) => {
+            rules.push(rule(
+                "TCP",
+                "443".into(),
+                https.port().to_string(),
+                "Twilio's webhooks and the web UI (HTTPS)",
+            ));
+            rules.push(rule(
+                "TCP",
+                "80".into(),
+                http.port().to_string(),
+                "the HTTPS certificate: Let's Encrypt checks the public name over HTTP",
+            ));
+        }
+        None => rules.push(rule(
+            "TCP",
+            "443".into(),
+            http.port().to_string(),
+            "Twilio's webhooks (HTTPS, through a TLS proxy or tunnel in front of Homeline)",
+        )),
+    }
     Ok(json_response(
         StatusCode::OK,
         &json!({
