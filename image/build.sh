@@ -78,6 +78,13 @@ enable systemd-networkd.service multi-user.target
 enable systemd-networkd.socket sockets.target
 enable systemd-resolved.service multi-user.target
 enable systemd-timesyncd.service sysinit.target
+# Timers that need a writable root or do nothing here: apt's (no package lists
+# on the image; it is replaced whole), dpkg's database backup, e2scrub (LVM only).
+for u in timers.target.wants/apt-daily.timer timers.target.wants/apt-daily-upgrade.timer \
+         timers.target.wants/dpkg-db-backup.timer timers.target.wants/e2scrub_all.timer \
+         multi-user.target.wants/e2scrub_reap.service; do
+  rm -f "$R/etc/systemd/system/$u"
+done
 # wpasupplicant's own D-Bus service (no D-Bus here); homeline-wifi@ runs it instead.
 rm -f "$R/etc/systemd/system/multi-user.target.wants/wpa_supplicant.service" \
       "$R/etc/systemd/system/dbus-fi.w1.wpa_supplicant1.service"
@@ -93,7 +100,7 @@ ln -s /data/system/ssh "$R/root/.ssh"
 # Kernel modules a Pi never needs (README "What was trimmed"), then depmod.
 M=$R/usr/lib/modules/$KVER/kernel
 before=$(du -sm "$M" | cut -f1)
-for d in drivers/infiniband drivers/media drivers/staging drivers/isdn drivers/atm drivers/scsi \
+for d in drivers/infiniband drivers/isdn drivers/atm \
          drivers/target drivers/nvme drivers/ata drivers/md drivers/gpu/drm/amd drivers/gpu/drm/nouveau \
          drivers/gpu/drm/radeon drivers/gpu/drm/msm drivers/gpu/drm/i915 drivers/gpu/drm/tegra \
          drivers/gpu/drm/rockchip drivers/gpu/drm/meson drivers/gpu/drm/sun4i drivers/gpu/drm/exynos \
@@ -128,9 +135,32 @@ for d in drivers/infiniband drivers/media drivers/staging drivers/isdn drivers/a
          fs/ubifs fs/nilfs2 fs/reiserfs fs/dlm fs/afs fs/9p fs/orangefs fs/coda; do
   rm -rf "${M:?}/$d"
 done
+# drivers/media: all but HDMI-CEC and remote-control core, which vc4 (HDMI) needs.
+find "$M/drivers/media" -mindepth 1 -maxdepth 1 ! -name cec ! -name rc -exec rm -rf {} +
+find "$M/drivers/media/rc" -mindepth 1 -maxdepth 1 ! -name rc-core.ko -exec rm -rf {} +
+# drivers/staging: all but vc04_services (the Pi's bcm2835 audio lives there).
+find "$M/drivers/staging" -mindepth 1 -maxdepth 1 ! -name vc04_services -exec rm -rf {} +
+# A module whose dependency went with a removed directory cannot load: remove
+# it too (Debian's own modules.dep, from before the trim, says who needs whom),
+# and stop if that would take a module the Pi needs.
+DEP=$ROOT/$R/usr/lib/modules/$KVER/modules.dep
+while :; do
+  orphans=$(cd "$R/usr/lib/modules/$KVER" && awk -F': *' '{ n = split($2, d, " "); for (i = 1; i <= n; i++) print $1, d[i] }' "$DEP" |
+    while read -r mod dep; do [ -e "$mod" ] && [ ! -e "$dep" ] && echo "$mod"; done | sort -u)
+  [ -n "$orphans" ] || break
+  for o in $orphans; do rm -f "$R/usr/lib/modules/$KVER/$o"; done
+  log "also removed (their dependencies are gone): $(echo $orphans | xargs -n1 basename | tr '\n' ' ')"
+done
+for need in vc4 brcmfmac bcm2835_wdt smsc95xx lan78xx genet i6300esb sdhci-iproc bcm2835 snd-bcm2835 \
+            bcm2835-rng iproc-rng200 raspberrypi-cpufreq bcm2835_thermal cfg80211 virtio_net; do
+  find "$M" -name "$need.ko*" | grep -q . || die "kernel module $need missing after the trim"
+done
 chroot "$R" /sbin/depmod -a "$KVER"
 after=$(du -sm "$M" | cut -f1)
 log "kernel modules: $before MiB -> $after MiB"
+# The Pi boots kernel and initrd from the boot partition; the copies in /boot
+# would only take room on the system partition.
+rm -f "$R"/boot/vmlinuz-* "$R"/boot/initrd.img-* "$R"/boot/System.map-* "$R"/vmlinuz* "$R"/initrd.img*
 
 # cmdline.txt: the root read-only; the Pi's console on the serial pins and HDMI.
 sed -i -e 's/\(^\| \)rw\( \|$\)/\1ro\2/' "$R/boot/firmware/cmdline.txt"
@@ -156,10 +186,10 @@ mkfs.vfat -F 32 -n RASPIFIRM -C "$WORK/boot.vfat" $((BOOT_MB * 1024)) >/dev/null
 mcopy -s -i "$WORK/boot.vfat" "$R"/boot/firmware/* ::/
 mkdir "$WORK/fw"
 mv "$R"/boot/firmware/* "$WORK/fw/"            # /boot/firmware stays an empty mount point
-mke2fs -q -t ext4 -b 4096 -L RASPIROOT -d "$R" "$WORK/root.ext4" "${ROOT_MB}M"
+mke2fs -q -t ext4 -b 4096 -L RASPIROOT -d "$R" "$WORK/root.ext4" "${ROOT_MB}M" >/dev/null
 # 4 KiB blocks and room in the group descriptor table for growth to 512 GiB
 # online (mke2fs would pick 1 KiB blocks for a file system this small).
-mke2fs -q -t ext4 -b 4096 -m 1 -E resize=134217728 -L HOMEDATA -d "$D" "$WORK/data.ext4" "${DATA_MB}M"
+mke2fs -q -t ext4 -b 4096 -m 1 -E resize=134217728 -L HOMEDATA -d "$D" "$WORK/data.ext4" "${DATA_MB}M" >/dev/null
 rm -f "$IMG"
 truncate -s $((4 + BOOT_MB + ROOT_MB + DATA_MB))M "$IMG"
 printf 'label: dos\nstart=4MiB, size=%sMiB, type=c, bootable\nstart=%sMiB, size=%sMiB, type=83\nstart=%sMiB, size=%sMiB, type=83\n' \

@@ -12,7 +12,8 @@ image_deps() {
   missing=""
   for pair in mmdebstrap:mmdebstrap mcopy:mtools mkfs.vfat:dosfstools sfdisk:fdisk \
               qemu-system-aarch64:qemu-system-arm arch-test:arch-test mke2fs:e2fsprogs \
-              xz:xz-utils curl:curl qemu-aarch64-static:qemu-user-static file:file; do
+              xz:xz-utils curl:curl qemu-aarch64-static:qemu-user-static file:file \
+              ssh:openssh-client; do
     PATH=$PATH:/usr/sbin:/sbin command -v "${pair%%:*}" >/dev/null || missing="$missing ${pair#*:}"
   done
   [ -n "$missing" ] || return 0

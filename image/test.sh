@@ -13,7 +13,9 @@
 #   4. after qemu exits: the partition table shows the data partition filling
 #      the enlarged disk, e2fsck -fn / fsck.vfat -n find all three file systems
 #      clean.
-# Knobs: IMAGE (the .img.xz), TEST_DISK_MB (4096), HTTP_PORT (18080), BOOT_TIMEOUT (420).
+#   Also: SSH with the key file dropped on the boot partition, password refused.
+# Knobs: IMAGE (the .img.xz), TEST_DISK_MB (4096), HTTP_PORT (18080), SSH_PORT (18022),
+# BOOT_TIMEOUT (420).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -27,6 +29,7 @@ DISK=$DIR/disk.img
 LOG=$DIR/console.log
 TEST_DISK_MB=${TEST_DISK_MB:-4096}
 HTTP_PORT=${HTTP_PORT:-18080}
+SSH_PORT=${SSH_PORT:-18022}
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-420}
 [ -f "$IMAGE" ] || die "no image at $IMAGE (run: make image)"
 image_deps
@@ -58,6 +61,10 @@ mcopy -n -i "$MT" "::/$KERNEL" "$DIR/vmlinuz"
 mcopy -n -i "$MT" "::/$INITRD" "$DIR/initrd"
 log "kernel $KERNEL, initrd $INITRD"
 
+# SSH: a public key on the boot partition, as a family would put it there.
+ssh-keygen -q -t ed25519 -N '' -C image-test -f "$DIR/id_ed25519"
+mcopy -i "$MT" "$DIR/id_ed25519.pub" ::/authorized_keys
+
 # The Pi's cmdline (root=LABEL=RASPIROOT ro ...) with qemu's console, plus the
 # self-test unit. i6300esb stands in for the Pi's watchdog.
 t=$(now)
@@ -66,7 +73,7 @@ timeout "$BOOT_TIMEOUT" qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 10
   -kernel "$DIR/vmlinuz" -initrd "$DIR/initrd" \
   -append "root=LABEL=RASPIROOT ro rootwait fsck.repair=yes console=ttyAMA0 systemd.wants=homeline-selftest.service" \
   -drive if=none,file="$DISK",format=raw,id=hd -device virtio-blk-pci,drive=hd \
-  -netdev user,id=net0,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:80 -device virtio-net-pci,netdev=net0,romfile= \
+  -netdev user,id=net0,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:80,hostfwd=tcp:127.0.0.1:$SSH_PORT-:22 -device virtio-net-pci,netdev=net0,romfile= \
   -device i6300esb \
   > "$LOG" 2>&1 < /dev/null &
 QEMU_PID=$!
@@ -84,7 +91,9 @@ log "booted to the self-test in $(elapsed "$t")"
 grep -a 'HOMELINE-SELFTEST: homeline.service active' "$LOG" >/dev/null || fail "homeline.service is not active"
 check "systemd started homeline.service"
 grep -a 'HOMELINE-SELFTEST: grow-data active' "$LOG" >/dev/null || fail "homeline-grow-data.service did not succeed"
-grep -a 'HOMELINE-SELFTEST: failed units: *$' "$LOG" >/dev/null || echo "image-test: warning: $(grep -a 'HOMELINE-SELFTEST: failed units' "$LOG" | tr -d '\r')"
+failed=$(tr -d '\r' < "$LOG" | sed -n 's/.*HOMELINE-SELFTEST: failed units: *//p')
+[ -z "$failed" ] || fail "failed units: $failed"
+check "no failed units"
 
 ready=$(curl -s -o "$DIR/ready.json" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$HTTP_PORT/api/health/ready" || true)
 [ "$ready" = 200 ] || fail "GET /api/health/ready answered '$ready': $(cat "$DIR/ready.json" 2>/dev/null)"
@@ -93,6 +102,16 @@ setup=$(curl -s -o "$DIR/setup.json" -w '%{http_code}' --max-time 10 "http://127
 [ "$setup" = 200 ] || fail "GET /api/setup/status answered '$setup'"
 grep -q '"setup_completed": *false' "$DIR/setup.json" || fail "setup is not reported as not completed: $(cat "$DIR/setup.json")"
 check "GET /api/setup/status -> setup_completed false"
+
+SSH="ssh -p $SSH_PORT -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 -o LogLevel=ERROR"
+out=$($SSH -i "$DIR/id_ed25519" -o IdentitiesOnly=yes root@127.0.0.1 'hostname; systemctl is-active homeline.service' 2>&1) \
+  || fail "ssh with the boot partition's key failed: $out"
+[ "$out" = "$(printf 'homeline\nactive')" ] || fail "ssh answered: $out"
+check "ssh root@homeline with the key from the boot partition's authorized_keys"
+# What the server offers a client with no key: public keys only, no password.
+methods=$($SSH -v -o PreferredAuthentications=none root@127.0.0.1 true 2>&1 </dev/null | tr -d '\r' | sed -n 's/.*Authentications that can continue: *//p' | head -1 | tr -d ' ')
+[ "$methods" = publickey ] || fail "ssh offers '$methods' (expected publickey only)"
+check "ssh offers public-key authentication only (no passwords)"
 
 wait_for 'HOMELINE-SELFTEST: powering off' 200
 st=0
