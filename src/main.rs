@@ -101,7 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let inputs = RawInputs::from_process_env(flags);
+            let inputs = RawInputs::from_process_env(flags)?;
             let dir = inputs.data_dir();
             app::prepare_data_dir(&dir)?;
             let mut conn = store::open_connection(&dir.join("homeline.db"))?;
@@ -123,7 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     password_stdin,
                 },
         } => {
-            let inputs = RawInputs::from_process_env(flags);
+            let inputs = RawInputs::from_process_env(flags)?;
             reset_password(&inputs, &clock, &email, password_stdin)
         }
         Command::Run(args) => {
@@ -138,7 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     flags.insert(key, v);
                 }
             }
-            let inputs = RawInputs::from_process_env(flags);
+            let inputs = RawInputs::from_process_env(flags)?;
             // Logging starts before the database is open; the `config` table
             // may still change the level once it is read.
             let early = inputs.resolve(&BTreeMap::new())?;
