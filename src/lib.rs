@@ -28,6 +28,9 @@
 //! * [`watchdog`] turns core-loop heartbeats into systemd watchdog pings.
 //! * [`storage`] watches free space on the SD card without writing to it.
 //! * [`secrets`] seals secrets at rest with a key kept in the data dir.
+//! * [`certs`] is the TLS certificate shared by HTTPS and SIP over TLS,
+//!   swapped on renewal without a restart; [`acme`] obtains and renews it
+//!   from an ACME CA (RFC 8555, HTTP-01).
 //! * [`accounts`] holds web accounts: password hashing and policy, sessions,
 //!   login lockout, and the ownership [`accounts::scope::Scope`].
 //! * [`sysconfig`] is the configuration edited from the web UI (Twilio, SMTP,
@@ -50,9 +53,11 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod acme;
 pub mod app;
 pub mod b2bua;
 pub mod cdr;
+pub mod certs;
 pub mod clock;
 pub mod constants;
 pub mod dialplan;

@@ -54,6 +54,13 @@ pub const SPECS: &[Spec] = &[
         doc: "Address of the web UI, REST API and Twilio webhooks (port 0 picks a free port).",
     },
     Spec {
+        key: "http.tls_listen",
+        env: "HOMELINE_HTTP_TLS_LISTEN",
+        default: "",
+        in_db: true,
+        doc: "Address of the HTTPS listener (same UI, API and webhooks, with the ACME certificate once there is one; port 0 picks a free port; empty: no HTTPS).",
+    },
+    Spec {
         key: "http.trusted_proxy",
         env: "HOMELINE_HTTP_TRUSTED_PROXY",
         default: "",
@@ -250,6 +257,20 @@ pub const SPECS: &[Spec] = &[
         doc: "Base URL of Twilio's REST API (tests point it at a local stand-in).",
     },
     Spec {
+        key: "acme.directory_url",
+        env: "HOMELINE_ACME_DIRECTORY_URL",
+        default: "https://acme-v02.api.letsencrypt.org/directory",
+        in_db: true,
+        doc: "Directory of the ACME certificate authority (nothing is asked until the acme group is enabled in the UI).",
+    },
+    Spec {
+        key: "acme.ca_bundle",
+        env: "HOMELINE_ACME_CA_BUNDLE",
+        default: "",
+        in_db: true,
+        doc: "PEM file of the roots trusted when talking to the ACME server instead of the built-in web roots (a test CA such as Pebble); empty: the built-in roots.",
+    },
+    Spec {
         key: "storage.min_free_mib",
         env: "HOMELINE_STORAGE_MIN_FREE_MIB",
         default: "256",
@@ -317,6 +338,12 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// See [`SPECS`] `http.listen`.
     pub http_listen: SocketAddr,
+    /// See [`SPECS`] `http.tls_listen`; `None` when HTTPS is off.
+    pub http_tls_listen: Option<SocketAddr>,
+    /// See [`SPECS`] `acme.directory_url`.
+    pub acme_directory_url: String,
+    /// See [`SPECS`] `acme.ca_bundle`; `None` for the built-in roots.
+    pub acme_ca_bundle: Option<PathBuf>,
     /// See [`SPECS`] `http.trusted_proxy`.
     pub http_trusted_proxy: Option<IpAddr>,
     /// See [`SPECS`] `sip.listen`.
@@ -707,6 +734,23 @@ impl RawInputs {
             PathBuf::from(value)
         };
         let http_listen = parse_addr(get("http.listen"))?;
+        let http_tls_listen = {
+            let (key, value, source) = get("http.tls_listen");
+            if value.trim().is_empty() {
+                None
+            } else {
+                Some(parse_addr((key, value, source))?)
+            }
+        };
+        let acme_directory_url = {
+            let (key, value, source) = get("acme.directory_url");
+            check_http_url(&value).map_err(|reason| invalid(key, value.clone(), source, reason))?;
+            value
+        };
+        let acme_ca_bundle = {
+            let (_, value, _) = get("acme.ca_bundle");
+            (!value.trim().is_empty()).then(|| PathBuf::from(value.trim()))
+        };
         let http_trusted_proxy = {
             let (key, value, source) = get("http.trusted_proxy");
             match value.trim() {
@@ -965,6 +1009,9 @@ impl RawInputs {
             twilio_sip,
             data_dir,
             http_listen,
+            http_tls_listen,
+            acme_directory_url,
+            acme_ca_bundle,
             http_trusted_proxy,
             sip_listen,
             sip_tls_listen,

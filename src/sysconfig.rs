@@ -67,6 +67,8 @@ enum Kind {
     Bool,
     /// Sealed in the `secrets` table; reported only as `<name>_set`.
     Secret,
+    /// One of a fixed list of words.
+    Choice(&'static [&'static str]),
 }
 
 /// One editable field: `group.name` is its key in `config` or `secrets`.
@@ -105,6 +107,10 @@ const FIELDS: &[Field] = &[
     f("gotify", "token", Kind::Secret),
     f("system", "timezone", Kind::Timezone),
     f("system", "public_url", Kind::Url),
+    f("acme", "enabled", Kind::Bool),
+    f("acme", "email", Kind::Email),
+    // TLS-ALPN-01 is not implemented yet; HTTP-01 through port 80 is.
+    f("acme", "challenge", Kind::Choice(&["http-01"])),
 ];
 
 impl Field {
@@ -283,6 +289,11 @@ fn check(field: &Field, value: &Value) -> Result<Option<String>, String> {
         Kind::Host => check_host(text)?,
         Kind::Url => crate::settings::check_http_url(text)?,
         Kind::Timezone => check_timezone(text)?,
+        Kind::Choice(words) => {
+            if !words.contains(&text) {
+                return Err(format!("expected one of: {}", words.join(", ")));
+            }
+        }
         Kind::AccountSid => {
             if !is_account_sid(text) {
                 return Err("expected a Twilio Account SID: AC followed by 32 hex digits".into());
