@@ -141,6 +141,13 @@ pub enum Event {
         /// In effect now (on, or its schedule says so).
         active: bool,
     },
+    /// The router's public address changed (or was found for the first
+    /// time): new calls offer it to Twilio, the DNS name follows it. Shown
+    /// to admins.
+    PublicAddressChanged {
+        /// The new address.
+        ip: std::net::IpAddr,
+    },
 }
 
 impl Event {

@@ -106,6 +106,7 @@ impl TestServer {
             forwards: Default::default(),
             outbox,
             events: crate::events::Events::new(),
+            network: Default::default(),
             #[cfg(feature = "test-hooks")]
             stall_http_ms: Default::default(),
         });
