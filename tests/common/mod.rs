@@ -6,6 +6,7 @@
 
 pub mod baresip;
 pub mod calls;
+pub mod netns;
 pub mod twilio;
 
 use std::io::{Read, Write};
