@@ -21,12 +21,14 @@ use serde_json::json;
 const NEW_WAN_IP: &str = "100.128.0.77";
 
 fn tools_present() -> bool {
-    ["miniupnpd", "turnserver", "upnpc", "nft", "sipp"].iter().all(|t| {
-        std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
+    ["miniupnpd", "turnserver", "upnpc", "nft", "sipp"]
+        .iter()
+        .all(|t| {
+            std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
 }
 
 /// The router's nftables skeleton miniupnpd adds its rules to (as its
@@ -75,8 +77,11 @@ fn duckdns_stand_in() -> (String, Arc<Mutex<Vec<String>>>) {
             let mut buf = [0u8; 2048];
             let n = s.read(&mut buf).unwrap_or(0);
             let text = String::from_utf8_lossy(&buf[..n]).to_string();
-            keep.lock().expect("lock").push(text.lines().next().unwrap_or("").to_string());
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK");
+            keep.lock()
+                .expect("lock")
+                .push(text.lines().next().unwrap_or("").to_string());
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK");
         }
     });
     (url, seen)
@@ -88,7 +93,10 @@ fn public_address_forwards_and_the_next_calls_sdp_follow_the_router() {
         eprintln!("router test: needs root for network namespaces; skipped");
         return;
     }
-    assert!(tools_present(), "install miniupnpd-nftables, coturn, miniupnpc, nftables and sip-tester (make test-deps)");
+    assert!(
+        tools_present(),
+        "install miniupnpd-nftables, coturn, miniupnpc, nftables and sip-tester (make test-deps)"
+    );
     let scratch = tempfile::tempdir().expect("tempdir");
     let mut lab = Lab::new();
 
@@ -102,7 +110,13 @@ fn public_address_forwards_and_the_next_calls_sdp_follow_the_router() {
     let upnp_log = scratch.path().join("miniupnpd.log");
     let child = lab.router.spawn(
         "miniupnpd",
-        &["-d", "-f", conf.to_str().expect("p"), "-P", pid.to_str().expect("p")],
+        &[
+            "-d",
+            "-f",
+            conf.to_str().expect("p"),
+            "-P",
+            pid.to_str().expect("p"),
+        ],
         &upnp_log,
     );
     lab.children.push(child);
@@ -159,10 +173,18 @@ fn public_address_forwards_and_the_next_calls_sdp_follow_the_router() {
             .and_then(|a| a.iter().find(|x| x["method"] == m).cloned())
             .unwrap_or_default()
     };
-    assert_eq!(method(&net, "stun")["ip"], ROUTER_WAN_IP, "STUN: {net}\n{}", std::fs::read_to_string(&turn_log).unwrap_or_default());
+    assert_eq!(
+        method(&net, "stun")["ip"],
+        ROUTER_WAN_IP,
+        "STUN: {net}\n{}",
+        std::fs::read_to_string(&turn_log).unwrap_or_default()
+    );
     assert_eq!(method(&net, "upnp")["ip"], ROUTER_WAN_IP, "IGD: {net}");
     assert_eq!(net["auto_forward"], false);
-    assert!(upnp_list(&lab).is_empty(), "nothing mapped before the admin agreed");
+    assert!(
+        upnp_list(&lab).is_empty(),
+        "nothing mapped before the admin agreed"
+    );
 
     // 2. The admin agrees: the forwards are created at miniupnpd.
     let r = h.call(
@@ -172,12 +194,19 @@ fn public_address_forwards_and_the_next_calls_sdp_follow_the_router() {
         Some(&json!({"router": {"auto_forward": true}, "ddns": {"provider": "duckdns", "domain": "myhome", "token": "tok-1"}})),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let net = h.call("POST", "/api/network/refresh", Some(&admin), None).json();
+    let net = h
+        .call("POST", "/api/network/refresh", Some(&admin), None)
+        .json();
     let states: Vec<(String, String)> = net["mappings"]
         .as_array()
         .expect("mappings")
         .iter()
-        .map(|m| (m["name"].as_str().unwrap_or("").to_string(), m["status"].as_str().unwrap_or("").to_string()))
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap_or("").to_string(),
+                m["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         states,
@@ -192,61 +221,131 @@ fn public_address_forwards_and_the_next_calls_sdp_follow_the_router() {
     let listed = upnp_list(&lab);
     assert_eq!(listed.len(), 6, "5061, 20000-20003 and 80: {listed:?}");
     for port in ["5061", "20000", "20003", "80"] {
-        assert!(listed.iter().any(|l| l.contains(&format!(" {port}->"))), "{port} in {listed:?}");
+        assert!(
+            listed.iter().any(|l| l.contains(&format!(" {port}->"))),
+            "{port} in {listed:?}"
+        );
     }
-    assert!(upnp_text().contains("leaseduration=6"), "asked with the short lease");
+    assert!(
+        upnp_text().contains("leaseduration=6"),
+        "asked with the short lease"
+    );
     // And DuckDNS was told.
     let seen = wait_for(Duration::from_secs(5), || {
         let s = duck_seen.lock().expect("lock").clone();
-        s.iter().any(|l| l.contains(&format!("ip={ROUTER_WAN_IP}"))).then_some(s)
+        s.iter()
+            .any(|l| l.contains(&format!("ip={ROUTER_WAN_IP}")))
+            .then_some(s)
     })
     .expect("DuckDNS updated");
-    assert!(seen[0].starts_with("GET /update?domains=myhome&token=tok-1&ip="), "{seen:?}");
+    assert!(
+        seen[0].starts_with("GET /update?domains=myhome&token=tok-1&ip="),
+        "{seen:?}"
+    );
 
     // 3. Renewed: after two leases the mappings are still there.
     std::thread::sleep(Duration::from_secs(13));
     let listed = upnp_list(&lab);
-    assert_eq!(listed.len(), 6, "renewed before the 6 s lease ended: {listed:?}\n{}", upnp_text());
+    assert_eq!(
+        listed.len(),
+        6,
+        "renewed before the 6 s lease ended: {listed:?}\n{}",
+        upnp_text()
+    );
     let renewals = upnp_text().matches("AddPortMapping: ext port 5061").count();
     assert!(renewals >= 3, "{renewals} requests for 5061");
 
     // 4. The provider gives the router a new address: the next check finds
     //    it and the next call offers it to Twilio.
     lab.change_wan_address(NEW_WAN_IP);
-    let net = h.call("POST", "/api/network/refresh", Some(&admin), None).json();
+    let net = h
+        .call("POST", "/api/network/refresh", Some(&admin), None)
+        .json();
     assert_eq!(net["public_ip"], NEW_WAN_IP, "{net}");
     assert_eq!(method(&net, "stun")["ip"], NEW_WAN_IP, "{net}");
-    let twilio = SippRun::spawn(None, "twilio_edge_uas.xml", &["-p", &edge.to_string(), "-mp", "22510"]);
+    let twilio = SippRun::spawn(
+        None,
+        "twilio_edge_uas.xml",
+        &["-p", &edge.to_string(), "-mp", "22510"],
+    );
     std::thread::sleep(Duration::from_millis(300));
     let phone = SippRun::spawn(
         Some(h.sip()),
         "uac_invite_rtp.xml",
-        &["-s", "(415)555-0100", "-key", "caller", "kitchen", "-au", "kitchen", "-ap", "kitchenpw", "-mp", "22410", "-d", "1000"],
+        &[
+            "-s",
+            "(415)555-0100",
+            "-key",
+            "caller",
+            "kitchen",
+            "-au",
+            "kitchen",
+            "-ap",
+            "kitchenpw",
+            "-mp",
+            "22410",
+            "-d",
+            "1000",
+        ],
     );
     let (code, out) = phone.wait(Duration::from_secs(20));
     let (tcode, tout) = twilio.wait(Duration::from_secs(10));
     assert_eq!(code, 0, "phone: {out}\nTwilio edge: {tout}");
     assert_eq!(tcode, 0, "Twilio edge: {tout}");
-    assert!(tout.contains(&format!("c=IN IP4 {NEW_WAN_IP}")), "the INVITE's SDP names the new address: {tout}");
-    assert!(!tout.contains(&format!("c=IN IP4 {ROUTER_WAN_IP}")), "{tout}");
+    assert!(
+        tout.contains(&format!("c=IN IP4 {NEW_WAN_IP}")),
+        "the INVITE's SDP names the new address: {tout}"
+    );
+    assert!(
+        !tout.contains(&format!("c=IN IP4 {ROUTER_WAN_IP}")),
+        "{tout}"
+    );
     wait_for(Duration::from_secs(5), || {
-        duck_seen.lock().expect("lock").iter().any(|l| l.contains(&format!("ip={NEW_WAN_IP}"))).then_some(())
+        duck_seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|l| l.contains(&format!("ip={NEW_WAN_IP}")))
+            .then_some(())
     })
     .expect("DuckDNS follows the new address");
 
     // 5. Turned off: removed at the router, shown as off.
-    let r = h.call("PUT", "/api/system/config", Some(&admin), Some(&json!({"router": {"auto_forward": false}})));
+    let r = h.call(
+        "PUT",
+        "/api/system/config",
+        Some(&admin),
+        Some(&json!({"router": {"auto_forward": false}})),
+    );
     assert_eq!(r.status, 200);
-    let net = h.call("POST", "/api/network/refresh", Some(&admin), None).json();
-    assert!(net["mappings"].as_array().expect("m").iter().all(|m| m["status"] == "off"), "{net}");
+    let net = h
+        .call("POST", "/api/network/refresh", Some(&admin), None)
+        .json();
+    assert!(
+        net["mappings"]
+            .as_array()
+            .expect("m")
+            .iter()
+            .all(|m| m["status"] == "off"),
+        "{net}"
+    );
     assert!(upnp_list(&lab).is_empty(), "removed: {:?}", upnp_list(&lab));
 
     // 6. On again, then a clean shutdown removes them too.
-    h.call("PUT", "/api/system/config", Some(&admin), Some(&json!({"router": {"auto_forward": true}})));
+    h.call(
+        "PUT",
+        "/api/system/config",
+        Some(&admin),
+        Some(&json!({"router": {"auto_forward": true}})),
+    );
     h.call("POST", "/api/network/refresh", Some(&admin), None);
     assert_eq!(upnp_list(&lab).len(), 6);
     assert!(h.terminate(Duration::from_secs(20)).success());
-    assert!(upnp_list(&lab).is_empty(), "removed at shutdown: {:?}", upnp_list(&lab));
+    assert!(
+        upnp_list(&lab).is_empty(),
+        "removed at shutdown: {:?}",
+        upnp_list(&lab)
+    );
 }
 
 /// Settings → Router & address in Debian's Chromium (`ui/tests/network.spec.cjs`,
@@ -271,7 +370,10 @@ fn the_network_page_shows_the_forwards_and_the_dns_name_in_a_browser() {
         env: vec![
             ("HOMELINE_NET_DISCOVER_PUBLIC_IP".into(), "true".into()),
             ("HOMELINE_NET_STUN_SERVER".into(), "127.0.0.1:9".into()),
-            ("HOMELINE_NET_DUCKDNS_URL".into(), "http://127.0.0.1:9/update".into()),
+            (
+                "HOMELINE_NET_DUCKDNS_URL".into(),
+                "http://127.0.0.1:9/update".into(),
+            ),
             ("HOMELINE_MEDIA_RTP_PORTS".into(), "20100-20103".into()),
         ],
         ..common::Start::default()
@@ -295,12 +397,28 @@ fn the_network_page_shows_the_forwards_and_the_dns_name_in_a_browser() {
         .rev()
         .find_map(|l| l.strip_prefix("SUMMARY "))
         .unwrap_or("(no summary)");
-    assert!(out.status.success(), "the network scenario failed:\n{summary}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the network scenario failed:\n{summary}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // What the page saved and what the service made of it.
     let net = h.call("GET", "/api/network", Some(&admin), None).json();
     assert_eq!(net["auto_forward"], true, "{net}");
-    assert!(net["mappings"].as_array().expect("m").iter().all(|m| m["status"] == "unsupported"), "{net}");
+    assert!(
+        net["mappings"]
+            .as_array()
+            .expect("m")
+            .iter()
+            .all(|m| m["status"] == "unsupported"),
+        "{net}"
+    );
     assert_eq!(net["ddns"]["status"], "failed", "{net}");
-    let alerts = h.call("GET", "/api/system/alerts", Some(&admin), None).json();
-    assert!(alerts.to_string().contains("dynamic DNS"), "the failure is alerted: {alerts}");
+    let alerts = h
+        .call("GET", "/api/system/alerts", Some(&admin), None)
+        .json();
+    assert!(
+        alerts.to_string().contains("dynamic DNS"),
+        "the failure is alerted: {alerts}"
+    );
 }

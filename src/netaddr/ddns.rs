@@ -39,8 +39,10 @@ pub fn full_name(sub: &str) -> String {
     format!("{sub}.{DUCKDNS_ZONE}")
 }
 
-/// The update URL (the token is in it: never log it).
-pub fn update_url(base: &str, sub: &str, token: &str, ip: IpAddr) -> String {
+/// The update URL (the token is in it: never log it). Without `ip`,
+/// DuckDNS takes the address the request comes from (its documented
+/// behaviour), which is the public one when no proxy is in the way.
+pub fn update_url(base: &str, sub: &str, token: &str, ip: Option<IpAddr>) -> String {
     let enc = |s: &str| -> String {
         s.bytes()
             .map(|b| match b {
@@ -51,16 +53,22 @@ pub fn update_url(base: &str, sub: &str, token: &str, ip: IpAddr) -> String {
             })
             .collect()
     };
-    let param = if ip.is_ipv6() { "ipv6" } else { "ip" };
-    format!(
-        "{base}?domains={}&token={}&{param}={ip}",
-        enc(sub),
-        enc(token)
-    )
+    let mut url = format!("{base}?domains={}&token={}", enc(sub), enc(token));
+    match ip {
+        Some(ip @ IpAddr::V6(_)) => url.push_str(&format!("&ipv6={ip}")),
+        Some(ip) => url.push_str(&format!("&ip={ip}")),
+        None => url.push_str("&ip="),
+    }
+    url
 }
 
-/// Tells DuckDNS that `sub` points at `ip`.
-pub async fn update(base: &str, sub: &str, token: &str, ip: IpAddr) -> Result<(), NetError> {
+/// Tells DuckDNS that `sub` points at `ip` (or at the request's source).
+pub async fn update(
+    base: &str,
+    sub: &str,
+    token: &str,
+    ip: Option<IpAddr>,
+) -> Result<(), NetError> {
     let url = update_url(base, sub, token, ip);
     let outcome = tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -119,8 +127,17 @@ mod tests {
     fn the_update_url_is_duckdns_documented_one() {
         let ip: IpAddr = "203.0.113.9".parse().expect("ip");
         assert_eq!(
-            update_url("https://www.duckdns.org/update", "myhome", "a b&c", ip),
+            update_url(
+                "https://www.duckdns.org/update",
+                "myhome",
+                "a b&c",
+                Some(ip)
+            ),
             "https://www.duckdns.org/update?domains=myhome&token=a%20b%26c&ip=203.0.113.9"
+        );
+        assert_eq!(
+            update_url("http://x/update", "myhome", "t", None),
+            "http://x/update?domains=myhome&token=t&ip="
         );
     }
 
@@ -150,13 +167,13 @@ mod tests {
     async fn ok_updates_and_ko_is_a_clear_refusal() {
         let ip: IpAddr = "203.0.113.9".parse().expect("ip");
         let (url, seen) = stand_in("OK").await;
-        update(&url, "myhome", "tok", ip).await.expect("ok");
+        update(&url, "myhome", "tok", Some(ip)).await.expect("ok");
         assert_eq!(
             seen.await.expect("line"),
             "GET /update?domains=myhome&token=tok&ip=203.0.113.9 HTTP/1.1"
         );
         let (url, _seen) = stand_in("KO").await;
-        let err = update(&url, "myhome", "SECRET-xyz", ip)
+        let err = update(&url, "myhome", "SECRET-xyz", Some(ip))
             .await
             .expect_err("ko");
         assert!(err.to_string().contains("KO"), "{err}");

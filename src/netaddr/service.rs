@@ -146,7 +146,7 @@ impl Service {
             loop {
                 tokio::select! {
                     _ = &mut stopped => {
-                        self.close_all().await;
+                        self.close_all("removed at shutdown").await;
                         return;
                     }
                     _ = tokio::time::sleep_until(wake) => break,
@@ -350,7 +350,8 @@ impl Service {
     async fn forwards(&mut self, rt: &Runtime, gateway: Option<Ipv4Addr>, now: Timestamp) {
         let plan = mappings::plan(&self.setup.listeners, rt.sip_public_port, self.setup.rtp);
         if !rt.auto_forward {
-            self.close_all().await;
+            self.close_all("not asked for: the admin did not agree")
+                .await;
             self.renew_at = None;
             return;
         }
@@ -418,8 +419,9 @@ impl Service {
         self.renew_at = Some(tokio::time::Instant::now() + lease / 2);
     }
 
-    /// Removes every forward this appliance made.
-    async fn close_all(&mut self) {
+    /// Removes every forward this appliance made; the others are marked
+    /// off with `why`.
+    async fn close_all(&mut self, why: &str) {
         let now = self.setup.clock.now();
         let open: Vec<MappingState> = self
             .mappings
@@ -428,7 +430,7 @@ impl Service {
             .cloned()
             .collect();
         for m in open {
-            let mut detail = Some("not asked for: the admin did not agree".to_string());
+            let mut detail = Some(why.to_string());
             if m.status == MappingStatus::Ok {
                 let f = Forward {
                     name: "",
@@ -447,7 +449,6 @@ impl Service {
                         detail = Some(format!("removing it failed: {e}"));
                     } else {
                         tracing::info!(forward = m.name, "forward removed");
-                        detail = Some("removed".into());
                     }
                 }
             }
@@ -540,10 +541,8 @@ impl Service {
             self.store_ddns(next, now).await;
             return;
         };
-        let Some(ip) = ip else {
-            return;
-        };
-        let due = self.ddns.ip != Some(ip)
+        // Without a known address DuckDNS takes the request's source.
+        let due = self.ddns.ip != ip
             || self.ddns.status != "ok"
             || self
                 .ddns
@@ -555,8 +554,8 @@ impl Service {
         if due {
             match ddns::update(&self.setup.settings.duckdns_url, sub, token, ip).await {
                 Ok(()) => {
-                    tracing::info!(name = %ddns::full_name(sub), %ip, "DuckDNS updated");
-                    next.ip = Some(ip);
+                    tracing::info!(name = %ddns::full_name(sub), ?ip, "DuckDNS updated");
+                    next.ip = ip;
                     next.status = "ok".into();
                     next.error = None;
                     next.updated_at = Some(now);

@@ -66,7 +66,7 @@ pub fn parse_reply(datagram: &[u8], id: TransactionId) -> Reply {
     if cookie != MAGIC_COOKIE || datagram[8..20] != id.0 {
         return Reply::Unrelated;
     }
-    if len % 4 != 0 || HEADER_LEN + len > datagram.len() {
+    if !len.is_multiple_of(4) || HEADER_LEN + len > datagram.len() {
         return Reply::Failed("malformed STUN answer (bad length)".into());
     }
     let attrs = &datagram[HEADER_LEN..HEADER_LEN + len];

@@ -66,7 +66,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
@@ -109,11 +111,37 @@ impl Lab {
         };
         run(
             "ip",
-            &["link", "add", "h0", "netns", &lab.home.name, "type", "veth", "peer", "name", "r0", "netns", &lab.router.name],
+            &[
+                "link",
+                "add",
+                "h0",
+                "netns",
+                &lab.home.name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "r0",
+                "netns",
+                &lab.router.name,
+            ],
         );
         run(
             "ip",
-            &["link", "add", "r1", "netns", &lab.router.name, "type", "veth", "peer", "name", "i0", "netns", &lab.internet.name],
+            &[
+                "link",
+                "add",
+                "r1",
+                "netns",
+                &lab.router.name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "i0",
+                "netns",
+                &lab.internet.name,
+            ],
         );
         for (ns, dev, addr) in [
             (&lab.home, "h0", format!("{HOME_IP}/24")),
@@ -125,7 +153,8 @@ impl Lab {
             ns.run("ip", &["link", "set", dev, "up"]);
             ns.run("ip", &["link", "set", "lo", "up"]);
         }
-        lab.home.run("ip", &["route", "add", "default", "via", ROUTER_LAN_IP]);
+        lab.home
+            .run("ip", &["route", "add", "default", "via", ROUTER_LAN_IP]);
         lab.router.run("sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
         lab
     }
@@ -133,7 +162,8 @@ impl Lab {
     /// Changes the router's WAN address (a new lease from the provider).
     pub fn change_wan_address(&self, new: &str) {
         self.router.run("ip", &["addr", "flush", "dev", "r1"]);
-        self.router.run("ip", &["addr", "add", &format!("{new}/24"), "dev", "r1"]);
+        self.router
+            .run("ip", &["addr", "add", &format!("{new}/24"), "dev", "r1"]);
         // Flows masqueraded to the old address are forgotten.
         let _ = self.router.output("conntrack", &["-F"]);
     }
