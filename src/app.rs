@@ -222,6 +222,25 @@ async fn run_with_db(
         }
     }
     let outbox = crate::outbox::Outbox::new(db.clone(), clock.clone()).with_events(events.clone());
+    let (network, network_task) = {
+        let mut rx = stop_rx.clone();
+        crate::netaddr::service::start(
+            crate::netaddr::service::NetSetup {
+                db: db.clone(),
+                clock: clock.clone(),
+                secrets: secrets.clone(),
+                sip: sip.clone(),
+                events: events.clone(),
+                settings: settings.net.clone(),
+                manual_ip: settings.media.public_ip,
+                listeners: listeners.clone(),
+                rtp: (settings.media.rtp_first, settings.media.rtp_last),
+            },
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        )
+    };
     let state = Arc::new(ServerState {
         settings: settings.clone(),
         db: db.clone(),
@@ -238,6 +257,7 @@ async fn run_with_db(
         outbox: outbox.clone(),
         events,
         acme: Some(acme.clone()),
+        network,
         #[cfg(feature = "test-hooks")]
         stall_http_ms: Default::default(),
     });
@@ -353,6 +373,8 @@ async fn run_with_db(
     }
     let _ = acme_task.await;
     let _ = reload_task.await;
+    // Before the endpoint goes: the forwards are removed at the router.
+    let _ = network_task.await;
     let _ = sip_task.await;
     drop(sip);
     // The endpoint is gone, so the registrar's sender is too: the writer

@@ -41,6 +41,8 @@
 //!   crashes), with a worker generic over how a job is executed.
 //! * [`events`] tells other parts (MWI, notifications) what happened.
 //! * [`media`] is SDP and the RTP relay that anchors every call.
+//! * [`netaddr`] learns the router's public address (NAT-PMP, UPnP-IGD,
+//!   STUN), asks the router for the forwards and keeps DuckDNS following.
 //! * [`dialplan`] reads dialled numbers and guards against toll fraud.
 //! * [`rules`] decides who rings when: routing rules, schedules, DND.
 //! * [`voicemail`], [`messages`] and [`cdr`] take in what Twilio's webhooks
@@ -70,6 +72,7 @@ pub mod logging;
 pub mod mdns;
 pub mod media;
 pub mod messages;
+pub mod netaddr;
 pub mod outbox;
 pub mod registrar;
 pub mod rules;

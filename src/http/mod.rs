@@ -27,6 +27,7 @@ pub mod health;
 pub mod hold_music;
 pub mod login;
 pub mod messages;
+pub mod network;
 pub mod openapi;
 pub mod request;
 pub mod router;
@@ -105,6 +106,8 @@ pub struct ServerState {
     pub outbox: crate::outbox::Outbox,
     /// What happened, for MWI and notifications.
     pub events: crate::events::Events,
+    /// The public address and the router's forwards (`/api/network`).
+    pub network: crate::netaddr::NetHandle,
     /// Serialises setup-wizard completions (the first one wins, the others
     /// find setup completed).
     pub setup_lock: tokio::sync::Mutex<()>,
@@ -153,6 +156,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(greetings::routes());
     routes.extend(rules::routes());
     routes.extend(acme_routes::routes());
+    routes.extend(network::routes());
     routes.extend(openapi::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());

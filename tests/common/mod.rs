@@ -7,6 +7,7 @@
 pub mod baresip;
 pub mod calls;
 pub mod pebble;
+pub mod netns;
 pub mod twilio;
 
 use std::io::{Read, Write};
