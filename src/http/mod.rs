@@ -17,6 +17,7 @@ pub mod blocklist;
 pub mod body;
 pub mod calls;
 pub mod devices;
+pub mod diagnostics;
 pub mod dids;
 pub mod dnd;
 pub mod error;
@@ -134,6 +135,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(startup::routes());
     routes.extend(dids::routes());
     routes.extend(devices::routes());
+    routes.extend(diagnostics::routes());
     routes.extend(dnd::routes());
     routes.extend(sip::routes());
     routes.extend(blocklist::routes());
