@@ -520,6 +520,7 @@ fn the_servers_answers_match_the_documented_schemas() {
             "/api/twilio/connections".into(),
             true,
         ),
+        ("/api/diagnostics", "/api/diagnostics".into(), true),
         (
             "/api/system/startup-settings",
             "/api/system/startup-settings".into(),

@@ -18,6 +18,7 @@ pub mod blocklist;
 pub mod body;
 pub mod calls;
 pub mod devices;
+pub mod diagnostics;
 pub mod dids;
 pub mod dnd;
 pub mod error;
@@ -142,6 +143,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(startup::routes());
     routes.extend(dids::routes());
     routes.extend(devices::routes());
+    routes.extend(diagnostics::routes());
     routes.extend(dnd::routes());
     routes.extend(sip::routes());
     routes.extend(blocklist::routes());
