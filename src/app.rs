@@ -222,6 +222,25 @@ async fn run_with_db(
         }
     }
     let outbox = crate::outbox::Outbox::new(db.clone(), clock.clone()).with_events(events.clone());
+    let (network, network_task) = {
+        let mut rx = stop_rx.clone();
+        crate::netaddr::service::start(
+            crate::netaddr::service::NetSetup {
+                db: db.clone(),
+                clock: clock.clone(),
+                secrets: secrets.clone(),
+                sip: sip.clone(),
+                events: events.clone(),
+                settings: settings.net.clone(),
+                manual_ip: settings.media.public_ip,
+                listeners: listeners.clone(),
+                rtp: (settings.media.rtp_first, settings.media.rtp_last),
+            },
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        )
+    };
     let state = Arc::new(ServerState {
         settings: settings.clone(),
         db: db.clone(),
@@ -238,6 +257,7 @@ async fn run_with_db(
         outbox: outbox.clone(),
         events,
         acme: Some(acme.clone()),
+        network,
         #[cfg(feature = "test-hooks")]
         stall_http_ms: Default::default(),
     });
@@ -323,6 +343,19 @@ async fn run_with_db(
         ))
     });
 
+    let mdns_task = settings.mdns.enabled.then(|| {
+        let (name_tx, name_rx) = watch::channel(crate::mdns::DEFAULT_INSTANCE.to_string());
+        tokio::spawn(follow_household_name(db.clone(), name_tx, stopped()));
+        tokio::spawn(crate::mdns::run(
+            crate::mdns::Config {
+                hostname: settings.mdns.hostname.clone(),
+                http_port: http_addr.port(),
+                instance: name_rx,
+            },
+            stopped(),
+        ))
+    });
+
     let ports_file = settings.run_dir().join("ports.json");
     write_ports_file(&ports_file, &listeners).await?;
     notifier.notify(Notice::Ready);
@@ -340,6 +373,8 @@ async fn run_with_db(
     }
     let _ = acme_task.await;
     let _ = reload_task.await;
+    // Before the endpoint goes: the forwards are removed at the router.
+    let _ = network_task.await;
     let _ = sip_task.await;
     drop(sip);
     // The endpoint is gone, so the registrar's sender is too: the writer
@@ -354,10 +389,52 @@ async fn run_with_db(
     if let Some(t) = watchdog_task {
         let _ = t.await;
     }
+    if let Some(t) = mdns_task {
+        let _ = t.await;
+    }
     if let Err(e) = tokio::fs::remove_file(&ports_file).await {
         tracing::warn!(error = %e, "could not remove {}", ports_file.display());
     }
     Ok(())
+}
+
+/// How often the household's name is read for the mDNS service name.
+const MDNS_NAME_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps the mDNS service name equal to the household's name (saved by the
+/// setup wizard, perhaps long after startup), "Homeline" while it has none.
+/// A read every few seconds; nothing is written.
+async fn follow_household_name(
+    db: Db,
+    name: watch::Sender<String>,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut every = tokio::time::interval(MDNS_NAME_REFRESH);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = every.tick() => {}
+        }
+        let read = db
+            .call(|c| store::config::get(c, crate::http::setup_steps::SETUP_HOUSEHOLD_NAME))
+            .await;
+        let wanted = match read {
+            Ok(Some(n)) if !n.trim().is_empty() => n.trim().to_string(),
+            Ok(_) => crate::mdns::DEFAULT_INSTANCE.to_string(),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the household name for mDNS");
+                continue;
+            }
+        };
+        name.send_if_modified(|current| {
+            let changed = *current != wanted;
+            if changed {
+                current.clone_from(&wanted);
+            }
+            changed
+        });
+    }
 }
 
 /// Reads every phone's credentials and unseals their SIP passwords into

@@ -149,6 +149,13 @@ pub enum Event {
         /// When it expires (RFC 3339).
         not_after: String,
     },
+    /// The router's public address changed (or was found for the first
+    /// time): new calls offer it to Twilio, the DNS name follows it. Shown
+    /// to admins.
+    PublicAddressChanged {
+        /// The new address.
+        ip: std::net::IpAddr,
+    },
 }
 
 impl Event {

@@ -67,8 +67,10 @@ enum Kind {
     Bool,
     /// Sealed in the `secrets` table; reported only as `<name>_set`.
     Secret,
-    /// One of a fixed list of words.
+    /// One of a few words.
     Choice(&'static [&'static str]),
+    /// A dynamic-DNS name: `myhome` or `myhome.duckdns.org`.
+    DdnsName,
 }
 
 /// One editable field: `group.name` is its key in `config` or `secrets`.
@@ -111,6 +113,10 @@ const FIELDS: &[Field] = &[
     f("acme", "email", Kind::Email),
     // TLS-ALPN-01 is not implemented yet; HTTP-01 through port 80 is.
     f("acme", "challenge", Kind::Choice(&["http-01"])),
+    f("router", "auto_forward", Kind::Bool),
+    f("ddns", "provider", Kind::Choice(&["duckdns"])),
+    f("ddns", "domain", Kind::DdnsName),
+    f("ddns", "token", Kind::Secret),
 ];
 
 impl Field {
@@ -285,15 +291,18 @@ fn check(field: &Field, value: &Value) -> Result<Option<String>, String> {
     }
     match field.kind {
         Kind::Text | Kind::Secret | Kind::Port | Kind::Bool => {}
-        Kind::Email => crate::accounts::check_email(text)?,
-        Kind::Host => check_host(text)?,
-        Kind::Url => crate::settings::check_http_url(text)?,
-        Kind::Timezone => check_timezone(text)?,
         Kind::Choice(words) => {
             if !words.contains(&text) {
                 return Err(format!("expected one of: {}", words.join(", ")));
             }
         }
+        Kind::DdnsName => {
+            crate::netaddr::ddns::subdomain(text)?;
+        }
+        Kind::Email => crate::accounts::check_email(text)?,
+        Kind::Host => check_host(text)?,
+        Kind::Url => crate::settings::check_http_url(text)?,
+        Kind::Timezone => check_timezone(text)?,
         Kind::AccountSid => {
             if !is_account_sid(text) {
                 return Err("expected a Twilio Account SID: AC followed by 32 hex digits".into());

@@ -91,7 +91,9 @@ impl Viewer {
             Event::Voicemail { did_id, .. } | Event::Message { did_id, .. } => {
                 self.owns_did(*did_id)
             }
-            Event::Alert { .. } | Event::CertificateRenewed { .. } => admin,
+            Event::Alert { .. }
+            | Event::CertificateRenewed { .. }
+            | Event::PublicAddressChanged { .. } => admin,
             Event::DndChanged {
                 scope, subject_id, ..
             } => match *scope {
@@ -158,6 +160,7 @@ pub fn wire(event: &Event) -> Option<(&'static str, serde_json::Value)> {
             "certificate",
             json!({ "name": name, "not_after": not_after }),
         ),
+        Event::PublicAddressChanged { ip } => ("public_address", json!({ "ip": ip })),
         Event::SessionsChanged { .. } | Event::Closing | Event::DirectoryChanged { .. } => {
             return None
         }

@@ -18,6 +18,7 @@ pub mod blocklist;
 pub mod body;
 pub mod calls;
 pub mod devices;
+pub mod diagnostics;
 pub mod dids;
 pub mod dnd;
 pub mod error;
@@ -27,6 +28,7 @@ pub mod health;
 pub mod hold_music;
 pub mod login;
 pub mod messages;
+pub mod network;
 pub mod openapi;
 pub mod request;
 pub mod router;
@@ -105,6 +107,8 @@ pub struct ServerState {
     pub outbox: crate::outbox::Outbox,
     /// What happened, for MWI and notifications.
     pub events: crate::events::Events,
+    /// The public address and the router's forwards (`/api/network`).
+    pub network: crate::netaddr::NetHandle,
     /// Serialises setup-wizard completions (the first one wins, the others
     /// find setup completed).
     pub setup_lock: tokio::sync::Mutex<()>,
@@ -139,6 +143,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(startup::routes());
     routes.extend(dids::routes());
     routes.extend(devices::routes());
+    routes.extend(diagnostics::routes());
     routes.extend(dnd::routes());
     routes.extend(sip::routes());
     routes.extend(blocklist::routes());
@@ -153,6 +158,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(greetings::routes());
     routes.extend(rules::routes());
     routes.extend(acme_routes::routes());
+    routes.extend(network::routes());
     routes.extend(openapi::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());

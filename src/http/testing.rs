@@ -107,6 +107,7 @@ impl TestServer {
             outbox,
             events: crate::events::Events::new(),
             acme: None,
+            network: Default::default(),
             #[cfg(feature = "test-hooks")]
             stall_http_ms: Default::default(),
         });

@@ -12,6 +12,7 @@ const settingsPages = {
   BlocklistSettings: () => import('../views/settings/BlocklistSettings.vue'),
   AlertsSettings: () => import('../views/settings/AlertsSettings.vue'),
   CertificateSettings: () => import('../views/settings/CertificateSettings.vue'),
+  NetworkSettings: () => import('../views/settings/NetworkSettings.vue'),
 }
 
 /** @type {import('vue-router').RouteRecordRaw[]} */
@@ -108,6 +109,7 @@ export const routes = [
         ['blocklist', 'Blocklist', 'BlocklistSettings'],
         ['alerts', 'Alerts & jobs', 'AlertsSettings'],
         ['certificate', 'HTTPS certificate', 'CertificateSettings'],
+        ['network', 'Router & address', 'NetworkSettings'],
       ].map(([path, title, file]) => ({
         path,
         name: `settings-${path}`,
