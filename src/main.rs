@@ -173,7 +173,13 @@ fn doctor(
     now: homeline::clock::Timestamp,
     json: bool,
 ) -> ExitCode {
-    let inputs = RawInputs::from_process_env(flags);
+    let inputs = match RawInputs::from_process_env(flags) {
+        Ok(inputs) => inputs,
+        Err(e) => {
+            eprintln!("homeline: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let report = homeline::doctor::local::run_from_data_dir(&inputs, now);
     if json {
         match serde_json::to_string_pretty(&report) {
