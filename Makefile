@@ -45,6 +45,10 @@ test-deps: ## install what the tests need when it is missing (sipp, baresip, Chr
 	 command -v baresip >/dev/null || missing="$$missing baresip-core"; \
 	 [ -x /usr/lib/chromium/chromium ] || missing="$$missing chromium"; \
 	 command -v ip >/dev/null || missing="$$missing iproute2"; \
+	 command -v miniupnpd >/dev/null || missing="$$missing miniupnpd-nftables"; \
+	 command -v turnserver >/dev/null || missing="$$missing coturn"; \
+	 command -v upnpc >/dev/null || missing="$$missing miniupnpc"; \
+	 command -v nft >/dev/null || missing="$$missing nftables"; \
 	 if [ -n "$$missing" ]; then \
 	   echo "installing test peers:$$missing"; \
 	   $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq --no-install-recommends $$missing >/dev/null; \
