@@ -158,6 +158,17 @@ done
 chroot "$R" /sbin/depmod -a "$KVER"
 after=$(du -sm "$M" | cut -f1)
 log "kernel modules: $before MiB -> $after MiB"
+# Wi-Fi firmware: only the Pi's chips (43430: Pi 3 B, Zero 2 W's older boards;
+# 43455: Pi 3 B+/A+, 4, 400, CM4; 43436: Zero 2 W's newer boards, if present).
+FW=$R/usr/lib/firmware
+fw_before=$(du -sm "$FW" | cut -f1)
+find "$FW/brcm" -mindepth 1 ! -name 'brcmfmac43430-*' ! -name 'brcmfmac43455-*' ! -name 'brcmfmac43436*' -delete
+find "$FW/cypress" -mindepth 1 ! -name 'cyfmac43430-*' ! -name 'cyfmac43455-*' ! -name 'cyfmac43436*' -delete
+find "$FW" -xtype l -delete
+for f in brcm/brcmfmac43430-sdio.bin brcm/brcmfmac43455-sdio.bin brcm/brcmfmac43455-sdio.raspberrypi,4-model-b.txt; do
+  [ -e "$FW/$f" ] || die "Wi-Fi firmware $f missing after the trim"
+done
+log "firmware: $fw_before MiB -> $(du -sm "$FW" | cut -f1) MiB"
 # The Pi boots kernel and initrd from the boot partition; the copies in /boot
 # would only take room on the system partition.
 rm -f "$R"/boot/vmlinuz-* "$R"/boot/initrd.img-* "$R"/boot/System.map-* "$R"/vmlinuz* "$R"/initrd.img*
@@ -165,6 +176,7 @@ rm -f "$R"/boot/vmlinuz-* "$R"/boot/initrd.img-* "$R"/boot/System.map-* "$R"/vml
 # cmdline.txt: the root read-only; the Pi's console on the serial pins and HDMI.
 sed -i -e 's/\(^\| \)rw\( \|$\)/\1ro\2/' "$R/boot/firmware/cmdline.txt"
 grep -qw ro "$R/boot/firmware/cmdline.txt" || sed -i 's/$/ ro/' "$R/boot/firmware/cmdline.txt"
+grep -q 'console=ttyS1' "$R/boot/firmware/cmdline.txt" || sed -i 's/console=tty0/console=ttyS1,115200 console=tty0/' "$R/boot/firmware/cmdline.txt"
 log "cmdline.txt: $(cat "$R/boot/firmware/cmdline.txt")"
 
 # The data partition's first content: Homeline's directory, systemd's state

@@ -95,6 +95,12 @@ failed=$(tr -d '\r' < "$LOG" | sed -n 's/.*HOMELINE-SELFTEST: failed units: *//p
 [ -z "$failed" ] || fail "failed units: $failed"
 check "no failed units"
 
+listening=$(tr -d '\r' < "$LOG" | sed -n 's/.*HOMELINE-SELFTEST: listening: //p')
+for sock in tcp/0.0.0.0:80 tcp/0.0.0.0:443 udp/0.0.0.0:5060 tcp/0.0.0.0:5060 tcp/0.0.0.0:5061 udp/0.0.0.0:5353; do
+  case " $listening " in *" $sock "*) ;; *) fail "Homeline does not listen on $sock (listening: $listening)" ;; esac
+done
+check "listening on 80, 443, 5060, 5061 and 5353 (mDNS), from /etc/homeline/homeline.conf"
+
 ready=$(curl -s -o "$DIR/ready.json" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$HTTP_PORT/api/health/ready" || true)
 [ "$ready" = 200 ] || fail "GET /api/health/ready answered '$ready': $(cat "$DIR/ready.json" 2>/dev/null)"
 check "GET /api/health/ready -> 200 $(cat "$DIR/ready.json")"
