@@ -66,14 +66,16 @@ ssh-keygen -q -t ed25519 -N '' -C image-test -f "$DIR/id_ed25519"
 mcopy -i "$MT" "$DIR/id_ed25519.pub" ::/authorized_keys
 
 # The Pi's cmdline (root=LABEL=RASPIROOT ro ...) with qemu's console, plus the
-# self-test unit. i6300esb stands in for the Pi's watchdog.
+# self-test unit. i6300esb stands in for the Pi's watchdog. restrict=on: the
+# guest reaches nothing beyond qemu's DHCP and the two forwards (no NTP, no
+# DNS, no STUN leave this machine; the clock stays unsynchronised).
 t=$(now)
 timeout "$BOOT_TIMEOUT" qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 \
   -nographic -no-reboot \
   -kernel "$DIR/vmlinuz" -initrd "$DIR/initrd" \
   -append "root=LABEL=RASPIROOT ro rootwait fsck.repair=yes console=ttyAMA0 systemd.wants=homeline-selftest.service" \
   -drive if=none,file="$DISK",format=raw,id=hd -device virtio-blk-pci,drive=hd \
-  -netdev user,id=net0,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:80,hostfwd=tcp:127.0.0.1:$SSH_PORT-:22 -device virtio-net-pci,netdev=net0,romfile= \
+  -netdev user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:80,hostfwd=tcp:127.0.0.1:$SSH_PORT-:22 -device virtio-net-pci,netdev=net0,romfile= \
   -device i6300esb \
   > "$LOG" 2>&1 < /dev/null &
 QEMU_PID=$!
