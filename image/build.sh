@@ -43,9 +43,11 @@ if [ -f "$BASE" ]; then
 else
   t=$(now)
   log "base rootfs: building $BASE (mmdebstrap under qemu-user, ~5 min)"
-  image/mkrootfs.sh "$BASE.partial"
-  mv "$BASE.partial" "$BASE"
-  find "$CACHE" -name 'rootfs-*.tar' ! -name "rootfs-$HASH.tar" -delete
+  # (mmdebstrap picks the output format from the name: keep the .tar suffix)
+  rm -f "$CACHE/partial-$HASH.tar"
+  image/mkrootfs.sh "$CACHE/partial-$HASH.tar"
+  mv "$CACHE/partial-$HASH.tar" "$BASE"
+  find "$CACHE" -name '*.tar' ! -name "rootfs-$HASH.tar" -delete
   log "base rootfs built in $(elapsed "$t")"
 fi
 
