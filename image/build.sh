@@ -160,8 +160,8 @@ done
 chroot "$R" /sbin/depmod -a "$KVER"
 after=$(du -sm "$M" | cut -f1)
 log "kernel modules: $before MiB -> $after MiB"
-# Wi-Fi firmware: only the Pi's chips (43430: Pi 3 B, Zero 2 W's older boards;
-# 43455: Pi 3 B+/A+, 4, 400, CM4; 43436: Zero 2 W's newer boards, if present).
+# Wi-Fi firmware: only the Pi's chips (43430: Pi 3 B; 43455: Pi 3 B+/A+, 4,
+# 400, CM4; 43436 for the Zero 2 W, if the package has it: bookworm's has not).
 FW=$R/usr/lib/firmware
 fw_before=$(du -sm "$FW" | cut -f1)
 find "$FW/brcm" -mindepth 1 ! -name 'brcmfmac43430-*' ! -name 'brcmfmac43455-*' ! -name 'brcmfmac43436*' -delete
