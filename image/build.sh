@@ -216,8 +216,9 @@ log "image assembled in $(elapsed "$t"): boot ${BOOT_MB} MiB, system ${ROOT_MB} 
 
 t=$(now)
 rm -f "$IMG.xz"
-xz -T2 -"$XZ_LEVEL" -k "$IMG"
+RAW_MB=$(( $(stat -c %s "$IMG") / 1048576 ))
+xz -T2 -"$XZ_LEVEL" "$IMG"
 log "xz -$XZ_LEVEL in $(elapsed "$t")"
 echo "image: $IMG.xz"
-echo "size: $(stat -c %s "$IMG.xz") bytes compressed ($(( $(stat -c %s "$IMG.xz") / 1048576 )) MiB), $(( $(stat -c %s "$IMG") / 1048576 )) MiB raw"
+echo "size: $(stat -c %s "$IMG.xz") bytes compressed ($(( $(stat -c %s "$IMG.xz") / 1048576 )) MiB), $RAW_MB MiB raw"
 echo "build time: $(elapsed "$T0")"
