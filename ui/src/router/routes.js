@@ -11,6 +11,7 @@ const settingsPages = {
   HoldMusicSettings: () => import('../views/settings/HoldMusicSettings.vue'),
   BlocklistSettings: () => import('../views/settings/BlocklistSettings.vue'),
   AlertsSettings: () => import('../views/settings/AlertsSettings.vue'),
+  DiagnosticsSettings: () => import('../views/settings/DiagnosticsSettings.vue'),
 }
 
 /** @type {import('vue-router').RouteRecordRaw[]} */
@@ -106,6 +107,7 @@ export const routes = [
         ['hold-music', 'Hold music', 'HoldMusicSettings'],
         ['blocklist', 'Blocklist', 'BlocklistSettings'],
         ['alerts', 'Alerts & jobs', 'AlertsSettings'],
+        ['diagnostics', 'Diagnostics', 'DiagnosticsSettings'],
       ].map(([path, title, file]) => ({
         path,
         name: `settings-${path}`,
