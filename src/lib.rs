@@ -8,7 +8,8 @@
 //! * [`app`] wires the services together, runs them until SIGTERM and owns the
 //!   systemd conversation (READY, STATUS, WATCHDOG, STOPPING).
 //! * [`settings`] is the one source of configuration: flags, then `HOMELINE_*`
-//!   environment variables, then the `config` table, then defaults.
+//!   environment variables, then the `config` table, then the config file
+//!   (`/etc/homeline/homeline.conf` on the appliance image), then defaults.
 //! * [`constants`] holds the P0 numbers of the plan (SLAs, security, voicemail,
 //!   paging, retries) so every rule cites one place.
 //! * [`clock`] is the one clock, injectable so time-based rules are testable.
@@ -22,9 +23,14 @@
 //!   Twilio) and says what to fix.
 //! * [`dns`] resolves names (Twilio's SIP Domain) off the SIP loop, with a
 //!   timeout and a TTL cache; answers come back to the loop as events.
+//! * [`mdns`] answers multicast DNS as `homeline.local` and advertises the
+//!   web UI (`_http._tcp`) on the LAN, inside the binary.
 //! * [`watchdog`] turns core-loop heartbeats into systemd watchdog pings.
 //! * [`storage`] watches free space on the SD card without writing to it.
 //! * [`secrets`] seals secrets at rest with a key kept in the data dir.
+//! * [`certs`] is the TLS certificate shared by HTTPS and SIP over TLS,
+//!   swapped on renewal without a restart; [`acme`] obtains and renews it
+//!   from an ACME CA (RFC 8555, HTTP-01).
 //! * [`accounts`] holds web accounts: password hashing and policy, sessions,
 //!   login lockout, and the ownership [`accounts::scope::Scope`].
 //! * [`sysconfig`] is the configuration edited from the web UI (Twilio, SMTP,
@@ -35,6 +41,8 @@
 //!   crashes), with a worker generic over how a job is executed.
 //! * [`events`] tells other parts (MWI, notifications) what happened.
 //! * [`media`] is SDP and the RTP relay that anchors every call.
+//! * [`netaddr`] learns the router's public address (NAT-PMP, UPnP-IGD,
+//!   STUN), asks the router for the forwards and keeps DuckDNS following.
 //! * [`dialplan`] reads dialled numbers and guards against toll fraud.
 //! * [`rules`] decides who rings when: routing rules, schedules, DND.
 //! * [`voicemail`], [`messages`] and [`cdr`] take in what Twilio's webhooks
@@ -47,9 +55,11 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod acme;
 pub mod app;
 pub mod b2bua;
 pub mod cdr;
+pub mod certs;
 pub mod clock;
 pub mod constants;
 pub mod dialplan;
@@ -59,8 +69,10 @@ pub mod endpoint;
 pub mod events;
 pub mod http;
 pub mod logging;
+pub mod mdns;
 pub mod media;
 pub mod messages;
+pub mod netaddr;
 pub mod outbox;
 pub mod registrar;
 pub mod rules;

@@ -109,7 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Doctor { json } => return Ok(doctor(flags, clock.now(), json)),
         Command::Migrate => {
-            let inputs = RawInputs::from_process_env(flags);
+            let inputs = RawInputs::from_process_env(flags)?;
             let dir = inputs.data_dir();
             app::prepare_data_dir(&dir)?;
             let mut conn = store::open_connection(&dir.join("homeline.db"))?;
@@ -131,7 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     password_stdin,
                 },
         } => {
-            let inputs = RawInputs::from_process_env(flags);
+            let inputs = RawInputs::from_process_env(flags)?;
             reset_password(&inputs, &clock, &email, password_stdin)
         }
         Command::Run(args) => {
@@ -146,7 +146,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     flags.insert(key, v);
                 }
             }
-            let inputs = RawInputs::from_process_env(flags);
+            let inputs = RawInputs::from_process_env(flags)?;
             // Logging starts before the database is open; the `config` table
             // may still change the level once it is read.
             let early = inputs.resolve(&BTreeMap::new())?;

@@ -2,10 +2,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::{Homeline, NotifySocket, Start, BIN};
+use common::{Homeline, NotifySocket, Start};
 
 #[test]
 fn health_and_readiness() {
@@ -143,7 +142,7 @@ fn serves_the_embedded_ui_with_spa_fallback_and_cache_headers() {
 fn migrations_apply_once_and_change_nothing_the_second_time() {
     let dir = tempfile::tempdir().expect("tempdir");
     let migrate = || {
-        let out = Command::new(BIN)
+        let out = common::command()
             .args(["migrate", "--data-dir"])
             .arg(dir.path())
             .output()
@@ -250,7 +249,7 @@ fn stopping_is_announced() {
 #[test]
 fn invalid_settings_fail_fast_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(BIN)
+    let out = common::command()
         .args(["run", "--data-dir"])
         .arg(dir.path())
         .env("HOMELINE_HTTP_LISTEN", "localhost:http")
@@ -304,7 +303,7 @@ fn admin_can_reset_a_password_from_the_console() {
         };
         homeline::store::users::insert(&conn, &u, clock.now()).expect("insert");
     }
-    let out = Command::new(BIN)
+    let out = common::command()
         .args([
             "admin",
             "reset-password",
@@ -338,7 +337,7 @@ fn admin_can_reset_a_password_from_the_console() {
         &hash
     ));
 
-    let out = Command::new(BIN)
+    let out = common::command()
         .args([
             "admin",
             "reset-password",
@@ -352,7 +351,7 @@ fn admin_can_reset_a_password_from_the_console() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no account"));
 
-    let mut child = Command::new(BIN)
+    let mut child = common::command()
         .args([
             "admin",
             "reset-password",
@@ -379,7 +378,7 @@ fn admin_can_reset_a_password_from_the_console() {
 
 #[test]
 fn version_names_the_build() {
-    let out = Command::new(BIN).arg("version").output().expect("run");
+    let out = common::command().arg("version").output().expect("run");
     assert!(out.status.success());
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(

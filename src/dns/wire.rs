@@ -5,6 +5,9 @@
 //! Answers are checked against the question (ID, QR bit, the question
 //! echoed back) and only addresses owned by the asked name, or by a name it
 //! is a CNAME of, are taken: a stray or spoofed datagram yields nothing.
+//!
+//! [`Reader`], the bounds-checked reader with name decompression, is shared
+//! with the multicast DNS responder ([`crate::mdns`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -195,25 +198,40 @@ enum Record {
     Alias(String),
 }
 
-struct Reader<'a> {
+/// Reads a DNS message field by field; every read is bounds-checked and
+/// fails with [`WireError::Malformed`] past the end.
+pub(crate) struct Reader<'a> {
     msg: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+    /// A reader at `pos` of `msg` (names may point anywhere in `msg`).
+    pub(crate) fn at(msg: &'a [u8], pos: usize) -> Reader<'a> {
+        Reader { msg, pos }
+    }
+
+    /// Where the next read starts.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// The next `n` bytes.
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         let end = self.pos.checked_add(n).ok_or(WireError::Malformed)?;
         let s = self.msg.get(self.pos..end).ok_or(WireError::Malformed)?;
         self.pos = end;
         Ok(s)
     }
 
-    fn u16(&mut self) -> Result<u16, WireError> {
+    /// A big-endian 16-bit field.
+    pub(crate) fn u16(&mut self) -> Result<u16, WireError> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
 
-    fn u32(&mut self) -> Result<u32, WireError> {
+    /// A big-endian 32-bit field.
+    pub(crate) fn u32(&mut self) -> Result<u32, WireError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
@@ -221,7 +239,23 @@ impl<'a> Reader<'a> {
     /// A name, lower-cased, following compression pointers (RFC 1035
     /// §4.1.4); a pointer loop or an over-long name is malformed.
     fn name(&mut self) -> Result<String, WireError> {
+        let labels = self.labels()?;
         let mut out = String::new();
+        for label in labels {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.extend(label.iter().map(|b| b.to_ascii_lowercase() as char));
+        }
+        Ok(out)
+    }
+
+    /// A name as its labels, bytes as sent (case kept), following
+    /// compression pointers; at most 32 pointers and [`MAX_NAME`] bytes,
+    /// so a loop or an over-long name is malformed, never endless.
+    pub(crate) fn labels(&mut self) -> Result<Vec<&'a [u8]>, WireError> {
+        let mut out = Vec::new();
+        let mut total = 1;
         let mut pos = self.pos;
         let mut jumped = false;
         let mut hops = 0;
@@ -251,13 +285,11 @@ impl<'a> Reader<'a> {
                         .msg
                         .get(pos + 1..pos + 1 + l)
                         .ok_or(WireError::Malformed)?;
-                    if !out.is_empty() {
-                        out.push('.');
-                    }
-                    out.extend(label.iter().map(|b| b.to_ascii_lowercase() as char));
-                    if out.len() > MAX_NAME {
+                    total += 1 + l;
+                    if total > MAX_NAME {
                         return Err(WireError::Malformed);
                     }
+                    out.push(label);
                     pos += 1 + l;
                 }
                 _ => return Err(WireError::Malformed),

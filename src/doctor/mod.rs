@@ -6,6 +6,9 @@
 //! elsewhere (the clock, the certificate, the router, Twilio's answers) to a
 //! [`Check`], so each can be tested for ok and for failure without a network.
 
+pub mod forwards;
+pub mod public_address;
+
 use serde::Serialize;
 
 pub mod alerts;

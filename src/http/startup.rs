@@ -61,6 +61,7 @@ fn source_name(source: Source) -> &'static str {
         Source::Flag => "flag",
         Source::Env => "environment",
         Source::Database => "config",
+        Source::File => "file",
         Source::Default => "default",
     }
 }
@@ -83,7 +84,7 @@ fn view(settings: &Settings, table: &BTreeMap<String, String>) -> Value {
             let next = if is_pinned {
                 running.clone()
             } else {
-                saved.clone().unwrap_or_else(|| spec.default.to_string())
+                saved.clone().unwrap_or_else(|| settings.fallback(spec.key))
             };
             json!({
                 "key": spec.key,
@@ -191,6 +192,7 @@ fn check_next_start(
         .collect();
     let raw = RawInputs {
         flags,
+        file: settings.file.clone(),
         ..RawInputs::default()
     };
     raw.resolve(table)

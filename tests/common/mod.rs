@@ -6,6 +6,8 @@
 
 pub mod baresip;
 pub mod calls;
+pub mod pebble;
+pub mod netns;
 pub mod twilio;
 
 use std::io::{Read, Write};
@@ -16,6 +18,14 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_homeline");
+
+/// The binary as a command, with no config file: a developer machine's
+/// `/etc/homeline/homeline.conf` must never leak into a test.
+pub fn command() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("HOMELINE_CONFIG_FILE", "");
+    cmd
+}
 
 /// A running appliance.
 pub struct Homeline {
@@ -167,7 +177,7 @@ fn spawn(
 ) -> (Child, SocketAddr) {
     let ports = dir.join("run/ports.json");
     let _ = std::fs::remove_file(&ports);
-    let mut cmd = Command::new(BIN);
+    let mut cmd = command();
     cmd.args([
         "run",
         "--http-listen",

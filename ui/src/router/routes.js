@@ -11,6 +11,7 @@ const settingsPages = {
   HoldMusicSettings: () => import('../views/settings/HoldMusicSettings.vue'),
   BlocklistSettings: () => import('../views/settings/BlocklistSettings.vue'),
   AlertsSettings: () => import('../views/settings/AlertsSettings.vue'),
+  NetworkSettings: () => import('../views/settings/NetworkSettings.vue'),
   DiagnosticsSettings: () => import('../views/settings/DiagnosticsSettings.vue'),
 }
 
@@ -107,6 +108,7 @@ export const routes = [
         ['hold-music', 'Hold music', 'HoldMusicSettings'],
         ['blocklist', 'Blocklist', 'BlocklistSettings'],
         ['alerts', 'Alerts & jobs', 'AlertsSettings'],
+        ['network', 'Router & address', 'NetworkSettings'],
         ['diagnostics', 'Diagnostics', 'DiagnosticsSettings'],
       ].map(([path, title, file]) => ({
         path,
