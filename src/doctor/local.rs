@@ -56,6 +56,8 @@ pub fn run_from_data_dir(raw: &RawInputs, now: Timestamp) -> Report {
         listeners: read_ports(&settings.run_dir().join("ports.json")),
         registrations: Registrations::Recorded,
         root: PathBuf::from("/"),
+        // Certificate, public address and forwards checks go here.
+        reaching_the_pi: Vec::new(),
     };
     run::run(&inputs, facts, now)
 }
