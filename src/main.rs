@@ -173,8 +173,19 @@ fn doctor(
     now: homeline::clock::Timestamp,
     json: bool,
 ) -> ExitCode {
-    let inputs = RawInputs::from_process_env(flags);
-    let report = homeline::doctor::local::run_from_data_dir(&inputs, now);
+    let report = match RawInputs::from_process_env(flags) {
+        Ok(inputs) => homeline::doctor::local::run_from_data_dir(&inputs, now),
+        // A broken config file is a finding like any other.
+        Err(e) => homeline::doctor::Report::new(
+            vec![homeline::doctor::Check::error(
+                "settings",
+                "Settings",
+                e.to_string(),
+                "Correct the line named in the config file (/etc/homeline/homeline.conf).",
+            )],
+            now,
+        ),
+    };
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),
