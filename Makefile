@@ -45,6 +45,7 @@ test-deps: ## install what the tests need when it is missing (sipp, baresip, Chr
 	 command -v baresip >/dev/null || missing="$$missing baresip-core"; \
 	 [ -x /usr/lib/chromium/chromium ] || missing="$$missing chromium"; \
 	 command -v ip >/dev/null || missing="$$missing iproute2"; \
+	 command -v dig >/dev/null || missing="$$missing bind9-dnsutils"; \
 	 if [ -n "$$missing" ]; then \
 	   echo "installing test peers:$$missing"; \
 	   $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq --no-install-recommends $$missing >/dev/null; \
