@@ -14,7 +14,7 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
 .PHONY: help run build release test test-rust test-ui test-browser test-deps ui ui-check \
-        cross cross-smoke check-deps fmt lint clean
+        cross cross-smoke image image-test check-deps fmt lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -46,6 +46,10 @@ test-deps: ## install what the tests need when it is missing (sipp, baresip, Chr
 	 [ -x /usr/lib/chromium/chromium ] || missing="$$missing chromium"; \
 	 command -v ip >/dev/null || missing="$$missing iproute2"; \
 	 command -v dig >/dev/null || missing="$$missing bind9-dnsutils"; \
+	 command -v miniupnpd >/dev/null || missing="$$missing miniupnpd-nftables"; \
+	 command -v turnserver >/dev/null || missing="$$missing coturn"; \
+	 command -v upnpc >/dev/null || missing="$$missing miniupnpc"; \
+	 command -v nft >/dev/null || missing="$$missing nftables"; \
 	 if [ -n "$$missing" ]; then \
 	   echo "installing test peers:$$missing"; \
 	   $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq --no-install-recommends $$missing >/dev/null; \
@@ -71,6 +75,13 @@ CROSS_OUT ?= $(or $(CARGO_TARGET_DIR),target)
 cross-smoke: ## both Pi binaries under qemu: version, /health, SIP OPTIONS, SIGTERM
 	image/smoke-qemu.sh $(CROSS_OUT)/aarch64-unknown-linux-musl/release/$(BIN)
 	image/smoke-qemu.sh $(CROSS_OUT)/armv7-unknown-linux-musleabihf/release/$(BIN)
+
+image: ## (root) the flashable Pi image target/image/homeline-<version>-rpi-arm64.img.xz (image/README.md)
+	flock /tmp/homeline-cargo.lock image/cross.sh aarch64-unknown-linux-musl
+	image/build.sh $(CROSS_OUT)/aarch64-unknown-linux-musl/release/$(BIN)
+
+image-test: ## (root) boot the image under qemu-system-aarch64: Homeline up, data grown, clean poweroff
+	image/test.sh
 
 check-deps: ## refuse C dependencies that do not cross-build (OpenSSL, aws-lc, libsrtp…)
 	image/check-deps.sh

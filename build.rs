@@ -14,6 +14,10 @@ fn main() {
     embed_ui(&root.join("ui-dist"), &out.join("assets.rs"));
     embed_migrations(&root.join("migrations"), &out.join("migrations.rs"));
     println!("cargo:rustc-env=HOMELINE_GIT_REV={}", git_rev(&root));
+    println!(
+        "cargo:rustc-env=HOMELINE_SOURCE_DATE={}",
+        source_date(&root)
+    );
 }
 
 fn embed_ui(dir: &Path, out: &Path) {
@@ -158,4 +162,24 @@ fn git_rev(root: &Path) -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Unix seconds of the commit built (the doctor's "clock is obviously wrong"
+/// bound); `SOURCE_DATE_EPOCH` wins, `0` outside a checkout.
+fn source_date(root: &Path) -> String {
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    if let Ok(v) = env::var("SOURCE_DATE_EPOCH") {
+        if v.trim().parse::<i64>().is_ok() {
+            return v.trim().to_string();
+        }
+    }
+    std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| s.parse::<i64>().is_ok())
+        .unwrap_or_else(|| "0".to_string())
 }

@@ -112,26 +112,58 @@ async fn run_with_db(
     let (cdr_tx, cdr_rx) = tokio::sync::mpsc::unbounded_channel();
     let cdr_task = tokio::spawn(write_cdrs(db.clone(), cdr_rx));
     let (dnd_tx, dnd_rx) = tokio::sync::mpsc::unbounded_channel();
+    // The certificate served by HTTPS and SIP over TLS: the self-signed one
+    // until the ACME service installs one from the CA (stored ones are
+    // loaded before the listeners start).
+    let certs = {
+        let dir = settings.data_dir.clone();
+        let initial = tokio::task::spawn_blocking(move || {
+            crate::sip::tls::initial_certificate(&dir, None, None)
+        })
+        .await??;
+        crate::certs::CertStore::new(initial)
+    };
+    let events = crate::events::Events::new();
+    let acme = crate::acme::Acme::new(crate::acme::service::AcmeSetup {
+        certs: certs.clone(),
+        db: db.clone(),
+        secrets: secrets.clone(),
+        clock: clock.clone(),
+        events: events.clone(),
+        directory_url: settings.acme_directory_url.clone(),
+        ca_bundle: settings.acme_ca_bundle.clone(),
+    });
+    acme.load_stored().await?;
     let tls = match settings.sip_tls_listen {
         Some(addr) => {
-            let (dir, files) = (settings.data_dir.clone(), settings.sip_tls_files.clone());
-            let config = tokio::task::spawn_blocking(move || {
-                let (cert, key) = match &files {
-                    Some((c, k)) => (Some(c.as_path()), Some(k.as_path())),
-                    None => (None, None),
-                };
-                crate::sip::tls::server_config(&dir, cert, key)
-            })
-            .await??;
-            Some((addr, config))
+            // Explicit sip.tls_cert/sip.tls_key pin SIP to those files.
+            let store = match settings.sip_tls_files.clone() {
+                Some((cert, key)) => {
+                    let dir = settings.data_dir.clone();
+                    let pinned = tokio::task::spawn_blocking(move || {
+                        crate::sip::tls::initial_certificate(&dir, Some(&cert), Some(&key))
+                    })
+                    .await??;
+                    crate::certs::CertStore::new(pinned)
+                }
+                None => certs.clone(),
+            };
+            Some((addr, crate::sip::tls::server_config(&store)?))
         }
+        None => None,
+    };
+    let https_listener = match settings.http_tls_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding HTTPS on {addr}"))?,
+        ),
         None => None,
     };
     let listen = crate::sip::transport::Listen {
         plain: (!settings.sip_tls_only).then_some(settings.sip_listen),
         tls,
     };
-    let events = crate::events::Events::new();
     let setup = EndpointSetup {
         listen,
         clock: clock.clone(),
@@ -175,6 +207,11 @@ async fn run_with_db(
         })?;
     tracing::info!(udp = ?sip.udp_addr, tcp = ?sip.tcp_addr, tls = ?sip.tls_addr, "SIP listening");
     let mut listeners = vec![("http", http_addr)];
+    if let Some(l) = &https_listener {
+        let addr = l.local_addr()?;
+        tracing::info!(%addr, "HTTPS listening");
+        listeners.push(("https", addr));
+    }
     for (name, addr) in [
         ("sip_udp", sip.udp_addr),
         ("sip_tcp", sip.tcp_addr),
@@ -185,6 +222,25 @@ async fn run_with_db(
         }
     }
     let outbox = crate::outbox::Outbox::new(db.clone(), clock.clone()).with_events(events.clone());
+    let (network, network_task) = {
+        let mut rx = stop_rx.clone();
+        crate::netaddr::service::start(
+            crate::netaddr::service::NetSetup {
+                db: db.clone(),
+                clock: clock.clone(),
+                secrets: secrets.clone(),
+                sip: sip.clone(),
+                events: events.clone(),
+                settings: settings.net.clone(),
+                manual_ip: settings.media.public_ip,
+                listeners: listeners.clone(),
+                rtp: (settings.media.rtp_first, settings.media.rtp_last),
+            },
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        )
+    };
     let state = Arc::new(ServerState {
         settings: settings.clone(),
         db: db.clone(),
@@ -200,6 +256,8 @@ async fn run_with_db(
         forwards: Default::default(),
         outbox: outbox.clone(),
         events,
+        acme: Some(acme.clone()),
+        network,
         #[cfg(feature = "test-hooks")]
         stall_http_ms: Default::default(),
     });
@@ -232,6 +290,21 @@ async fn run_with_db(
         heartbeats.register("http"),
         stopped(),
     ));
+    let https_task = https_listener.map(|listener| {
+        let (store, state, beat, stop) = (
+            certs.clone(),
+            state.clone(),
+            heartbeats.register("https"),
+            stopped(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = http::tls_listener::serve_tls(listener, store, state, beat, stop).await
+            {
+                tracing::error!(error = %e, "HTTPS could not start");
+            }
+        })
+    });
+    let acme_task = tokio::spawn(acme.run(stopped()));
     let db_probe = tokio::spawn(probe_database(
         db.clone(),
         heartbeats.register("db"),
@@ -295,7 +368,13 @@ async fn run_with_db(
     notifier.notify(Notice::Status("stopping".into()));
     let _ = stop_tx.send(true);
     let _ = http_task.await;
+    if let Some(t) = https_task {
+        let _ = t.await;
+    }
+    let _ = acme_task.await;
     let _ = reload_task.await;
+    // Before the endpoint goes: the forwards are removed at the router.
+    let _ = network_task.await;
     let _ = sip_task.await;
     drop(sip);
     // The endpoint is gone, so the registrar's sender is too: the writer

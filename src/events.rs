@@ -141,6 +141,21 @@ pub enum Event {
         /// In effect now (on, or its schedule says so).
         active: bool,
     },
+    /// A new certificate from the ACME CA is being served (first issuance or
+    /// renewal). Shown to admins.
+    CertificateRenewed {
+        /// The public name it is for.
+        name: String,
+        /// When it expires (RFC 3339).
+        not_after: String,
+    },
+    /// The router's public address changed (or was found for the first
+    /// time): new calls offer it to Twilio, the DNS name follows it. Shown
+    /// to admins.
+    PublicAddressChanged {
+        /// The new address.
+        ip: std::net::IpAddr,
+    },
 }
 
 impl Event {

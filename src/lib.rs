@@ -28,6 +28,9 @@
 //! * [`watchdog`] turns core-loop heartbeats into systemd watchdog pings.
 //! * [`storage`] watches free space on the SD card without writing to it.
 //! * [`secrets`] seals secrets at rest with a key kept in the data dir.
+//! * [`certs`] is the TLS certificate shared by HTTPS and SIP over TLS,
+//!   swapped on renewal without a restart; [`acme`] obtains and renews it
+//!   from an ACME CA (RFC 8555, HTTP-01).
 //! * [`accounts`] holds web accounts: password hashing and policy, sessions,
 //!   login lockout, and the ownership [`accounts::scope::Scope`].
 //! * [`sysconfig`] is the configuration edited from the web UI (Twilio, SMTP,
@@ -38,6 +41,8 @@
 //!   crashes), with a worker generic over how a job is executed.
 //! * [`events`] tells other parts (MWI, notifications) what happened.
 //! * [`media`] is SDP and the RTP relay that anchors every call.
+//! * [`netaddr`] learns the router's public address (NAT-PMP, UPnP-IGD,
+//!   STUN), asks the router for the forwards and keeps DuckDNS following.
 //! * [`dialplan`] reads dialled numbers and guards against toll fraud.
 //! * [`rules`] decides who rings when: routing rules, schedules, DND.
 //! * [`voicemail`], [`messages`] and [`cdr`] take in what Twilio's webhooks
@@ -50,9 +55,11 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod acme;
 pub mod app;
 pub mod b2bua;
 pub mod cdr;
+pub mod certs;
 pub mod clock;
 pub mod constants;
 pub mod dialplan;
@@ -65,6 +72,7 @@ pub mod logging;
 pub mod mdns;
 pub mod media;
 pub mod messages;
+pub mod netaddr;
 pub mod outbox;
 pub mod registrar;
 pub mod rules;

@@ -33,6 +33,13 @@ enum Command {
     Migrate,
     /// Print the version.
     Version,
+    /// Check every link from a caller to the phones and say what to fix.
+    /// Exit code: 0 all ok, 1 warnings, 2 errors.
+    Doctor {
+        /// Print the report as JSON (as `GET /api/diagnostics` answers).
+        #[arg(long)]
+        json: bool,
+    },
     /// Console recovery tasks.
     Admin {
         #[command(subcommand)]
@@ -76,7 +83,7 @@ enum AdminCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("homeline: error: {e:#}");
             ExitCode::FAILURE
@@ -84,13 +91,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut flags: BTreeMap<&'static str, String> = BTreeMap::new();
     if let Some(d) = cli.data_dir {
         flags.insert("data_dir", d);
     }
     let clock: SharedClock = Arc::new(SystemClock);
-    match cli.command {
+    let done: anyhow::Result<()> = match cli.command {
         Command::Version => {
             println!(
                 "homeline {} (git {}, sqlite {})",
@@ -100,6 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Doctor { json } => return Ok(doctor(flags, clock.now(), json)),
         Command::Migrate => {
             let inputs = RawInputs::from_process_env(flags)?;
             let dir = inputs.data_dir();
@@ -155,7 +163,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 shutdown_signal(),
             ))
         }
+    };
+    done.map(|()| ExitCode::SUCCESS)
+}
+
+/// `homeline doctor`: the report on stdout, its status as the exit code.
+fn doctor(
+    flags: BTreeMap<&'static str, String>,
+    now: homeline::clock::Timestamp,
+    json: bool,
+) -> ExitCode {
+    let inputs = match RawInputs::from_process_env(flags) {
+        Ok(inputs) => inputs,
+        Err(e) => {
+            eprintln!("homeline: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = homeline::doctor::local::run_from_data_dir(&inputs, now);
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("homeline: error: {e}"),
+        }
+    } else {
+        print!("{}", homeline::doctor::local::render(&report));
     }
+    ExitCode::from(report.exit_code())
 }
 
 async fn shutdown_signal() {

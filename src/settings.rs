@@ -54,6 +54,13 @@ pub const SPECS: &[Spec] = &[
         doc: "Address of the web UI, REST API and Twilio webhooks (port 0 picks a free port).",
     },
     Spec {
+        key: "http.tls_listen",
+        env: "HOMELINE_HTTP_TLS_LISTEN",
+        default: "",
+        in_db: true,
+        doc: "Address of the HTTPS listener (same UI, API and webhooks, with the ACME certificate once there is one; port 0 picks a free port; empty: no HTTPS).",
+    },
+    Spec {
         key: "http.trusted_proxy",
         env: "HOMELINE_HTTP_TRUSTED_PROXY",
         default: "",
@@ -250,6 +257,20 @@ pub const SPECS: &[Spec] = &[
         doc: "Base URL of Twilio's REST API (tests point it at a local stand-in).",
     },
     Spec {
+        key: "acme.directory_url",
+        env: "HOMELINE_ACME_DIRECTORY_URL",
+        default: "https://acme-v02.api.letsencrypt.org/directory",
+        in_db: true,
+        doc: "Directory of the ACME certificate authority (nothing is asked until the acme group is enabled in the UI).",
+    },
+    Spec {
+        key: "acme.ca_bundle",
+        env: "HOMELINE_ACME_CA_BUNDLE",
+        default: "",
+        in_db: true,
+        doc: "PEM file of the roots trusted when talking to the ACME server instead of the built-in web roots (a test CA such as Pebble); empty: the built-in roots.",
+    },
+    Spec {
         key: "storage.min_free_mib",
         env: "HOMELINE_STORAGE_MIN_FREE_MIB",
         default: "256",
@@ -269,6 +290,41 @@ pub const SPECS: &[Spec] = &[
         default: "homeline",
         in_db: true,
         doc: "The name answered as `<name>.local` (one DNS label: letters, digits, hyphens); if another device has it, `<name>-2` and so on is taken.",
+    },
+    Spec {
+        key: "net.discover_public_ip",
+        env: "HOMELINE_NET_DISCOVER_PUBLIC_IP",
+        default: "false",
+        in_db: true,
+        doc: "Learn the router's public address (NAT-PMP, UPnP-IGD, STUN) when media.public_ip is not set, and follow its changes.",
+    },
+    Spec {
+        key: "net.stun_server",
+        env: "HOMELINE_NET_STUN_SERVER",
+        default: "global.stun.twilio.com:3478",
+        in_db: true,
+        doc: "STUN server (host:port) asked for the public address; empty: ask only the router.",
+    },
+    Spec {
+        key: "net.duckdns_url",
+        env: "HOMELINE_NET_DUCKDNS_URL",
+        default: "https://www.duckdns.org/update",
+        in_db: true,
+        doc: "DuckDNS update URL (tests point it at a local stand-in).",
+    },
+    Spec {
+        key: "net.check_interval_secs",
+        env: "HOMELINE_NET_CHECK_INTERVAL_SECS",
+        default: "300",
+        in_db: true,
+        doc: "How often the public address and the router's port mappings are checked, in seconds.",
+    },
+    Spec {
+        key: "net.mapping_lease_secs",
+        env: "HOMELINE_NET_MAPPING_LEASE_SECS",
+        default: "3600",
+        in_db: true,
+        doc: "Lease asked of the router for each port mapping, in seconds; renewed at half of it.",
     },
 ];
 
@@ -317,6 +373,12 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// See [`SPECS`] `http.listen`.
     pub http_listen: SocketAddr,
+    /// See [`SPECS`] `http.tls_listen`; `None` when HTTPS is off.
+    pub http_tls_listen: Option<SocketAddr>,
+    /// See [`SPECS`] `acme.directory_url`.
+    pub acme_directory_url: String,
+    /// See [`SPECS`] `acme.ca_bundle`; `None` for the built-in roots.
+    pub acme_ca_bundle: Option<PathBuf>,
     /// See [`SPECS`] `http.trusted_proxy`.
     pub http_trusted_proxy: Option<IpAddr>,
     /// See [`SPECS`] `sip.listen`.
@@ -354,6 +416,8 @@ pub struct Settings {
     pub twilio_sip: TwilioSip,
     /// The multicast DNS responder.
     pub mdns: MdnsSettings,
+    /// Public address discovery and the router's port mappings (`net.*`).
+    pub net: NetSettings,
     /// Where each value came from, by key.
     pub sources: BTreeMap<&'static str, Source>,
     /// Each value as resolved, before parsing, by key (what the settings
@@ -452,6 +516,21 @@ pub struct MediaSettings {
     pub timeout: std::time::Duration,
     /// The public address for SDP towards Twilio, when set.
     pub public_ip: Option<IpAddr>,
+}
+
+/// How the public address is learnt and the router asked for forwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetSettings {
+    /// `net.discover_public_ip` (ignored when `media.public_ip` is set).
+    pub discover_public_ip: bool,
+    /// `net.stun_server` as `host:port`; `None` when empty.
+    pub stun_server: Option<String>,
+    /// `net.duckdns_url`, without a trailing slash.
+    pub duckdns_url: String,
+    /// `net.check_interval_secs`.
+    pub check_interval: std::time::Duration,
+    /// `net.mapping_lease_secs`.
+    pub mapping_lease: std::time::Duration,
 }
 
 /// How calls are routed and guarded.
@@ -707,6 +786,23 @@ impl RawInputs {
             PathBuf::from(value)
         };
         let http_listen = parse_addr(get("http.listen"))?;
+        let http_tls_listen = {
+            let (key, value, source) = get("http.tls_listen");
+            if value.trim().is_empty() {
+                None
+            } else {
+                Some(parse_addr((key, value, source))?)
+            }
+        };
+        let acme_directory_url = {
+            let (key, value, source) = get("acme.directory_url");
+            check_http_url(&value).map_err(|reason| invalid(key, value.clone(), source, reason))?;
+            value
+        };
+        let acme_ca_bundle = {
+            let (_, value, _) = get("acme.ca_bundle");
+            (!value.trim().is_empty()).then(|| PathBuf::from(value.trim()))
+        };
         let http_trusted_proxy = {
             let (key, value, source) = get("http.trusted_proxy");
             match value.trim() {
@@ -794,6 +890,7 @@ impl RawInputs {
         let sip_tls_only = flag("sip.tls_only")?;
         let mdns_enabled = flag("mdns.enabled")?;
         let sip_digest_sha256 = flag("sip.digest_sha256")?;
+        let discover_public_ip = flag("net.discover_public_ip")?;
         let reject_anonymous = flag("calls.reject_anonymous")?;
         if sip_tls_only && sip_tls_listen.is_none() {
             return Err(invalid(
@@ -817,6 +914,8 @@ impl RawInputs {
             ban_secs: number("sip.guard.ban_secs")?,
         };
         let media_timeout = number("media.timeout_secs")?.max(1);
+        let check_interval = number("net.check_interval_secs")?.max(1);
+        let mapping_lease = number("net.mapping_lease_secs")?.max(2);
         let ring_timeout = number("calls.ring_timeout_secs")?.max(1);
         let max_concurrent = number("calls.max_concurrent_outgoing")? as usize;
         let max_per_hour = number("calls.max_outgoing_per_hour")? as usize;
@@ -956,7 +1055,37 @@ impl RawInputs {
                 hostname: name,
             }
         };
+        let net = {
+            let (key, value, source) = get("net.stun_server");
+            let stun_server = match value.trim() {
+                "" => None,
+                v if v.rsplit_once(':').is_some_and(|(h, p)| {
+                    !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0)
+                }) =>
+                {
+                    Some(v.to_string())
+                }
+                _ => {
+                    return Err(invalid(
+                        key,
+                        value,
+                        source,
+                        "expected host:port, e.g. global.stun.twilio.com:3478, or empty",
+                    ))
+                }
+            };
+            let (key, value, source) = get("net.duckdns_url");
+            check_http_url(&value).map_err(|reason| invalid(key, value.clone(), source, reason))?;
+            NetSettings {
+                discover_public_ip,
+                stun_server,
+                duckdns_url: value.trim_end_matches('/').to_string(),
+                check_interval: std::time::Duration::from_secs(check_interval),
+                mapping_lease: std::time::Duration::from_secs(mapping_lease),
+            }
+        };
         Ok(Settings {
+            net,
             dns_resolv_conf,
             media,
             calls,
@@ -965,6 +1094,9 @@ impl RawInputs {
             twilio_sip,
             data_dir,
             http_listen,
+            http_tls_listen,
+            acme_directory_url,
+            acme_ca_bundle,
             http_trusted_proxy,
             sip_listen,
             sip_tls_listen,

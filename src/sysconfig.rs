@@ -67,6 +67,10 @@ enum Kind {
     Bool,
     /// Sealed in the `secrets` table; reported only as `<name>_set`.
     Secret,
+    /// One of a few words.
+    Choice(&'static [&'static str]),
+    /// A dynamic-DNS name: `myhome` or `myhome.duckdns.org`.
+    DdnsName,
 }
 
 /// One editable field: `group.name` is its key in `config` or `secrets`.
@@ -105,6 +109,14 @@ const FIELDS: &[Field] = &[
     f("gotify", "token", Kind::Secret),
     f("system", "timezone", Kind::Timezone),
     f("system", "public_url", Kind::Url),
+    f("acme", "enabled", Kind::Bool),
+    f("acme", "email", Kind::Email),
+    // TLS-ALPN-01 is not implemented yet; HTTP-01 through port 80 is.
+    f("acme", "challenge", Kind::Choice(&["http-01"])),
+    f("router", "auto_forward", Kind::Bool),
+    f("ddns", "provider", Kind::Choice(&["duckdns"])),
+    f("ddns", "domain", Kind::DdnsName),
+    f("ddns", "token", Kind::Secret),
 ];
 
 impl Field {
@@ -279,6 +291,14 @@ fn check(field: &Field, value: &Value) -> Result<Option<String>, String> {
     }
     match field.kind {
         Kind::Text | Kind::Secret | Kind::Port | Kind::Bool => {}
+        Kind::Choice(words) => {
+            if !words.contains(&text) {
+                return Err(format!("expected one of: {}", words.join(", ")));
+            }
+        }
+        Kind::DdnsName => {
+            crate::netaddr::ddns::subdomain(text)?;
+        }
         Kind::Email => crate::accounts::check_email(text)?,
         Kind::Host => check_host(text)?,
         Kind::Url => crate::settings::check_http_url(text)?,

@@ -72,7 +72,10 @@ fn the_config_file_gives_the_data_dir_and_listeners_with_no_flags() {
         panic!("no ports.json in the file's data dir; log:\n{server_log}");
     };
     assert!(http.ip().is_loopback() && http.port() != 0);
-    assert!(data.join("homeline.db").exists(), "the database is in the file's data dir");
+    assert!(
+        data.join("homeline.db").exists(),
+        "the database is in the file's data dir"
+    );
     assert!(
         !tmp.path().join("data").exists(),
         "the built-in ./data is not used"
@@ -157,5 +160,9 @@ fn a_bad_config_file_is_refused_with_its_file_and_line() {
         .env("HOMELINE_CONFIG_FILE", tmp.path().join("absent.conf"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -458,6 +458,7 @@ fn the_servers_answers_match_the_documented_schemas() {
             true,
         ),
         ("/api/sip/bans", "/api/sip/bans".into(), true),
+        ("/api/network", "/api/network".into(), true),
         ("/api/dids", "/api/dids".into(), true),
         ("/api/dids/{id}", format!("/api/dids/{did}"), true),
         (
@@ -519,6 +520,7 @@ fn the_servers_answers_match_the_documented_schemas() {
             "/api/twilio/connections".into(),
             true,
         ),
+        ("/api/diagnostics", "/api/diagnostics".into(), true),
         (
             "/api/system/startup-settings",
             "/api/system/startup-settings".into(),

@@ -55,6 +55,8 @@ mod session_timer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_address;
+#[cfg(test)]
 mod tests_dialog;
 #[cfg(test)]
 mod tests_early;
@@ -511,6 +513,13 @@ impl Calls {
     /// The routing directory.
     pub fn directory(&self) -> &Directory {
         &self.directory
+    }
+
+    /// Changes the public address written in SDP and Contact towards
+    /// Twilio (the router's address was found to have changed): calls set
+    /// up from now on use it; calls in progress keep theirs.
+    pub fn set_public_ip(&mut self, ip: Option<IpAddr>) {
+        self.config.public_ip = ip;
     }
 
     /// Replaces the routing directory (phones, numbers, the Twilio trunk).

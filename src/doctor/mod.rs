@@ -6,7 +6,21 @@
 //! elsewhere (the clock, the certificate, the router, Twilio's answers) to a
 //! [`Check`], so each can be tested for ok and for failure without a network.
 
+pub mod forwards;
+pub mod public_address;
+
 use serde::Serialize;
+
+pub mod alerts;
+pub mod clock;
+pub mod local;
+pub mod numbers;
+pub mod phones;
+pub mod ports;
+pub mod run;
+pub mod sip_domain;
+pub mod storage;
+pub mod twilio_account;
 
 /// How a check came out, worst last (a report's status is its worst check's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -76,6 +90,37 @@ impl Check {
             status: Status::Error,
             detail: detail.into(),
             fix: Some(fix.into()),
+        }
+    }
+}
+
+/// A whole run, as `GET /api/diagnostics` and `homeline doctor --json` give it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The worst status of the checks.
+    pub status: Status,
+    /// When the checks ran (RFC 3339).
+    pub ran_at: String,
+    /// Every check, in the order of the chain (clock first, Twilio's view last).
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// A report of `checks` run at `ran_at`.
+    pub fn new(checks: Vec<Check>, ran_at: crate::clock::Timestamp) -> Report {
+        Report {
+            status: overall(&checks),
+            ran_at: ran_at.to_string(),
+            checks,
+        }
+    }
+
+    /// The exit code of `homeline doctor`: 0 ok, 1 warning, 2 error.
+    pub fn exit_code(&self) -> u8 {
+        match self.status {
+            Status::Ok => 0,
+            Status::Warning => 1,
+            Status::Error => 2,
         }
     }
 }

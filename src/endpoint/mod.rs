@@ -84,6 +84,7 @@ enum Command {
     Unban(std::net::IpAddr, oneshot::Sender<bool>),
     Subscribe(oneshot::Sender<tokio::sync::broadcast::Receiver<RegistrationEvent>>),
     ReloadDirectory(Box<Directory>),
+    PublicIp(Option<std::net::IpAddr>),
     HoldMusic(Arc<crate::media::music::HoldMusic>),
     Calls(oneshot::Sender<Vec<CallInfo>>),
     HangUp(u64, oneshot::Sender<bool>),
@@ -133,6 +134,12 @@ impl SipHandle {
         let (tx, rx) = oneshot::channel();
         let _ = self.cmds.send(Command::Unban(ip, tx)).await;
         rx.await.unwrap_or(false)
+    }
+
+    /// Changes the public address written in SDP towards Twilio; the next
+    /// call uses it (see [`crate::netaddr`]).
+    pub async fn set_public_ip(&self, ip: Option<std::net::IpAddr>) {
+        let _ = self.cmds.send(Command::PublicIp(ip)).await;
     }
 
     /// Replaces the routing directory (phones, numbers, the Twilio trunk).
@@ -494,6 +501,7 @@ impl Endpoint {
                 let _ = reply.send(self.registrar.subscribe());
             }
             Command::ReloadDirectory(d) => self.calls.set_directory(*d),
+            Command::PublicIp(ip) => self.calls.set_public_ip(ip),
             Command::HoldMusic(m) => self.media.music = m,
             Command::Calls(reply) => {
                 let _ = reply.send(self.list_calls());

@@ -91,7 +91,9 @@ impl Viewer {
             Event::Voicemail { did_id, .. } | Event::Message { did_id, .. } => {
                 self.owns_did(*did_id)
             }
-            Event::Alert { .. } => admin,
+            Event::Alert { .. }
+            | Event::CertificateRenewed { .. }
+            | Event::PublicAddressChanged { .. } => admin,
             Event::DndChanged {
                 scope, subject_id, ..
             } => match *scope {
@@ -154,6 +156,11 @@ pub fn wire(event: &Event) -> Option<(&'static str, serde_json::Value)> {
             "dnd",
             json!({ "scope": scope, "subject_id": subject_id, "on": on, "active": active }),
         ),
+        Event::CertificateRenewed { name, not_after } => (
+            "certificate",
+            json!({ "name": name, "not_after": not_after }),
+        ),
+        Event::PublicAddressChanged { ip } => ("public_address", json!({ "ip": ip })),
         Event::SessionsChanged { .. } | Event::Closing | Event::DirectoryChanged { .. } => {
             return None
         }

@@ -1,6 +1,7 @@
 //! `GET /health` (liveness: the process answers) and `GET /api/health/ready`
 //! (readiness: the database takes writes, listeners are up, core loops are
-//! making progress, the data disk has room).
+//! making progress, the data disk has room). Readiness also reports whether
+//! the clock is synchronised (`clock`), without depending on it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +84,19 @@ pub async fn ready(state: Arc<ServerState>, _req: ApiRequest) -> ApiResult {
         .map(|(name, addr)| (name.to_string(), json!(addr.to_string())))
         .collect();
 
+    // Reported, never a reason to be unready: a Pi without network (or the
+    // image's boot test) still serves the LAN.
+    let clock = match crate::doctor::clock::sync_state(std::path::Path::new("/")) {
+        crate::doctor::clock::SyncState::Synchronised => {
+            json!({ "synchronised": true, "state": "synchronised" })
+        }
+        crate::doctor::clock::SyncState::NotSynchronised => {
+            json!({ "synchronised": false, "state": "not_synchronised" })
+        }
+        crate::doctor::clock::SyncState::Unknown => {
+            json!({ "synchronised": false, "state": "unknown" })
+        }
+    };
     let ready = db_ok && storage_ok && loops_ok && !listeners.is_empty();
     let status = if ready {
         StatusCode::OK
@@ -98,7 +112,8 @@ pub async fn ready(state: Arc<ServerState>, _req: ApiRequest) -> ApiResult {
                 "storage": storage_check,
                 "loops": { "ok": loops_ok, "beats": loops },
                 "listeners": { "ok": !listeners.is_empty(), "bound": listeners },
-            }
+            },
+            "clock": clock,
         }),
     ))
 }

@@ -10,6 +10,7 @@
 //! authenticated principal and never check sessions, roles or CSRF
 //! themselves; what a user may see is narrowed by `accounts::scope`.
 
+pub mod acme_routes;
 pub mod assets;
 pub mod auth;
 pub mod auto_replies;
@@ -17,6 +18,7 @@ pub mod blocklist;
 pub mod body;
 pub mod calls;
 pub mod devices;
+pub mod diagnostics;
 pub mod dids;
 pub mod dnd;
 pub mod error;
@@ -26,6 +28,7 @@ pub mod health;
 pub mod hold_music;
 pub mod login;
 pub mod messages;
+pub mod network;
 pub mod openapi;
 pub mod request;
 pub mod router;
@@ -40,6 +43,7 @@ pub mod system;
 pub mod test_hooks;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod tls_listener;
 pub mod twilio_admin;
 pub mod users;
 pub mod voicemails;
@@ -103,12 +107,17 @@ pub struct ServerState {
     pub outbox: crate::outbox::Outbox,
     /// What happened, for MWI and notifications.
     pub events: crate::events::Events,
+    /// The public address and the router's forwards (`/api/network`).
+    pub network: crate::netaddr::NetHandle,
     /// Serialises setup-wizard completions (the first one wins, the others
     /// find setup completed).
     pub setup_lock: tokio::sync::Mutex<()>,
     /// The toll-fraud hourly cap for calls a routing rule forwards out
     /// through Twilio (the call layer counts the phones' own calls).
     pub forwards: std::sync::Mutex<crate::dialplan::TollGuard>,
+    /// The certificate service (HTTP-01 answers, the served certificate);
+    /// absent in HTTP-only tests.
+    pub acme: Option<crate::acme::Acme>,
     /// Test builds only: milliseconds the accept loop must block once.
     #[cfg(feature = "test-hooks")]
     pub stall_http_ms: AtomicU64,
@@ -134,6 +143,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(startup::routes());
     routes.extend(dids::routes());
     routes.extend(devices::routes());
+    routes.extend(diagnostics::routes());
     routes.extend(dnd::routes());
     routes.extend(sip::routes());
     routes.extend(blocklist::routes());
@@ -147,6 +157,8 @@ pub fn routes() -> Vec<Route> {
     routes.extend(twilio_admin::routes());
     routes.extend(greetings::routes());
     routes.extend(rules::routes());
+    routes.extend(acme_routes::routes());
+    routes.extend(network::routes());
     routes.extend(openapi::routes());
     #[cfg(feature = "test-hooks")]
     routes.extend(test_hooks::routes());
@@ -182,6 +194,18 @@ pub async fn serve(
     heartbeat: Heartbeat,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    serve_on(listener, None, state, heartbeat, shutdown).await
+}
+
+/// Like [`serve`], over TLS (see [`tls_listener`]): each accepted connection
+/// shakes hands in its own task, and its requests are marked HTTPS.
+pub(crate) async fn serve_on(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<ServerState>,
+    heartbeat: Heartbeat,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS));
     let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
@@ -206,28 +230,29 @@ pub async fn serve(
                 Ok((stream, peer)) => {
                     let permit = slot.take();
                     let state = state.clone();
-                    let connection = body::Connection::default();
-                    let cut = connection.clone();
-                    let svc = hyper::service::service_fn(move |req| {
-                        let state = state.clone();
-                        let connection = connection.clone();
-                        async move { Ok::<_, Infallible>(handle(state, peer, req, connection).await) }
-                    });
-                    let conn = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(HTTP_HEADER_READ_TIMEOUT)
-                        .serve_connection(TokioIo::new(stream), svc);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        tokio::select! {
-                            ended = conn => if let Err(e) = ended {
-                                tracing::debug!(%peer, error = %e, "connection ended with an error");
-                            },
-                            // A streaming response gave up on its client.
-                            _ = cut.cut_off() => tracing::debug!(%peer, "connection cut"),
+                    let watcher = graceful.watcher();
+                    match &tls {
+                        None => {
+                            tokio::spawn(async move {
+                                serve_connection(TokioIo::new(stream), state, peer, false, watcher).await;
+                                drop(permit);
+                            });
                         }
-                        drop(permit);
-                    });
+                        Some(acceptor) => {
+                            let acceptor = acceptor.clone();
+                            tokio::spawn(async move {
+                                let shake = tokio::time::timeout(HTTP_HEADER_READ_TIMEOUT, acceptor.accept(stream));
+                                match shake.await {
+                                    Ok(Ok(tls_stream)) => {
+                                        serve_connection(TokioIo::new(tls_stream), state, peer, true, watcher).await
+                                    }
+                                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                                }
+                                drop(permit);
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
@@ -247,19 +272,52 @@ pub async fn serve(
     }
 }
 
+/// Serves the requests of one connection (plain or TLS) until it ends.
+async fn serve_connection<IO>(
+    io: TokioIo<IO>,
+    state: Arc<ServerState>,
+    peer: SocketAddr,
+    tls: bool,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = body::Connection::default();
+    let cut = connection.clone();
+    let svc = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        let connection = connection.clone();
+        async move { Ok::<_, Infallible>(handle(state, peer, req, connection, tls).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HTTP_HEADER_READ_TIMEOUT)
+        .serve_connection(io, svc);
+    let conn = watcher.watch(conn);
+    tokio::select! {
+        ended = conn => if let Err(e) = ended {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        },
+        // A streaming response gave up on its client.
+        _ = cut.cut_off() => tracing::debug!(%peer, "connection cut"),
+    }
+}
+
 /// Answers one request; never fails (errors become JSON error responses).
-/// `connection` lets a streaming handler cut its client off.
+/// `connection` lets a streaming handler cut its client off; `tls` says
+/// it came over our own HTTPS listener.
 pub async fn handle(
     state: Arc<ServerState>,
     peer: SocketAddr,
     req: Request<Incoming>,
     connection: body::Connection,
+    tls: bool,
 ) -> Response<body::Body> {
     let started = Instant::now();
     let id = request_id(req.headers());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let mut resp = dispatch(state, peer, req, &id, connection).await;
+    let mut resp = dispatch(state, peer, req, &id, connection, tls).await;
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-request-id", v);
@@ -284,6 +342,7 @@ async fn dispatch(
     req: Request<Incoming>,
     id: &str,
     connection: body::Connection,
+    tls: bool,
 ) -> Response<Full<Bytes>> {
     let (route, params) = match state.router.lookup(req.method(), req.uri().path()) {
         Lookup::Found(route, params) => (route.clone(), params),
@@ -312,7 +371,7 @@ async fn dispatch(
     // buffer a megabyte on a protected route).
     let trusted = state.settings.http_trusted_proxy;
     let client_ip = auth::client_ip(trusted, peer, &parts.headers);
-    let https = auth::is_https(trusted, peer, &parts.headers);
+    let https = tls || auth::is_https(trusted, peer, &parts.headers);
     let gate = match auth::check(
         &state,
         route.access,

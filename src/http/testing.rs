@@ -106,6 +106,8 @@ impl TestServer {
             forwards: Default::default(),
             outbox,
             events: crate::events::Events::new(),
+            acme: None,
+            network: Default::default(),
             #[cfg(feature = "test-hooks")]
             stall_http_ms: Default::default(),
         });

@@ -1,10 +1,12 @@
 //! TLS for SIP (SIP over TLS on 5061, RFC 3261 §26.2), with rustls and the
 //! ring provider only.
 //!
-//! The certificate comes from settings (`sip.tls_cert`, `sip.tls_key`, PEM).
-//! Until the household has a real one, a self-signed certificate is
-//! generated on first start and kept in `<data>/tls/` (key mode 0600), so the
-//! phones' TLS accounts keep working across restarts.
+//! The certificate comes from settings (`sip.tls_cert`, `sip.tls_key`, PEM),
+//! which pin SIP to those files. Otherwise SIP serves the appliance's shared
+//! [`crate::certs::CertStore`] (the ACME certificate once there is one, hot
+//! swapped on renewal). Until the household has a real one, a self-signed
+//! certificate is generated on first start and kept in `<data>/tls/` (key
+//! mode 0600), so the phones' TLS accounts keep working across restarts.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -12,8 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::ServerConfig;
+
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::PrivateKeyDer;
+
+use crate::certs::{CertError, CertStore, Loaded};
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +34,7 @@ pub enum TlsError {
     /// Generating the self-signed certificate failed.
     #[error("generating a self-signed certificate: {0}")]
     Generate(String),
-    /// rustls refused the certificate/key pair.
+    /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Config(#[from] rustls::Error),
 }
@@ -37,35 +42,39 @@ pub enum TlsError {
 /// Names the self-signed certificate is made out to.
 pub const SELF_SIGNED_NAMES: &[&str] = &["homeline.local", "homeline", "localhost"];
 
-/// The server configuration for SIP over TLS: from the given PEM files, or
-/// from the self-signed pair in `<data>/tls/` (created if missing).
-pub fn server_config(
+/// The certificate SIP starts with: from the given PEM files, or the
+/// self-signed pair in `<data>/tls/` (created if missing).
+pub fn initial_certificate(
     data_dir: &Path,
     cert: Option<&Path>,
     key: Option<&Path>,
-) -> Result<Arc<ServerConfig>, TlsError> {
+) -> Result<Loaded, TlsError> {
     let (cert_path, key_path) = match (cert, key) {
         (Some(c), Some(k)) => (c.to_path_buf(), k.to_path_buf()),
         _ => ensure_self_signed(&data_dir.join("tls"))?,
     };
-    let file_err = |path: &Path, e: &dyn std::fmt::Display| TlsError::File {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|e| TlsError::File {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
     };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-        .map_err(|e| file_err(&cert_path, &e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| file_err(&cert_path, &e))?;
-    if chain.is_empty() {
-        return Err(file_err(&cert_path, &"no certificate in the file"));
-    }
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| file_err(&key_path, &e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
-    Ok(Arc::new(config))
+    let (chain, key) = (read(&cert_path)?, read(&key_path)?);
+    Loaded::from_pem(&chain, &key).map_err(|e| TlsError::File {
+        // A key error names the key file; everything else the certificate.
+        path: match e {
+            CertError::Key(_) => key_path.clone(),
+            _ if PrivateKeyDer::from_pem_slice(&key).is_err() => key_path.clone(),
+            _ => cert_path.clone(),
+        },
+        reason: e.to_string(),
+    })
+}
+
+/// The server configuration for SIP over TLS, answering each handshake from
+/// `store` (no ALPN: SIP phones do not offer any).
+pub fn server_config(store: &Arc<CertStore>) -> Result<Arc<ServerConfig>, TlsError> {
+    Ok(store.server_config(&[])?)
 }
 
 /// Creates `sip.crt`/`sip.key` in `dir` unless both exist; returns their paths.
@@ -104,9 +113,12 @@ mod tests {
     #[test]
     fn self_signed_is_generated_once_and_reused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        server_config(dir.path(), None, None).expect("generated");
+        let first = initial_certificate(dir.path(), None, None).expect("generated");
+        assert!(first.facts.self_signed);
+        assert!(first.facts.names.iter().any(|n| n == "homeline.local"));
+        server_config(&CertStore::new(first)).expect("config");
         let cert = std::fs::read(dir.path().join("tls/sip.crt")).expect("cert");
-        server_config(dir.path(), None, None).expect("reused");
+        initial_certificate(dir.path(), None, None).expect("reused");
         assert_eq!(
             std::fs::read(dir.path().join("tls/sip.crt")).expect("cert"),
             cert,
@@ -120,8 +132,8 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let c = dir.path().join("tls/sip.crt");
         let k = dir.path().join("tls/sip.key");
-        server_config(dir.path(), Some(&c), Some(&k)).expect("from explicit paths");
-        let err = server_config(dir.path(), Some(&k), Some(&k)).unwrap_err();
+        initial_certificate(dir.path(), Some(&c), Some(&k)).expect("from explicit paths");
+        let err = initial_certificate(dir.path(), Some(&k), Some(&k)).unwrap_err();
         assert!(err.to_string().contains("sip.key"), "{err}");
     }
 }

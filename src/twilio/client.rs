@@ -560,6 +560,52 @@ impl Client {
         })
     }
 
+    /// The API base these credentials are sent to (`https://api.twilio.com`).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Where Twilio's Monitor API (`/v1/Alerts`) lives for this API base:
+    /// `https://monitor.twilio.com` beside `https://api.twilio.com` (and
+    /// `monitor.<rest>` beside any `api.<rest>`), otherwise the same base (a
+    /// local stand-in serves both). Credentials thus only go to Twilio's hosts.
+    pub fn monitor_base(&self) -> String {
+        for scheme in ["https://", "http://"] {
+            if let Some(rest) = self.base_url.strip_prefix(scheme) {
+                if let Some(host) = rest.strip_prefix("api.") {
+                    return format!("{scheme}monitor.{host}");
+                }
+            }
+        }
+        self.base_url.clone()
+    }
+
+    /// `GET base + path` with our credentials, JSON answer; `base` is this
+    /// client's API base or its [`Client::monitor_base`].
+    pub(super) fn get_json_from<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        path: &str,
+    ) -> Result<T, TwilioError> {
+        if base != self.base_url && base != self.monitor_base() {
+            return Err(TwilioError::Refused(format!(
+                "not a Twilio API base, credentials not sent: {base}"
+            )));
+        }
+        let url = format!("{base}{path}");
+        let a = self.send(&self.agent, "GET", &url, None, true, MAX_RESPONSE_BYTES)?;
+        if (200..300).contains(&a.status) {
+            return serde_json::from_slice(&a.body)
+                .map_err(|e| TwilioError::BadResponse(format!("invalid JSON: {e}")));
+        }
+        Err(error_of(&a))
+    }
+
+    /// The path of `rest` under this account (`/2010-04-01/Accounts/{Sid}{rest}`).
+    pub(super) fn account_resource(&self, rest: &str) -> String {
+        self.account_path(rest)
+    }
+
     fn json<T: serde::de::DeserializeOwned>(
         &self,
         method: &str,

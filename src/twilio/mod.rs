@@ -6,8 +6,10 @@
 
 pub mod client;
 pub mod jobs;
+pub mod monitor;
 pub mod routing;
 pub mod signature;
+pub mod sip_domains;
 pub mod twiml;
 
 pub use client::{AccountInfo, Client, TwilioError};

@@ -8,6 +8,11 @@
 //! * `GET  /Recordings/{RE}.mp3` (audio), `DELETE /Recordings/{RE}.json` (204, then 404)
 //! * `GET  /Messages/{MM}/Media/{ME}` → 307 to `/media-store/{ME}` (no auth there); `DELETE …/{ME}.json`
 //! * `GET/POST /Calls/{CA}.json`
+//! * `GET  /SIP/Domains.json`, `GET /SIP/Domains/{SD}/Auth/Calls/CredentialListMappings.json`,
+//!   `GET /SIP/CredentialLists/{CL}/Credentials.json` (empty until [`StandIn::add_sip_domain`])
+//! * Monitor: `GET /v1/Alerts?StartDate=&PageSize=` (Twilio serves it at
+//!   `monitor.twilio.com`; the appliance derives that host from the API base,
+//!   and a loopback base serves both), alerts added with [`StandIn::add_alert`]
 //!
 //! Failures are scriptable: a queue of [`Fault`]s consumed by the next
 //! requests (500, 429 with `Retry-After`, a slow answer, a created message
@@ -74,6 +79,16 @@ pub struct State {
     pub faults: VecDeque<Fault>,
     /// Request lines seen (`POST /2010-04-01/…`).
     pub log: Vec<String>,
+    /// Monitor alerts (the documented list representation), newest last.
+    pub alerts: Vec<Value>,
+    /// SIP Domains, with the user names of the one credential list mapped
+    /// to each for calls (none when `None`).
+    pub sip_domains: Vec<(Value, Option<Vec<String>>)>,
+}
+
+/// The credential list SID the stand-in maps to its `n`th domain.
+pub fn credential_list_sid(n: usize) -> String {
+    format!("CL{:032x}", n + 1)
 }
 
 /// A running stand-in.
@@ -150,6 +165,61 @@ impl StandIn {
     /// Number updates so far.
     pub fn number_updates(&self) -> Vec<(String, Vec<(String, String)>)> {
         self.state.lock().expect("state").number_updates.clone()
+    }
+
+    /// Adds a Monitor alert with Twilio's `error_code` (a string, as Twilio
+    /// sends it), `log_level`, the failing request's URL, created `age` ago.
+    pub fn add_alert(&self, code: u32, level: &str, request_url: &str, age: Duration) {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+            - age.as_secs() as i64;
+        let at = homeline::clock::Timestamp::from_unix_millis(secs * 1000).to_string();
+        let at = format!("{}Z", &at[..19]);
+        let mut st = self.state.lock().expect("state");
+        let sid = format!("NO{:032x}", st.alerts.len() + 1);
+        st.alerts.push(json!({
+            "account_sid": SID, "alert_text": format!("Msg=&sourceComponent=14100&url={}", homeline::twilio::client::encode_component(request_url)),
+            "api_version": "2010-04-01", "date_created": at, "date_generated": at, "date_updated": at,
+            "error_code": code.to_string(), "log_level": level,
+            "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+            "request_method": "POST", "request_url": request_url,
+            "resource_sid": "CA0123456789abcdef0123456789abcdef", "service_sid": null, "sid": sid,
+            "url": format!("https://monitor.twilio.com/v1/Alerts/{sid}"),
+        }));
+    }
+
+    /// Adds a SIP Domain `name` whose *A call comes in* is `voice_url`, with
+    /// `secure` media, authenticating calls with a credential list holding
+    /// `usernames` (no list mapped when `None`).
+    pub fn add_sip_domain(
+        &self,
+        name: &str,
+        voice_url: &str,
+        secure: bool,
+        usernames: Option<&[&str]>,
+    ) {
+        let mut st = self.state.lock().expect("state");
+        let sid = format!("SD{:032x}", st.sip_domains.len() + 1);
+        st.sip_domains.push((
+            json!({"sid": sid, "account_sid": SID, "domain_name": name, "friendly_name": name,
+                   "voice_url": voice_url, "voice_method": "POST", "secure": secure,
+                   "sip_registration": false, "auth_type": if usernames.is_some() { "CREDENTIAL_LIST" } else { "" }}),
+            usernames.map(|u| u.iter().map(|s| s.to_string()).collect()),
+        ));
+    }
+
+    /// Points the account's number somewhere else, as if changed in the console.
+    pub fn point_number_at(&self, voice_url: &str, sms_url: &str, status_callback: &str) {
+        self.state.lock().expect("state").number_updates.push((
+            NUMBER_SID.to_string(),
+            vec![
+                ("VoiceUrl".into(), voice_url.into()),
+                ("SmsUrl".into(), sms_url.into()),
+                ("StatusCallback".into(), status_callback.into()),
+            ],
+        ));
     }
 
     /// The recording's URL as Twilio puts it in callbacks (no extension).
@@ -304,6 +374,35 @@ fn answer(
         .push(format!("{method} {target}"));
     if outage.load(Ordering::SeqCst) {
         error(&mut s, 503, 20503, "Service Unavailable", "");
+        return;
+    }
+    if path == "/v1/Alerts" && authorized {
+        let start = query
+            .iter()
+            .find(|(k, _)| k == "StartDate")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let st = state.lock().expect("state");
+        let list: Vec<Value> = st
+            .alerts
+            .iter()
+            .rev()
+            .filter(|a| {
+                a["date_created"]
+                    .as_str()
+                    .is_some_and(|d| d >= start.as_str())
+            })
+            .cloned()
+            .collect();
+        drop(st);
+        let b = json!({"alerts": list, "meta": {"page": 0, "page_size": 200, "first_page_url": format!("{base}/v1/Alerts?PageSize=200&Page=0"), "previous_page_url": null, "next_page_url": null, "url": format!("{base}/v1/Alerts?PageSize=200&Page=0"), "key": "alerts"}});
+        respond(
+            &mut s,
+            "200 OK",
+            "application/json",
+            "",
+            b.to_string().as_bytes(),
+        );
         return;
     }
     if !path.starts_with(&account) || !authorized {
@@ -535,6 +634,94 @@ fn answer(
                 st.deleted.push(re);
                 drop(st);
                 respond(&mut s, "204 No Content", "application/json", "", b"");
+            }
+        }
+        ("GET", "/SIP/Domains.json") => {
+            let st = state.lock().expect("state");
+            let list: Vec<Value> = st.sip_domains.iter().map(|(d, _)| d.clone()).collect();
+            drop(st);
+            let b = json!({"domains": list, "page": 0, "page_size": 1000});
+            respond(
+                &mut s,
+                "200 OK",
+                "application/json",
+                "",
+                b.to_string().as_bytes(),
+            );
+        }
+        ("GET", r)
+            if r.starts_with("/SIP/Domains/SD")
+                && r.ends_with("/Auth/Calls/CredentialListMappings.json") =>
+        {
+            let sd = r
+                .trim_start_matches("/SIP/Domains/")
+                .split('/')
+                .next()
+                .unwrap_or("");
+            let st = state.lock().expect("state");
+            let found = st.sip_domains.iter().position(|(d, _)| d["sid"] == sd);
+            let contents: Vec<Value> = match found {
+                Some(n) if st.sip_domains[n].1.is_some() => vec![
+                    json!({"sid": credential_list_sid(n), "account_sid": SID, "friendly_name": "Homeline"}),
+                ],
+                _ => vec![],
+            };
+            drop(st);
+            if found.is_none() {
+                error(
+                    &mut s,
+                    404,
+                    20404,
+                    "The requested resource was not found",
+                    "",
+                );
+                return;
+            }
+            let b = json!({"contents": contents, "page": 0, "page_size": 50});
+            respond(
+                &mut s,
+                "200 OK",
+                "application/json",
+                "",
+                b.to_string().as_bytes(),
+            );
+        }
+        ("GET", r)
+            if r.starts_with("/SIP/CredentialLists/CL") && r.ends_with("/Credentials.json") =>
+        {
+            let cl = r
+                .trim_start_matches("/SIP/CredentialLists/")
+                .split('/')
+                .next()
+                .unwrap_or("");
+            let st = state.lock().expect("state");
+            let users = (0..st.sip_domains.len())
+                .find(|n| credential_list_sid(*n) == cl)
+                .and_then(|n| st.sip_domains[n].1.clone());
+            drop(st);
+            match users {
+                Some(users) => {
+                    let list: Vec<Value> = users
+                        .iter()
+                        .enumerate()
+                        .map(|(i, u)| json!({"sid": format!("CR{:032x}", i + 1), "username": u}))
+                        .collect();
+                    let b = json!({"credentials": list, "page": 0, "page_size": 50});
+                    respond(
+                        &mut s,
+                        "200 OK",
+                        "application/json",
+                        "",
+                        b.to_string().as_bytes(),
+                    );
+                }
+                None => error(
+                    &mut s,
+                    404,
+                    20404,
+                    "The requested resource was not found",
+                    "",
+                ),
             }
         }
         (m, r) if r.starts_with("/Calls/CA") && (m == "GET" || m == "POST") => {

@@ -11,6 +11,7 @@ const settingsPages = {
   HoldMusicSettings: () => import('../views/settings/HoldMusicSettings.vue'),
   BlocklistSettings: () => import('../views/settings/BlocklistSettings.vue'),
   AlertsSettings: () => import('../views/settings/AlertsSettings.vue'),
+  NetworkSettings: () => import('../views/settings/NetworkSettings.vue'),
 }
 
 /** @type {import('vue-router').RouteRecordRaw[]} */
@@ -106,6 +107,7 @@ export const routes = [
         ['hold-music', 'Hold music', 'HoldMusicSettings'],
         ['blocklist', 'Blocklist', 'BlocklistSettings'],
         ['alerts', 'Alerts & jobs', 'AlertsSettings'],
+        ['network', 'Router & address', 'NetworkSettings'],
       ].map(([path, title, file]) => ({
         path,
         name: `settings-${path}`,
