@@ -37,6 +37,16 @@ fn run(conf: &Path, cwd: &Path, flags: &[&str]) -> Command {
     cmd
 }
 
+/// Kills the appliance if a test fails while it runs.
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn terminate(child: &mut std::process::Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -64,11 +74,10 @@ fn the_config_file_gives_the_data_dir_and_listeners_with_no_flags() {
         ),
     );
     let log = std::fs::File::create(tmp.path().join("server.log")).unwrap();
-    let mut child = run(&conf, tmp.path(), &[]).stderr(log).spawn().unwrap();
+    let mut child = Guard(run(&conf, tmp.path(), &[]).stderr(log).spawn().unwrap());
     let http = common::wait_for(Duration::from_secs(20), || http_port(&data));
     let server_log = std::fs::read_to_string(tmp.path().join("server.log")).unwrap_or_default();
     let Some(http) = http else {
-        terminate(&mut child);
         panic!("no ports.json in the file's data dir; log:\n{server_log}");
     };
     assert!(http.ip().is_loopback() && http.port() != 0);
@@ -82,7 +91,7 @@ fn the_config_file_gives_the_data_dir_and_listeners_with_no_flags() {
     );
     let r = common::request(http, "GET", "/health", &[], b"");
     assert_eq!(r.status, 200);
-    terminate(&mut child);
+    terminate(&mut child.0);
 
     // `migrate` reads the data dir from the same file.
     let out = common::command()

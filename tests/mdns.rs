@@ -81,20 +81,12 @@ impl Link {
         })
     }
 
-    /// `dig` from namespace `b`, multicast to 224.0.0.251:5353 from a
-    /// random port (a legacy unicast query); its `+short` answer lines.
+    /// `dig` from namespace `b` to port 5353 of namespace `a`'s address,
+    /// from a random port (a legacy unicast query); its `+short` lines.
     fn dig(&self, name: &str, qtype: &str) -> Vec<String> {
         let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.b,
-                "dig",
-                "-p",
-                "5353",
-                "@224.0.0.251",
-                "+notcp",
-            ])
+            .args(["netns", "exec", &self.b, "dig", "-p", "5353", "+notcp"])
+            .arg(format!("@{}", self.a_ip))
             .args(["+time=1", "+tries=1", "+short", name, qtype])
             .output()
             .expect("run dig (Debian package bind9-dnsutils)");
@@ -137,8 +129,21 @@ fn ip(args: &[&str]) {
     );
 }
 
+/// The appliance's process, stopped (SIGKILL) if a test fails before
+/// [`stop`]: it would outlive its namespace otherwise.
+struct Running(Option<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Homeline in namespace `a` with mDNS on; its HTTP port.
-fn start_in_a(link: &Link, dir: &Path, env: &[(&str, &str)]) -> (Child, u16) {
+fn start_in_a(link: &Link, dir: &Path, env: &[(&str, &str)]) -> (Running, u16) {
     let log = std::fs::File::create(dir.join("server.log")).expect("log");
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", &link.a, common::BIN, "run", "--data-dir"])
@@ -155,7 +160,7 @@ fn start_in_a(link: &Link, dir: &Path, env: &[(&str, &str)]) -> (Child, u16) {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let child = cmd.spawn().expect("start homeline");
+    let child = Running(Some(cmd.spawn().expect("start homeline")));
     let ports = dir.join("run/ports.json");
     let port = common::wait_for(Duration::from_secs(20), || {
         let v: serde_json::Value =
@@ -174,7 +179,11 @@ fn server_log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
 }
 
-fn stop(mut child: Child) {
+/// SIGTERM, as systemd stops it, and waits for the exit.
+fn stop(mut running: Running) {
+    let Some(mut child) = running.0.take() else {
+        return;
+    };
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -269,6 +278,38 @@ fn homeline_local_and_the_web_ui_are_found_from_another_host() {
         link.dig("other.local", "A").is_empty(),
         "only our names are answered"
     );
+
+    // A legacy resolver asking the group from a random port gets a unicast
+    // answer with its ID, from the responder's address.
+    let legacy = {
+        let b_ip = link.b_ip;
+        link.in_b(move || {
+            let sock = UdpSocket::bind((b_ip, 0)).unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let query = Outgoing {
+                id: 0x5151,
+                questions: vec![Question {
+                    name: Name::dotted("homeline.local"),
+                    qtype: rtype::A,
+                    unicast_response: false,
+                }],
+                ..Outgoing::default()
+            };
+            sock.send_to(&query.encode(), SocketAddrV4::new(GROUP, 5353))
+                .unwrap();
+            let mut buf = [0u8; 9000];
+            let (n, src) = sock.recv_from(&mut buf).ok()?;
+            Some((Message::parse(&buf[..n]).ok()?, src))
+        })
+        .join()
+        .unwrap()
+    };
+    let (m, src) = legacy.expect("a unicast answer to a legacy query of the group");
+    assert_eq!(src, SocketAddr::from((link.a_ip, 5353)));
+    assert_eq!(m.id, 0x5151);
+    assert_eq!(m.questions.len(), 1, "the question is echoed");
+    assert_eq!(m.answers[0].data, Data::A(link.a_ip));
+    assert!(m.answers[0].ttl <= 10 && !m.answers[0].cache_flush);
 
     // A standard mDNS query (from port 5353, multicast answer) for the
     // service gets the instance with its SRV, TXT and address.
