@@ -176,6 +176,8 @@ fn doctor(
     let inputs = match RawInputs::from_process_env(flags) {
         Ok(inputs) => inputs,
         Err(e) => {
+            // A configuration file the appliance cannot start with is an
+            // error of the chain like any other.
             eprintln!("homeline: error: {e}");
             return ExitCode::from(2);
         }
