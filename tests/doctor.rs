@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::twilio::{StandIn, SID, TOKEN};
-use common::{provision_devices, Homeline, Start, BIN};
+use common::{provision_devices, Homeline, Start};
 use serde_json::{json, Value};
 
 const PW: &str = "blue kettle on the hob";
@@ -261,7 +260,7 @@ fn a_number_pointing_elsewhere_and_twilios_alerts_are_explained_by_page_and_comm
     assert!(monitor_asked);
 
     // The command, from the data directory beside the running appliance.
-    let out = Command::new(BIN)
+    let out = common::command()
         .args(["doctor", "--data-dir"])
         .arg(rig.h.data())
         .env("HOMELINE_TWILIO_API_BASE", &rig.standin.base)
@@ -296,7 +295,7 @@ fn a_number_pointing_elsewhere_and_twilios_alerts_are_explained_by_page_and_comm
     );
     assert!(text.contains("something is broken"), "{text}");
 
-    let out = Command::new(BIN)
+    let out = common::command()
         .args(["doctor", "--json", "--data-dir"])
         .arg(rig.h.data())
         .env("HOMELINE_TWILIO_API_BASE", &rig.standin.base)
