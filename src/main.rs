@@ -173,7 +173,15 @@ fn doctor(
     now: homeline::clock::Timestamp,
     json: bool,
 ) -> ExitCode {
-    let inputs = RawInputs::from_process_env(flags);
+    let inputs = match RawInputs::from_process_env(flags) {
+        Ok(inputs) => inputs,
+        Err(e) => {
+            // A configuration file the appliance cannot start with is an
+            // error of the chain like any other.
+            eprintln!("homeline: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let report = homeline::doctor::local::run_from_data_dir(&inputs, now);
     if json {
         match serde_json::to_string_pretty(&report) {

@@ -166,7 +166,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut flags = BTreeMap::new();
         flags.insert("data_dir", dir.path().display().to_string());
-        let raw = RawInputs::from_process_env(flags);
+        let raw = RawInputs::from_process_env(flags).expect("no configuration file in tests");
         let r = run_from_data_dir(&raw, Timestamp::from_unix_millis(1_800_000_000_000));
         assert!(
             r.checks

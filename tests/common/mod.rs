@@ -6,8 +6,8 @@
 
 pub mod baresip;
 pub mod calls;
-pub mod pebble;
 pub mod netns;
+pub mod pebble;
 pub mod twilio;
 
 use std::io::{Read, Write};
