@@ -194,7 +194,10 @@ mod tests {
         assert_eq!(s.ddns.status, "ok");
         assert_eq!(ms, vec![m.clone()]);
         let (ip_now, source, mappings, auto) = doctor_facts(&conn).expect("facts");
-        assert_eq!((ip_now, source, mappings.len(), auto), (Some(ip), Source::Upnp, 0, false));
+        assert_eq!(
+            (ip_now, source, mappings.len(), auto),
+            (Some(ip), Source::Upnp, 0, false)
+        );
         crate::store::config::set(&conn, "router.auto_forward", "true", t(4)).expect("set");
         assert_eq!(doctor_facts(&conn).expect("facts").2, vec![m]);
     }
