@@ -12,6 +12,7 @@ const settingsPages = {
   BlocklistSettings: () => import('../views/settings/BlocklistSettings.vue'),
   AlertsSettings: () => import('../views/settings/AlertsSettings.vue'),
   NetworkSettings: () => import('../views/settings/NetworkSettings.vue'),
+  DiagnosticsSettings: () => import('../views/settings/DiagnosticsSettings.vue'),
 }
 
 /** @type {import('vue-router').RouteRecordRaw[]} */
@@ -108,6 +109,7 @@ export const routes = [
         ['blocklist', 'Blocklist', 'BlocklistSettings'],
         ['alerts', 'Alerts & jobs', 'AlertsSettings'],
         ['network', 'Router & address', 'NetworkSettings'],
+        ['diagnostics', 'Diagnostics', 'DiagnosticsSettings'],
       ].map(([path, title, file]) => ({
         path,
         name: `settings-${path}`,
