@@ -46,6 +46,7 @@ test-deps: ## install what the tests need when it is missing (sipp, baresip, Chr
 	 [ -x /usr/lib/chromium/chromium ] || missing="$$missing chromium"; \
 	 command -v ip >/dev/null || missing="$$missing iproute2"; \
 	 command -v pebble >/dev/null || missing="$$missing pebble"; \
+	 command -v dig >/dev/null || missing="$$missing bind9-dnsutils"; \
 	 command -v miniupnpd >/dev/null || missing="$$missing miniupnpd-nftables"; \
 	 command -v turnserver >/dev/null || missing="$$missing coturn"; \
 	 command -v upnpc >/dev/null || missing="$$missing miniupnpc"; \

@@ -43,9 +43,11 @@ if [ -f "$BASE" ]; then
 else
   t=$(now)
   log "base rootfs: building $BASE (mmdebstrap under qemu-user, ~5 min)"
-  image/mkrootfs.sh "$BASE.partial"
-  mv "$BASE.partial" "$BASE"
-  find "$CACHE" -name 'rootfs-*.tar' ! -name "rootfs-$HASH.tar" -delete
+  # (mmdebstrap picks the output format from the name: keep the .tar suffix)
+  rm -f "$CACHE/partial-$HASH.tar"
+  image/mkrootfs.sh "$CACHE/partial-$HASH.tar"
+  mv "$CACHE/partial-$HASH.tar" "$BASE"
+  find "$CACHE" -name '*.tar' ! -name "rootfs-$HASH.tar" -delete
   log "base rootfs built in $(elapsed "$t")"
 fi
 
@@ -158,6 +160,17 @@ done
 chroot "$R" /sbin/depmod -a "$KVER"
 after=$(du -sm "$M" | cut -f1)
 log "kernel modules: $before MiB -> $after MiB"
+# Wi-Fi firmware: only the Pi's chips (43430: Pi 3 B; 43455: Pi 3 B+/A+, 4,
+# 400, CM4; 43436 for the Zero 2 W, if the package has it: bookworm's has not).
+FW=$R/usr/lib/firmware
+fw_before=$(du -sm "$FW" | cut -f1)
+find "$FW/brcm" -mindepth 1 ! -name 'brcmfmac43430-*' ! -name 'brcmfmac43455-*' ! -name 'brcmfmac43436*' -delete
+find "$FW/cypress" -mindepth 1 ! -name 'cyfmac43430-*' ! -name 'cyfmac43455-*' ! -name 'cyfmac43436*' -delete
+find "$FW" -xtype l -delete
+for f in brcm/brcmfmac43430-sdio.bin brcm/brcmfmac43455-sdio.bin brcm/brcmfmac43455-sdio.raspberrypi,4-model-b.txt; do
+  [ -e "$FW/$f" ] || die "Wi-Fi firmware $f missing after the trim"
+done
+log "firmware: $fw_before MiB -> $(du -sm "$FW" | cut -f1) MiB"
 # The Pi boots kernel and initrd from the boot partition; the copies in /boot
 # would only take room on the system partition.
 rm -f "$R"/boot/vmlinuz-* "$R"/boot/initrd.img-* "$R"/boot/System.map-* "$R"/vmlinuz* "$R"/initrd.img*
@@ -165,6 +178,7 @@ rm -f "$R"/boot/vmlinuz-* "$R"/boot/initrd.img-* "$R"/boot/System.map-* "$R"/vml
 # cmdline.txt: the root read-only; the Pi's console on the serial pins and HDMI.
 sed -i -e 's/\(^\| \)rw\( \|$\)/\1ro\2/' "$R/boot/firmware/cmdline.txt"
 grep -qw ro "$R/boot/firmware/cmdline.txt" || sed -i 's/$/ ro/' "$R/boot/firmware/cmdline.txt"
+grep -q 'console=ttyS1' "$R/boot/firmware/cmdline.txt" || sed -i 's/console=tty0/console=ttyS1,115200 console=tty0/' "$R/boot/firmware/cmdline.txt"
 log "cmdline.txt: $(cat "$R/boot/firmware/cmdline.txt")"
 
 # The data partition's first content: Homeline's directory, systemd's state
@@ -202,8 +216,9 @@ log "image assembled in $(elapsed "$t"): boot ${BOOT_MB} MiB, system ${ROOT_MB} 
 
 t=$(now)
 rm -f "$IMG.xz"
-xz -T2 -"$XZ_LEVEL" -k "$IMG"
+RAW_MB=$(( $(stat -c %s "$IMG") / 1048576 ))
+xz -T2 -"$XZ_LEVEL" "$IMG"
 log "xz -$XZ_LEVEL in $(elapsed "$t")"
 echo "image: $IMG.xz"
-echo "size: $(stat -c %s "$IMG.xz") bytes compressed ($(( $(stat -c %s "$IMG.xz") / 1048576 )) MiB), $(( $(stat -c %s "$IMG") / 1048576 )) MiB raw"
+echo "size: $(stat -c %s "$IMG.xz") bytes compressed ($(( $(stat -c %s "$IMG.xz") / 1048576 )) MiB), $RAW_MB MiB raw"
 echo "build time: $(elapsed "$T0")"

@@ -48,6 +48,10 @@ chroot "$1" env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firm
 ACCOUNTS_HOOK='chroot "$1" usermod -p "*" root;
 chroot "$1" useradd --system --user-group --no-create-home --home-dir /var/lib/homeline --shell /usr/sbin/nologin homeline'
 
+# mmdebstrap installs usrmerge (and the perl it needs) to merge /usr; with
+# usr-is-merged installed it can go again (~50 MB); nothing else needs perl.
+PURGE_HOOK='chroot "$1" dpkg --purge usrmerge libfile-find-rule-perl libnumber-compare-perl libtext-glob-perl perl perl-modules-5.36 libperl5.36 libgdbm-compat4'
+
 mmdebstrap --architectures=arm64 --variant=minbase \
   --aptopt='APT::Install-Recommends "false"' \
   --dpkgopt='path-exclude=/usr/share/man/*' \
@@ -63,6 +67,7 @@ mmdebstrap --architectures=arm64 --variant=minbase \
   --essential-hook="$ESSENTIAL_HOOK" \
   --customize-hook="$FIRMWARE_HOOK" \
   --customize-hook="$ACCOUNTS_HOOK" \
+  --customize-hook="$PURGE_HOOK" \
   --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*' \
   bookworm "$OUT" \
   "deb $MIRROR bookworm main non-free-firmware" \

@@ -66,14 +66,16 @@ ssh-keygen -q -t ed25519 -N '' -C image-test -f "$DIR/id_ed25519"
 mcopy -i "$MT" "$DIR/id_ed25519.pub" ::/authorized_keys
 
 # The Pi's cmdline (root=LABEL=RASPIROOT ro ...) with qemu's console, plus the
-# self-test unit. i6300esb stands in for the Pi's watchdog.
+# self-test unit. i6300esb stands in for the Pi's watchdog. restrict=on: the
+# guest reaches nothing beyond qemu's DHCP and the two forwards (no NTP, no
+# DNS, no STUN leave this machine; the clock stays unsynchronised).
 t=$(now)
 timeout "$BOOT_TIMEOUT" qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 \
   -nographic -no-reboot \
   -kernel "$DIR/vmlinuz" -initrd "$DIR/initrd" \
   -append "root=LABEL=RASPIROOT ro rootwait fsck.repair=yes console=ttyAMA0 systemd.wants=homeline-selftest.service" \
   -drive if=none,file="$DISK",format=raw,id=hd -device virtio-blk-pci,drive=hd \
-  -netdev user,id=net0,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:80,hostfwd=tcp:127.0.0.1:$SSH_PORT-:22 -device virtio-net-pci,netdev=net0,romfile= \
+  -netdev user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:80,hostfwd=tcp:127.0.0.1:$SSH_PORT-:22 -device virtio-net-pci,netdev=net0,romfile= \
   -device i6300esb \
   > "$LOG" 2>&1 < /dev/null &
 QEMU_PID=$!
@@ -94,6 +96,12 @@ grep -a 'HOMELINE-SELFTEST: grow-data active' "$LOG" >/dev/null || fail "homelin
 failed=$(tr -d '\r' < "$LOG" | sed -n 's/.*HOMELINE-SELFTEST: failed units: *//p')
 [ -z "$failed" ] || fail "failed units: $failed"
 check "no failed units"
+
+listening=$(tr -d '\r' < "$LOG" | sed -n 's/.*HOMELINE-SELFTEST: listening: //p')
+for sock in tcp/0.0.0.0:80 tcp/0.0.0.0:443 udp/0.0.0.0:5060 tcp/0.0.0.0:5060 tcp/0.0.0.0:5061 udp/0.0.0.0:5353; do
+  case " $listening " in *" $sock "*) ;; *) fail "Homeline does not listen on $sock (listening: $listening)" ;; esac
+done
+check "listening on 80, 443, 5060, 5061 and 5353 (mDNS), from /etc/homeline/homeline.conf"
 
 ready=$(curl -s -o "$DIR/ready.json" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$HTTP_PORT/api/health/ready" || true)
 [ "$ready" = 200 ] || fail "GET /api/health/ready answered '$ready': $(cat "$DIR/ready.json" 2>/dev/null)"

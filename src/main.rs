@@ -173,16 +173,19 @@ fn doctor(
     now: homeline::clock::Timestamp,
     json: bool,
 ) -> ExitCode {
-    let inputs = match RawInputs::from_process_env(flags) {
-        Ok(inputs) => inputs,
-        Err(e) => {
-            // A configuration file the appliance cannot start with is an
-            // error of the chain like any other.
-            eprintln!("homeline: error: {e}");
-            return ExitCode::from(2);
-        }
+    let report = match RawInputs::from_process_env(flags) {
+        Ok(inputs) => homeline::doctor::local::run_from_data_dir(&inputs, now),
+        // A broken config file is a finding like any other.
+        Err(e) => homeline::doctor::Report::new(
+            vec![homeline::doctor::Check::error(
+                "settings",
+                "Settings",
+                e.to_string(),
+                "Correct the line named in the config file (/etc/homeline/homeline.conf).",
+            )],
+            now,
+        ),
     };
-    let report = homeline::doctor::local::run_from_data_dir(&inputs, now);
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),

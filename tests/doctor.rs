@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::twilio::{StandIn, SID, TOKEN};
-use common::{provision_devices, Homeline, Start, BIN};
+use common::{provision_devices, Homeline, Start};
 use serde_json::{json, Value};
 
 const PW: &str = "blue kettle on the hob";
@@ -261,7 +260,7 @@ fn a_number_pointing_elsewhere_and_twilios_alerts_are_explained_by_page_and_comm
     assert!(monitor_asked);
 
     // The command, from the data directory beside the running appliance.
-    let out = Command::new(BIN)
+    let out = common::command()
         .args(["doctor", "--data-dir"])
         .arg(rig.h.data())
         .env("HOMELINE_TWILIO_API_BASE", &rig.standin.base)
@@ -296,7 +295,7 @@ fn a_number_pointing_elsewhere_and_twilios_alerts_are_explained_by_page_and_comm
     );
     assert!(text.contains("something is broken"), "{text}");
 
-    let out = Command::new(BIN)
+    let out = common::command()
         .args(["doctor", "--json", "--data-dir"])
         .arg(rig.h.data())
         .env("HOMELINE_TWILIO_API_BASE", &rig.standin.base)
@@ -307,4 +306,56 @@ fn a_number_pointing_elsewhere_and_twilios_alerts_are_explained_by_page_and_comm
     let json: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert_eq!(json["status"], "error");
     assert_eq!(check(&json, "twilio_alert_11200")["status"], "error");
+}
+
+/// Settings → Diagnostics in Debian's Chromium (`ui/tests/diagnostics.spec.cjs`,
+/// playwright-core + axe-core); screenshots at 390×844 and 1280×800 land in
+/// `target/browser-shots/diagnostics/`. Needs the UI built into the binary,
+/// `ui/node_modules` and chromium (`make test-deps`).
+#[test]
+fn the_diagnostics_page_shows_each_check_with_its_fix() {
+    if common::rerun_in_private_netns("the_diagnostics_page_shows_each_check_with_its_fix") {
+        return;
+    }
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for m in ["playwright-core", "axe-core"] {
+        assert!(
+            root.join("ui/node_modules").join(m).is_dir(),
+            "ui/node_modules/{m} is missing: run `cd ui && npm ci` (make test-deps does)"
+        );
+    }
+    let rig = rig();
+    rig.standin.point_number_at(
+        "https://old.example.net/voice",
+        &format!("{PUBLIC}/api/webhooks/sms/incoming"),
+        &format!("{PUBLIC}/api/webhooks/voice/status"),
+    );
+    rig.standin.add_alert(
+        11200,
+        "error",
+        &format!("{PUBLIC}/api/webhooks/voice/incoming"),
+        Duration::from_secs(600),
+    );
+    let shots = root.join("target/browser-shots/diagnostics");
+    let _ = std::fs::remove_dir_all(&shots);
+    let out = Command::new("timeout")
+        .args(["150", "node", "tests/diagnostics.spec.cjs"])
+        .current_dir(root.join("ui"))
+        .env("BASE_URL", format!("http://{}", rig.h.http))
+        .env("SHOTS_DIR", &shots)
+        .env("ADMIN_EMAIL", "mum@x.org")
+        .env("ADMIN_PASSWORD", PW)
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SUMMARY "))
+        .unwrap_or("(no summary)");
+    println!("diagnostics: screenshots in {}", shots.display());
+    assert!(
+        out.status.success(),
+        "the diagnostics scenario failed:\n{summary}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

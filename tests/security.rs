@@ -392,7 +392,7 @@ fn a_lockout_survives_a_restart() {
 
     // The console reset (README: "Locked out of the web UI") lifts the
     // account's lockout; the client address stays locked.
-    let mut child = std::process::Command::new(common::BIN)
+    let mut child = common::command()
         .args([
             "admin",
             "reset-password",

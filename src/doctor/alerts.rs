@@ -268,6 +268,7 @@ mod tests {
             assert!(x.id.ends_with(&code.to_string()));
         }
         let mut ids: Vec<_> = EXPLAINED.iter().map(|x| x.id).collect();
+        ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), EXPLAINED.len());
     }

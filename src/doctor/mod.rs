@@ -6,18 +6,17 @@
 //! elsewhere (the clock, the certificate, the router, Twilio's answers) to a
 //! [`Check`], so each can be tested for ok and for failure without a network.
 
-pub mod certificate;
-pub mod forwards;
-pub mod public_address;
-
 use serde::Serialize;
 
 pub mod alerts;
+pub mod certificate;
 pub mod clock;
+pub mod forwards;
 pub mod local;
 pub mod numbers;
 pub mod phones;
 pub mod ports;
+pub mod public_address;
 pub mod run;
 pub mod sip_domain;
 pub mod storage;

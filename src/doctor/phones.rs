@@ -49,7 +49,7 @@ pub fn check(phones: &[PhoneState], source: &str) -> Check {
     );
     let fix = "Check the phone is on and on the home network, and that its SIP server is this \
                appliance's address with the user name and password of the Phones page (realm \
-               `homeline`); the phone's own status page shows why registration failed.";
+               homeline); the phone's own status page shows why registration failed.";
     if missing.len() == total {
         Check::error(ID, TITLE, detail, fix)
     } else {

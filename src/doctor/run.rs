@@ -124,6 +124,10 @@ pub struct Inputs {
     pub registrations: Registrations,
     /// Root of the file system holding systemd's time-sync marker (`/`).
     pub root: PathBuf,
+    /// Checks the caller computed from state this runner does not gather
+    /// (the certificate store, the router's address and forwards), placed
+    /// after the ports in the report. See the marked place in [`run`].
+    pub reaching_the_pi: Vec<Check>,
 }
 
 /// A network fact as it arrives.
@@ -197,7 +201,10 @@ pub fn run(inputs: &Inputs, db: Result<DbFacts, String>, now: Timestamp) -> Repo
     // public address and DNS: `super::public_address::check(public_ip,
     //   source, public_name, &resolved)`.
     // port forwards: `super::forwards::check(&mappings, auto_forward)`.
+    // The callers (`http::diagnostics`, `doctor::local`) pass them in
+    // `Inputs::reaching_the_pi`.
     // ────────────────────────────────────────────────────────────────────
+    checks.extend(inputs.reaching_the_pi.iter().cloned());
 
     let f = match db {
         Ok(f) => f,
@@ -214,12 +221,8 @@ pub fn run(inputs: &Inputs, db: Result<DbFacts, String>, now: Timestamp) -> Repo
     };
     let (twilio, twilio_view) = twilio_checks(inputs, &f, account, listed, domain, alert_list);
     checks.extend(twilio);
-    let live;
     let (counts, source) = match &inputs.registrations {
-        Registrations::Live(m) => {
-            live = m;
-            (live, "live")
-        }
+        Registrations::Live(m) => (m, "live"),
         Registrations::Recorded => (&f.recorded_registrations, "as last recorded"),
     };
     let states: Vec<PhoneState> = f

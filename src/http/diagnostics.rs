@@ -66,6 +66,8 @@ async fn diagnostics(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         ),
         registrations,
         root: PathBuf::from("/"),
+        // Certificate, public address and forwards checks go here.
+        reaching_the_pi: Vec::new(),
     };
     let report = tokio::task::spawn_blocking(move || run::run(&inputs, db, now))
         .await

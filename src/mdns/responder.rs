@@ -120,7 +120,9 @@ pub async fn run(mut config: Config, stop: impl Future<Output = ()>) {
                     let datagram = buf[..len].to_vec();
                     r.on_datagram(&datagram, src, index).await;
                 }
-                Ok(_) => {}
+                Ok((len, src, index)) => {
+                    tracing::trace!(len, ?src, ?index, "mDNS: datagram without its source or interface");
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "mDNS: receive failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -369,6 +371,7 @@ impl Responder {
             return;
         }
         let Some(live) = self.ifaces.get(&index) else {
+            tracing::trace!(%src, index, "mDNS: datagram on another interface");
             return;
         };
         let (addrs, phase) = (live.iface.addrs.clone(), live.phase);

@@ -79,6 +79,24 @@ pub fn load(conn: &Connection) -> Result<(Stored, Vec<MappingState>), StoreError
     Ok((stored, mappings))
 }
 
+/// What the doctor's router checks read (`doctor::public_address::check`,
+/// `doctor::forwards::check`), from the stored state, so `homeline doctor`
+/// (another process) sees what the running service found: the public
+/// address and its source, the forwards, and whether the admin agreed.
+pub fn doctor_facts(
+    conn: &Connection,
+) -> Result<(Option<IpAddr>, Source, Vec<MappingState>, bool), StoreError> {
+    let (stored, mappings) = load(conn)?;
+    let auto_forward = crate::sysconfig::flag(conn, "router.auto_forward")?;
+    let mappings = if auto_forward { mappings } else { Vec::new() };
+    Ok((
+        stored.public_ip,
+        stored.source.unwrap_or(Source::None),
+        mappings,
+        auto_forward,
+    ))
+}
+
 /// Stores a new public address.
 pub fn save_address(
     conn: &Connection,
@@ -174,6 +192,13 @@ mod tests {
         assert_eq!(s.changed_at, Some(t(1)));
         assert_eq!(s.ddns.ip, Some(ip));
         assert_eq!(s.ddns.status, "ok");
-        assert_eq!(ms, vec![m]);
+        assert_eq!(ms, vec![m.clone()]);
+        let (ip_now, source, mappings, auto) = doctor_facts(&conn).expect("facts");
+        assert_eq!(
+            (ip_now, source, mappings.len(), auto),
+            (Some(ip), Source::Upnp, 0, false)
+        );
+        crate::store::config::set(&conn, "router.auto_forward", "true", t(4)).expect("set");
+        assert_eq!(doctor_facts(&conn).expect("facts").2, vec![m]);
     }
 }

@@ -13,6 +13,7 @@ const settingsPages = {
   AlertsSettings: () => import('../views/settings/AlertsSettings.vue'),
   CertificateSettings: () => import('../views/settings/CertificateSettings.vue'),
   NetworkSettings: () => import('../views/settings/NetworkSettings.vue'),
+  DiagnosticsSettings: () => import('../views/settings/DiagnosticsSettings.vue'),
 }
 
 /** @type {import('vue-router').RouteRecordRaw[]} */
@@ -110,6 +111,7 @@ export const routes = [
         ['alerts', 'Alerts & jobs', 'AlertsSettings'],
         ['certificate', 'HTTPS certificate', 'CertificateSettings'],
         ['network', 'Router & address', 'NetworkSettings'],
+        ['diagnostics', 'Diagnostics', 'DiagnosticsSettings'],
       ].map(([path, title, file]) => ({
         path,
         name: `settings-${path}`,
