@@ -338,7 +338,7 @@ fn the_diagnostics_page_shows_each_check_with_its_fix() {
     );
     let shots = root.join("target/browser-shots/diagnostics");
     let _ = std::fs::remove_dir_all(&shots);
-    let out = Command::new("timeout")
+    let out = std::process::Command::new("timeout")
         .args(["150", "node", "tests/diagnostics.spec.cjs"])
         .current_dir(root.join("ui"))
         .env("BASE_URL", format!("http://{}", rig.h.http))
