@@ -56,8 +56,16 @@ pub fn run_from_data_dir(raw: &RawInputs, now: Timestamp) -> Report {
         listeners: read_ports(&settings.run_dir().join("ports.json")),
         registrations: Registrations::Recorded,
         root: PathBuf::from("/"),
-        // Certificate, public address and forwards checks go here.
-        reaching_the_pi: Vec::new(),
+        reaching: db.as_ref().ok().and_then(|c| {
+            super::reaching::gather(
+                c,
+                &settings.data_dir,
+                settings.http_tls_listen.is_some(),
+                settings.media.public_ip,
+                None,
+            )
+            .ok()
+        }),
     };
     run::run(&inputs, facts, now)
 }

@@ -17,6 +17,7 @@ pub mod numbers;
 pub mod phones;
 pub mod ports;
 pub mod public_address;
+pub mod reaching;
 pub mod run;
 pub mod sip_domain;
 pub mod storage;

@@ -124,10 +124,9 @@ pub struct Inputs {
     pub registrations: Registrations,
     /// Root of the file system holding systemd's time-sync marker (`/`).
     pub root: PathBuf,
-    /// Checks the caller computed from state this runner does not gather
-    /// (the certificate store, the router's address and forwards), placed
-    /// after the ports in the report. See the marked place in [`run`].
-    pub reaching_the_pi: Vec<Check>,
+    /// The certificate, public address and forwards facts (`None` when
+    /// the database could not be read).
+    pub reaching: Option<super::reaching::Facts>,
 }
 
 /// A network fact as it arrives.
@@ -195,16 +194,12 @@ pub fn run(inputs: &Inputs, db: Result<DbFacts, String>, now: Timestamp) -> Repo
         (Some(_), None) => late("ports", "Ports listening"),
     });
 
-    // ── Checks owned by other parts, wired in here ──────────────────────
-    // certificate: `super::certificate::check(cert_facts, public_name, now)`
-    //   with the certificate store's facts and the host of `public_url`.
-    // public address and DNS: `super::public_address::check(public_ip,
-    //   source, public_name, &resolved)`.
-    // port forwards: `super::forwards::check(&mappings, auto_forward)`.
-    // The callers (`http::diagnostics`, `doctor::local`) pass them in
-    // `Inputs::reaching_the_pi`.
-    // ────────────────────────────────────────────────────────────────────
-    checks.extend(inputs.reaching_the_pi.iter().cloned());
+    // How the internet reaches this home: certificate, public name and
+    // address, the router's forwards (nothing when the database is unread:
+    // the database check below says why).
+    if let Some(facts) = &inputs.reaching {
+        checks.extend(super::reaching::checks(facts, now));
+    }
 
     let f = match db {
         Ok(f) => f,

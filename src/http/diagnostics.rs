@@ -42,6 +42,22 @@ async fn diagnostics(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         .call(move |c| Ok::<_, crate::store::StoreError>(run::gather_db(c, Some(&secrets), now)))
         .await
         .map_err(|e| ApiError::from_store(&req.request_id, e))?;
+    // The certificate actually served, with its last renewal error.
+    let served = state.acme.as_ref().map(|a| a.facts());
+    let (data_dir, https_on, configured_ip) = (
+        state.settings.data_dir.clone(),
+        state.settings.http_tls_listen.is_some(),
+        state.settings.media.public_ip,
+    );
+    let reaching = state
+        .db
+        .call(move |c| {
+            Ok::<_, crate::store::StoreError>(
+                crate::doctor::reaching::gather(c, &data_dir, https_on, configured_ip, served).ok(),
+            )
+        })
+        .await
+        .map_err(|e| ApiError::from_store(&req.request_id, e))?;
     let registrations = match &state.sip {
         Some(sip) => {
             let mut live = HashMap::new();
@@ -66,8 +82,7 @@ async fn diagnostics(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         ),
         registrations,
         root: PathBuf::from("/"),
-        // Certificate, public address and forwards checks go here.
-        reaching_the_pi: Vec::new(),
+        reaching,
     };
     let report = tokio::task::spawn_blocking(move || run::run(&inputs, db, now))
         .await

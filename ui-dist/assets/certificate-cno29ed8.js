@@ -1,0 +1,1 @@
+import{i as e,r as t}from"./client-bjpyncjp.js";var n=()=>t(`/api/certificate`),r=()=>e(`/api/certificate/renew`);export{r as n,n as t};

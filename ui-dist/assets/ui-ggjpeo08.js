@@ -1,0 +1,1 @@
+import"./index-nksh8lwj.js";
