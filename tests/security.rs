@@ -1147,3 +1147,80 @@ fn regenerating_a_phone_password_replaces_it() {
     );
     assert_eq!(r.status, 404);
 }
+
+/// Once HTTPS is served, the port-80 forward carries nothing secret from
+/// the internet: the UI and the API answer a 308 to HTTPS; the LAN, the
+/// ACME challenge and Twilio's (signed) webhooks are served as before.
+#[test]
+fn plain_http_from_the_internet_is_sent_to_https_once_https_is_served() {
+    let h = Homeline::start_with(Start {
+        env: vec![
+            ("HOMELINE_HTTP_TRUSTED_PROXY".into(), "127.0.0.1".into()),
+            ("HOMELINE_HTTP_TLS_LISTEN".into(), "127.0.0.1:0".into()),
+        ],
+        ..Start::default()
+    });
+    let internet = [("X-Forwarded-For", "203.0.113.9")];
+    let r = h.call_with("GET", "/api/me", None, None, &internet);
+    assert_eq!(r.status, 308, "{}", r.text());
+    let location = r.header("location").expect("a Location");
+    assert!(
+        location.starts_with("https://") && location.ends_with("/api/me"),
+        "{location}"
+    );
+    assert_eq!(r.json()["error"]["code"], "https_required");
+    let r = h.call_with("GET", "/login?next=%2Fcalls", None, None, &internet);
+    assert_eq!(r.status, 308);
+    assert!(r
+        .header("location")
+        .is_some_and(|l| l.ends_with("/login?next=%2Fcalls")));
+
+    // Already HTTPS at the proxy, or from the LAN: served as before.
+    let r = h.call_with(
+        "GET",
+        "/api/me",
+        None,
+        None,
+        &[
+            ("X-Forwarded-For", "203.0.113.9"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = h.call_with(
+        "GET",
+        "/api/me",
+        None,
+        None,
+        &[("X-Forwarded-For", "192.168.1.20")],
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
+
+    // The CA's challenge and Twilio's webhooks still reach their routes.
+    let r = h.call_with(
+        "GET",
+        "/.well-known/acme-challenge/nothing-here",
+        None,
+        None,
+        &internet,
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = h.call_with("POST", "/api/webhooks/sms/incoming", None, None, &internet);
+    assert_ne!(r.status, 308, "{}", r.text());
+}
+
+#[test]
+fn without_https_the_internet_is_served_over_http_as_before() {
+    let h = Homeline::start_with(Start {
+        env: vec![("HOMELINE_HTTP_TRUSTED_PROXY".into(), "127.0.0.1".into())],
+        ..Start::default()
+    });
+    let r = h.call_with(
+        "GET",
+        "/api/me",
+        None,
+        None,
+        &[("X-Forwarded-For", "203.0.113.9")],
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
+}

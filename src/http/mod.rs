@@ -26,6 +26,7 @@ pub mod events;
 pub mod greetings;
 pub mod health;
 pub mod hold_music;
+pub mod https_only;
 pub mod login;
 pub mod messages;
 pub mod network;
@@ -344,7 +345,19 @@ async fn dispatch(
     connection: body::Connection,
     tls: bool,
 ) -> Response<Full<Bytes>> {
+    let trusted = state.settings.http_trusted_proxy;
+    let client_ip = auth::client_ip(trusted, peer, req.headers());
+    let https = tls || auth::is_https(trusted, peer, req.headers());
+    let plain_from_internet = https_only::must_redirect(
+        state.settings.http_tls_listen.is_some(),
+        https,
+        client_ip,
+        req.uri().path(),
+    );
     let (route, params) = match state.router.lookup(req.method(), req.uri().path()) {
+        Lookup::Found(route, _) if plain_from_internet && route.access != Access::Webhook => {
+            return https_only::redirect(req.headers(), req.uri())
+        }
         Lookup::Found(route, params) => (route.clone(), params),
         Lookup::MethodNotAllowed(allow) => {
             return ApiError::method_not_allowed(req.method().as_str(), req.uri().path(), allow)
@@ -352,6 +365,9 @@ async fn dispatch(
         }
         Lookup::NotFound => {
             let is_read = matches!(*req.method(), Method::GET | Method::HEAD);
+            if is_read && plain_from_internet {
+                return https_only::redirect(req.headers(), req.uri());
+            }
             if is_read {
                 if let Some(asset) = assets::resolve(req.uri().path()) {
                     return assets::respond(asset, req.method(), req.headers());
@@ -369,9 +385,6 @@ async fn dispatch(
     // Who is calling and whether they may: decided here, once, for every
     // route, before the body is read (so anonymous clients cannot make us
     // buffer a megabyte on a protected route).
-    let trusted = state.settings.http_trusted_proxy;
-    let client_ip = auth::client_ip(trusted, peer, &parts.headers);
-    let https = tls || auth::is_https(trusted, peer, &parts.headers);
     let gate = match auth::check(
         &state,
         route.access,
