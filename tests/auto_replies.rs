@@ -8,11 +8,12 @@ mod common;
 
 use std::time::Duration;
 
+use common::household;
 use common::twilio::{Created, StandIn, SID, TOKEN};
 use common::{wait_for, Homeline, Resp, Start};
 use serde_json::{json, Value};
 
-const PW: &str = "blue kettle on the hob";
+const PW: &str = household::ADMIN_PASSWORD;
 const PUBLIC: &str = "https://home.example.org";
 const HOME: &str = "+15551230001";
 const FRIEND: &str = "+15559870000";
@@ -30,29 +31,13 @@ fn rig() -> Rig {
         env: vec![("HOMELINE_TWILIO_API_BASE".to_string(), standin.base.clone())],
         ..Start::default()
     });
-    let r = h.call(
-        "POST",
-        "/api/setup/complete",
-        None,
-        Some(&json!({
-            "admin": {"email": "mum@x.org", "password": PW},
-            "timezone": "Europe/London",
-            "twilio": {"account_sid": SID, "auth_token": TOKEN},
-            "phone_numbers": [{"number": HOME, "name": "Home"}],
-        })),
+    let household::Household { admin, did } = household::set_up(
+        &h,
+        SID,
+        TOKEN,
+        HOME,
+        json!({"system": {"public_url": PUBLIC}}),
     );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let admin = r.session_token().expect("admin session");
-    let r = h.call(
-        "PUT",
-        "/api/system/config",
-        Some(&admin),
-        Some(&json!({"system": {"public_url": PUBLIC}})),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let did = h.call("GET", "/api/dids", Some(&admin), None).json()["items"][0]["id"]
-        .as_i64()
-        .expect("did id");
     Rig {
         standin,
         h,

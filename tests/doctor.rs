@@ -7,11 +7,12 @@ mod common;
 
 use std::time::Duration;
 
+use common::household;
 use common::twilio::{StandIn, SID, TOKEN};
 use common::{provision_devices, Homeline, Start};
 use serde_json::{json, Value};
 
-const PW: &str = "blue kettle on the hob";
+const PW: &str = household::ADMIN_PASSWORD;
 const PUBLIC: &str = "https://home.example.org";
 const NUMBER: &str = "+15551230009";
 const DOMAIN: &str = "myhome.sip.twilio.com";
@@ -40,26 +41,13 @@ fn rig() -> Rig {
         env: vec![("HOMELINE_TWILIO_API_BASE".into(), standin.base.clone())],
         ..Start::default()
     });
-    let r = h.call(
-        "POST",
-        "/api/setup/complete",
-        None,
-        Some(&json!({
-            "admin": {"email": "mum@x.org", "password": PW},
-            "timezone": "Europe/London",
-            "twilio": {"account_sid": SID, "auth_token": TOKEN},
-            "phone_numbers": [{"number": NUMBER, "name": "Home"}],
-        })),
+    let household::Household { admin, .. } = household::set_up(
+        &h,
+        SID,
+        TOKEN,
+        NUMBER,
+        json!({"system": {"public_url": PUBLIC}, "twilio": {"sip_domain": DOMAIN}}),
     );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let admin = r.session_token().expect("admin session");
-    let r = h.call(
-        "PUT",
-        "/api/system/config",
-        Some(&admin),
-        Some(&json!({"system": {"public_url": PUBLIC}, "twilio": {"sip_domain": DOMAIN}})),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
     let creds = h
         .call("GET", "/api/twilio/sip-credentials", Some(&admin), None)
         .json();

@@ -12,11 +12,11 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use common::household;
 use common::twilio::{StandIn, SID, TOKEN};
 use common::{Homeline, Resp, Start};
 use serde_json::{json, Value};
 
-const PW: &str = "blue kettle on the hob";
 const PUBLIC: &str = "https://home.example.org";
 const HOME: &str = "+15551230001";
 const CALLER: &str = "+15559870000";
@@ -43,29 +43,13 @@ fn rig(extra_env: &[(&str, &str)]) -> Rig {
         env,
         ..Start::default()
     });
-    let r = h.call(
-        "POST",
-        "/api/setup/complete",
-        None,
-        Some(&json!({
-            "admin": {"email": "mum@x.org", "password": PW},
-            "timezone": "Europe/London",
-            "twilio": {"account_sid": SID, "auth_token": TOKEN},
-            "phone_numbers": [{"number": HOME, "name": "Home"}],
-        })),
+    let household::Household { admin, did } = household::set_up(
+        &h,
+        SID,
+        TOKEN,
+        HOME,
+        json!({"system": {"public_url": PUBLIC}}),
     );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let admin = r.session_token().expect("admin session");
-    let r = h.call(
-        "PUT",
-        "/api/system/config",
-        Some(&admin),
-        Some(&json!({"system": {"public_url": PUBLIC}})),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let did = h.call("GET", "/api/dids", Some(&admin), None).json()["items"][0]["id"]
-        .as_i64()
-        .expect("did id");
     let me = h.call("GET", "/api/me", Some(&admin), None).json()["user"]["id"]
         .as_i64()
         .expect("user id");

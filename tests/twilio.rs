@@ -14,13 +14,14 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::household;
 use common::twilio::{
     Fault, StandIn, INVALID_NUMBER, NUMBER_SID, RECORDING_AUDIO, RECORDING_SID, SID, TOKEN,
 };
 use common::{wait_for, Homeline, Resp, Start};
 use serde_json::{json, Value};
 
-const PW: &str = "blue kettle on the hob";
+const PW: &str = household::ADMIN_PASSWORD;
 /// The URL Twilio would use (the appliance sits behind a port-forward; the
 /// Host it sees differs).
 const PUBLIC: &str = "https://home.example.org";
@@ -49,28 +50,13 @@ fn rig(extra_env: &[(&str, &str)]) -> Rig {
         env: env_for(&standin, extra_env),
         ..Start::default()
     });
-    let r = h.call(
-        "POST",
-        "/api/setup/complete",
-        None,
-        Some(&json!({
-            "admin": {"email": "mum@x.org", "password": PW},
-            "timezone": "Europe/London",
-            "twilio": {"account_sid": SID, "auth_token": TOKEN},
-            "phone_numbers": [{"number": HOME, "name": "Home"}],
-        })),
+    let household::Household { admin, did } = household::set_up(
+        &h,
+        SID,
+        TOKEN,
+        HOME,
+        json!({"system": {"public_url": PUBLIC}}),
     );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let admin = r.session_token().expect("admin session");
-    let r = h.call(
-        "PUT",
-        "/api/system/config",
-        Some(&admin),
-        Some(&json!({"system": {"public_url": PUBLIC}})),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let dids = h.call("GET", "/api/dids", Some(&admin), None).json();
-    let did = dids["items"][0]["id"].as_i64().expect("did id");
     Rig {
         standin,
         h,

@@ -6,6 +6,7 @@
 
 pub mod baresip;
 pub mod calls;
+pub mod household;
 pub mod netns;
 pub mod pebble;
 pub mod twilio;
