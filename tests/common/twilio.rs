@@ -356,6 +356,18 @@ fn answer(
             body.to_string().as_bytes(),
         );
     };
+    // The two answers most routes give.
+    let ok_json = |s: &mut TcpStream, body: &Value| {
+        respond(
+            s,
+            "200 OK",
+            "application/json",
+            "",
+            body.to_string().as_bytes(),
+        )
+    };
+    let not_found =
+        |s: &mut TcpStream| error(s, 404, 20404, "The requested resource was not found", "");
 
     if path.starts_with("/media-store/") {
         respond(
@@ -396,13 +408,7 @@ fn answer(
             .collect();
         drop(st);
         let b = json!({"alerts": list, "meta": {"page": 0, "page_size": 200, "first_page_url": format!("{base}/v1/Alerts?PageSize=200&Page=0"), "previous_page_url": null, "next_page_url": null, "url": format!("{base}/v1/Alerts?PageSize=200&Page=0"), "key": "alerts"}});
-        respond(
-            &mut s,
-            "200 OK",
-            "application/json",
-            "",
-            b.to_string().as_bytes(),
-        );
+        ok_json(&mut s, &b);
         return;
     }
     if !path.starts_with(&account) || !authorized {
@@ -438,13 +444,7 @@ fn answer(
     match (method.as_str(), rest) {
         ("GET", ".json") => {
             let b = json!({"sid": sid, "friendly_name": "Stand-in household", "status": "active", "type": "Full", "uri": format!("{account}.json")});
-            respond(
-                &mut s,
-                "200 OK",
-                "application/json",
-                "",
-                b.to_string().as_bytes(),
-            );
+            ok_json(&mut s, &b);
         }
         ("GET", "/IncomingPhoneNumbers.json") => {
             // The number keeps the URLs of its last update, as at Twilio.
@@ -464,13 +464,7 @@ fn answer(
                 "sms_url": last("SmsUrl"), "status_callback": last("StatusCallback"),
                 "capabilities": {"voice": true, "sms": true, "mms": true}
             }], "page": 0, "page_size": 1000});
-            respond(
-                &mut s,
-                "200 OK",
-                "application/json",
-                "",
-                b.to_string().as_bytes(),
-            );
+            ok_json(&mut s, &b);
         }
         ("POST", r) if r.starts_with("/IncomingPhoneNumbers/PN") => {
             let pn = r
@@ -484,13 +478,7 @@ fn answer(
                 .push((pn.clone(), body.clone()));
             let b = json!({"sid": pn, "phone_number": "+15551230009", "friendly_name": "(555) 123-0009",
                 "voice_url": get("VoiceUrl"), "sms_url": get("SmsUrl"), "status_callback": get("StatusCallback")});
-            respond(
-                &mut s,
-                "200 OK",
-                "application/json",
-                "",
-                b.to_string().as_bytes(),
-            );
+            ok_json(&mut s, &b);
         }
         ("POST", "/Messages.json") => {
             let mut st = state.lock().expect("state");
@@ -541,13 +529,7 @@ fn answer(
                 .collect();
             let b = json!({"messages": list, "page": 0, "page_size": 50});
             drop(st);
-            respond(
-                &mut s,
-                "200 OK",
-                "application/json",
-                "",
-                b.to_string().as_bytes(),
-            );
+            ok_json(&mut s, &b);
         }
         ("DELETE", r) if r.starts_with("/Messages/MM") && r.contains("/Media/ME") => {
             let me = r
@@ -576,23 +558,11 @@ fn answer(
                 Some(m) => {
                     drop(st);
                     let b = message_json(&m.sid, &m, "delivered", &rfc2822_now());
-                    respond(
-                        &mut s,
-                        "200 OK",
-                        "application/json",
-                        "",
-                        b.to_string().as_bytes(),
-                    );
+                    ok_json(&mut s, &b);
                 }
                 None => {
                     drop(st);
-                    error(
-                        &mut s,
-                        404,
-                        20404,
-                        "The requested resource was not found",
-                        "",
-                    );
+                    not_found(&mut s);
                 }
             }
         }
@@ -604,13 +574,7 @@ fn answer(
                 .iter()
                 .any(|d| d == RECORDING_SID)
             {
-                error(
-                    &mut s,
-                    404,
-                    20404,
-                    "The requested resource was not found",
-                    "",
-                );
+                not_found(&mut s);
             } else {
                 respond(&mut s, "200 OK", "audio/mpeg", "", RECORDING_AUDIO);
             }
@@ -623,13 +587,7 @@ fn answer(
             let mut st = state.lock().expect("state");
             if st.deleted.contains(&re) {
                 drop(st);
-                error(
-                    &mut s,
-                    404,
-                    20404,
-                    "The requested resource was not found",
-                    "",
-                );
+                not_found(&mut s);
             } else {
                 st.deleted.push(re);
                 drop(st);
@@ -641,13 +599,7 @@ fn answer(
             let list: Vec<Value> = st.sip_domains.iter().map(|(d, _)| d.clone()).collect();
             drop(st);
             let b = json!({"domains": list, "page": 0, "page_size": 1000});
-            respond(
-                &mut s,
-                "200 OK",
-                "application/json",
-                "",
-                b.to_string().as_bytes(),
-            );
+            ok_json(&mut s, &b);
         }
         ("GET", r)
             if r.starts_with("/SIP/Domains/SD")
@@ -668,23 +620,11 @@ fn answer(
             };
             drop(st);
             if found.is_none() {
-                error(
-                    &mut s,
-                    404,
-                    20404,
-                    "The requested resource was not found",
-                    "",
-                );
+                not_found(&mut s);
                 return;
             }
             let b = json!({"contents": contents, "page": 0, "page_size": 50});
-            respond(
-                &mut s,
-                "200 OK",
-                "application/json",
-                "",
-                b.to_string().as_bytes(),
-            );
+            ok_json(&mut s, &b);
         }
         ("GET", r)
             if r.starts_with("/SIP/CredentialLists/CL") && r.ends_with("/Credentials.json") =>
@@ -707,13 +647,7 @@ fn answer(
                         .map(|(i, u)| json!({"sid": format!("CR{:032x}", i + 1), "username": u}))
                         .collect();
                     let b = json!({"credentials": list, "page": 0, "page_size": 50});
-                    respond(
-                        &mut s,
-                        "200 OK",
-                        "application/json",
-                        "",
-                        b.to_string().as_bytes(),
-                    );
+                    ok_json(&mut s, &b);
                 }
                 None => error(
                     &mut s,
@@ -733,13 +667,7 @@ fn answer(
             };
             let b =
                 json!({"sid": ca, "status": status, "from": "+15559870000", "to": "+15551230001"});
-            respond(
-                &mut s,
-                "200 OK",
-                "application/json",
-                "",
-                b.to_string().as_bytes(),
-            );
+            ok_json(&mut s, &b);
         }
         _ => error(
             &mut s,
