@@ -62,8 +62,9 @@ fn stall_stops_pings(which: &str) {
             .any(|(_, m)| m.contains("STATUS=stalled") && m.contains(which)),
         "{during:?}"
     );
-    // And they resume once it recovers.
-    let after = notify.collect(Duration::from_millis(4000));
+    // And they resume once it recovers (the window allows for a loaded
+    // machine: the stall has about a second left when it opens).
+    let after = notify.collect(Duration::from_millis(8000));
     assert!(
         pings(&after) >= 1,
         "pings resume after the stall: {after:?}"
