@@ -73,6 +73,7 @@ pub mod mdns;
 pub mod media;
 pub mod messages;
 pub mod netaddr;
+pub mod notify;
 pub mod outbox;
 pub mod registrar;
 pub mod rules;

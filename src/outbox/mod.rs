@@ -127,6 +127,21 @@ pub enum Task {
         /// Its new `StatusCallback`.
         status_callback: String,
     },
+    /// Deliver notification `notification_id` by e-mail ([`crate::notify`]).
+    SendEmail {
+        /// The `notifications` row.
+        notification_id: i64,
+    },
+    /// Deliver notification `notification_id` as a Gotify push.
+    SendPush {
+        /// The `notifications` row.
+        notification_id: i64,
+    },
+    /// Deliver notification `notification_id` to its event webhook.
+    PostWebhook {
+        /// The `notifications` row.
+        notification_id: i64,
+    },
 }
 
 impl Task {
@@ -140,6 +155,9 @@ impl Task {
             Task::DownloadMedia { .. } => "download_media",
             Task::DeleteMedia { .. } => "delete_media",
             Task::UpdateNumber { .. } => "update_number",
+            Task::SendEmail { .. } => "send_email",
+            Task::SendPush { .. } => "send_push",
+            Task::PostWebhook { .. } => "post_webhook",
         }
     }
 

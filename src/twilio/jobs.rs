@@ -458,6 +458,9 @@ impl Executor for TwilioJobs {
             } => self.download_media(*message_id, *index, url).await,
             Task::DeleteMedia { url } => self.delete_media(url).await,
             Task::UpdateNumber { .. } => self.update_number(&job.task).await,
+            Task::SendEmail { .. } | Task::SendPush { .. } | Task::PostWebhook { .. } => {
+                Outcome::Failed(format!("{} is not a Twilio job", job.task.kind()))
+            }
         }
     }
 }
