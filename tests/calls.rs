@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::calls::{calls, register, start, start_household, wait_cdrs};
+use common::calls::{calls, kitchen_dials_out, register, start, start_household, wait_cdrs};
 use common::{free_udp_port, provision_devices, setup_admin, sipp, Homeline, SippRun, Start};
 
 /// Twilio's edge (a sipp scenario) calling the household's number
@@ -149,36 +149,7 @@ fn phone_calls_out_through_twilio_answering_its_challenge_with_the_households_nu
         &[("HOMELINE_TWILIO_SIP_EDGE", &format!("127.0.0.1:{edge}"))],
     );
     let admin = setup_admin(&h, "admin@home.test", "correct horse battery");
-    let sip = h.sip();
-    let twilio = SippRun::spawn(
-        None,
-        "twilio_edge_uas.xml",
-        &["-p", &edge.to_string(), "-mp", "22500"],
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let phone = SippRun::spawn(
-        Some(sip),
-        "uac_invite_rtp.xml",
-        &[
-            "-s",
-            "(415)555-0100",
-            "-key",
-            "caller",
-            "kitchen",
-            "-au",
-            "kitchen",
-            "-ap",
-            "kitchenpw",
-            "-mp",
-            "22400",
-            "-d",
-            "2000",
-        ],
-    );
-    let (code, out) = phone.wait(Duration::from_secs(20));
-    let (tcode, tout) = twilio.wait(Duration::from_secs(10));
-    assert_eq!(code, 0, "phone: {out}\nTwilio edge: {tout}");
-    assert_eq!(tcode, 0, "Twilio edge (digest checked there): {tout}");
+    let tout = kitchen_dials_out(&h, edge, 22400, 22500, 2000);
     assert!(
         tout.contains("INVITE sip:+14155550100@home.sip.twilio.com"),
         "E.164 to the SIP Domain: {tout}"

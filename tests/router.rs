@@ -13,9 +13,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::calls::start_household;
+use common::calls::{kitchen_dials_out, start_household};
 use common::netns::{Lab, HOME_IP, INTERNET_IP, ROUTER_WAN_IP};
-use common::{free_udp_port, is_root, setup_admin, wait_for, SippRun};
+use common::{free_udp_port, is_root, setup_admin, wait_for};
 use serde_json::json;
 
 const NEW_WAN_IP: &str = "100.128.0.77";
@@ -263,35 +263,7 @@ fn public_address_forwards_and_the_next_calls_sdp_follow_the_router() {
         .json();
     assert_eq!(net["public_ip"], NEW_WAN_IP, "{net}");
     assert_eq!(method(&net, "stun")["ip"], NEW_WAN_IP, "{net}");
-    let twilio = SippRun::spawn(
-        None,
-        "twilio_edge_uas.xml",
-        &["-p", &edge.to_string(), "-mp", "22510"],
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let phone = SippRun::spawn(
-        Some(h.sip()),
-        "uac_invite_rtp.xml",
-        &[
-            "-s",
-            "(415)555-0100",
-            "-key",
-            "caller",
-            "kitchen",
-            "-au",
-            "kitchen",
-            "-ap",
-            "kitchenpw",
-            "-mp",
-            "22410",
-            "-d",
-            "1000",
-        ],
-    );
-    let (code, out) = phone.wait(Duration::from_secs(20));
-    let (tcode, tout) = twilio.wait(Duration::from_secs(10));
-    assert_eq!(code, 0, "phone: {out}\nTwilio edge: {tout}");
-    assert_eq!(tcode, 0, "Twilio edge: {tout}");
+    let tout = kitchen_dials_out(&h, edge, 22410, 22510, 1000);
     assert!(
         tout.contains(&format!("c=IN IP4 {NEW_WAN_IP}")),
         "the INVITE's SDP names the new address: {tout}"

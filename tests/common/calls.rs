@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{provision_devices, provision_household, sipp, wait_for, Homeline, Start};
+use super::{provision_devices, provision_household, sipp, wait_for, Homeline, SippRun, Start};
 
 /// Starts Homeline with the data dir `dir` (already provisioned), its RTP
 /// ports `rtp` and the `extra` environment.
@@ -83,4 +83,47 @@ pub fn wait_cdrs(h: &Homeline, admin: &str, n: usize) -> Vec<serde_json::Value> 
         (r.len() >= n).then_some(r)
     })
     .unwrap_or_else(|| panic!("{n} call records"))
+}
+
+/// The kitchen phone (`kitchen`/`kitchenpw`, sipp media on `phone_media`)
+/// dials (415) 555-0100 out through `h`, holding the call `hold_ms`, while
+/// a sipp Twilio edge on 127.0.0.1:`edge` (media on `edge_media`) answers it. Asserts
+/// both scenarios passed and answers the edge's log (what reached Twilio).
+pub fn kitchen_dials_out(
+    h: &Homeline,
+    edge: u16,
+    phone_media: u16,
+    edge_media: u16,
+    hold_ms: u32,
+) -> String {
+    let twilio = SippRun::spawn(
+        None,
+        "twilio_edge_uas.xml",
+        &["-p", &edge.to_string(), "-mp", &edge_media.to_string()],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let phone = SippRun::spawn(
+        Some(h.sip()),
+        "uac_invite_rtp.xml",
+        &[
+            "-s",
+            "(415)555-0100",
+            "-key",
+            "caller",
+            "kitchen",
+            "-au",
+            "kitchen",
+            "-ap",
+            "kitchenpw",
+            "-mp",
+            &phone_media.to_string(),
+            "-d",
+            &hold_ms.to_string(),
+        ],
+    );
+    let (code, out) = phone.wait(Duration::from_secs(20));
+    let (tcode, tout) = twilio.wait(Duration::from_secs(10));
+    assert_eq!(code, 0, "phone: {out}\nTwilio edge: {tout}");
+    assert_eq!(tcode, 0, "Twilio edge (digest checked there): {tout}");
+    tout
 }
