@@ -117,7 +117,11 @@ const FIELDS: &[Field] = &[
     f("smtp", "username", Kind::Text),
     f("smtp", "password", Kind::Secret),
     f("smtp", "from", Kind::Email),
-    f("smtp", "security", Kind::Choice(&["starttls", "tls", "none"])),
+    f(
+        "smtp",
+        "security",
+        Kind::Choice(&["starttls", "tls", "none"]),
+    ),
     // A PEM file of extra CA certificates the SMTP server's certificate may
     // chain to (a LAN relay with its own CA); the web PKI roots always count.
     f("smtp", "ca_file", Kind::Text),
@@ -128,7 +132,11 @@ const FIELDS: &[Field] = &[
     f("gotify", "url", Kind::Url),
     f("gotify", "token", Kind::Secret),
     f("gotify", "priority", Kind::Number(0, 10)),
-    f("notify", "email_provider", Kind::Choice(&["smtp", "postmark"])),
+    f(
+        "notify",
+        "email_provider",
+        Kind::Choice(&["smtp", "postmark"]),
+    ),
     f("notify", "transcript_wait_secs", Kind::Number(0, 3600)),
     f("system", "timezone", Kind::Timezone),
     f("system", "public_url", Kind::Url),

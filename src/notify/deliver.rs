@@ -59,18 +59,25 @@ fn not_configured(what: &str) -> SendError {
 }
 
 /// Reads the e-mail settings; `Err(not_configured)` says what is missing.
-pub fn email_config(conn: &Connection, b: &SecretBox) -> Result<Result<EmailConfig, SendError>, ConfigError> {
+pub fn email_config(
+    conn: &Connection,
+    b: &SecretBox,
+) -> Result<Result<EmailConfig, SendError>, ConfigError> {
     let provider = config::get(conn, sysconfig::NOTIFY_EMAIL_PROVIDER)?;
     Ok(match provider.as_deref() {
         Some("smtp") => {
-            let (Some(host), Some(from)) = (config::get(conn, "smtp.host")?, config::get(conn, "smtp.from")?) else {
+            let (Some(host), Some(from)) = (
+                config::get(conn, "smtp.host")?,
+                config::get(conn, "smtp.from")?,
+            ) else {
                 return Ok(Err(not_configured("SMTP needs smtp.host and smtp.from")));
             };
             Ok(EmailConfig {
                 mailer: Mailer::Smtp(SmtpConfig {
                     host,
                     port: config::get(conn, "smtp.port")?.and_then(|p| p.parse().ok()),
-                    security: config::get(conn, sysconfig::SMTP_SECURITY)?.unwrap_or_else(|| "starttls".into()),
+                    security: config::get(conn, sysconfig::SMTP_SECURITY)?
+                        .unwrap_or_else(|| "starttls".into()),
                     username: config::get(conn, "smtp.username")?,
                     password: secret(conn, b, "smtp.password")?,
                     ca_file: config::get(conn, sysconfig::SMTP_CA_FILE)?,
@@ -79,8 +86,13 @@ pub fn email_config(conn: &Connection, b: &SecretBox) -> Result<Result<EmailConf
             })
         }
         Some("postmark") => {
-            let (Some(token), Some(from)) = (secret(conn, b, "postmark.server_token")?, config::get(conn, "postmark.from")?) else {
-                return Ok(Err(not_configured("Postmark needs postmark.server_token and postmark.from")));
+            let (Some(token), Some(from)) = (
+                secret(conn, b, "postmark.server_token")?,
+                config::get(conn, "postmark.from")?,
+            ) else {
+                return Ok(Err(not_configured(
+                    "Postmark needs postmark.server_token and postmark.from",
+                )));
             };
             Ok(EmailConfig {
                 mailer: Mailer::Postmark(PostmarkConfig {
@@ -91,7 +103,9 @@ pub fn email_config(conn: &Connection, b: &SecretBox) -> Result<Result<EmailConf
                 from,
             })
         }
-        _ => Err(not_configured("no e-mail service is chosen (notify.email_provider)")),
+        _ => Err(not_configured(
+            "no e-mail service is chosen (notify.email_provider)",
+        )),
     })
 }
 
@@ -115,11 +129,18 @@ pub fn user_token_key(user_id: i64) -> String {
 }
 
 /// Reads the push settings for `target`.
-pub fn push_config(conn: &Connection, b: &SecretBox, target: &str) -> Result<Result<PushConfig, SendError>, ConfigError> {
+pub fn push_config(
+    conn: &Connection,
+    b: &SecretBox,
+    target: &str,
+) -> Result<Result<PushConfig, SendError>, ConfigError> {
     let Some(url) = config::get(conn, "gotify.url")? else {
         return Ok(Err(not_configured("Gotify needs gotify.url")));
     };
-    let own = match target.strip_prefix("user:").and_then(|id| id.parse::<i64>().ok()) {
+    let own = match target
+        .strip_prefix("user:")
+        .and_then(|id| id.parse::<i64>().ok())
+    {
         Some(id) => secret(conn, b, &user_token_key(id))?,
         None => None,
     };
@@ -127,13 +148,21 @@ pub fn push_config(conn: &Connection, b: &SecretBox, target: &str) -> Result<Res
         Some(t) => t,
         None => match secret(conn, b, "gotify.token")? {
             Some(t) => t,
-            None => return Ok(Err(not_configured("Gotify needs an application token (gotify.token)"))),
+            None => {
+                return Ok(Err(not_configured(
+                    "Gotify needs an application token (gotify.token)",
+                )))
+            }
         },
     };
     let priority = config::get(conn, sysconfig::GOTIFY_PRIORITY)?
         .and_then(|p| p.parse::<u8>().ok())
         .map(|p| p.min(10));
-    Ok(Ok(PushConfig { url, token, priority }))
+    Ok(Ok(PushConfig {
+        url,
+        token,
+        priority,
+    }))
 }
 
 /// Sends an e-mail now (the worker's job, or the test button).
@@ -190,8 +219,13 @@ fn hook(conn: &Connection, b: &SecretBox, id: i64) -> Result<Option<Hook>, Confi
     let Some((url, sealed, enabled)) = row else {
         return Ok(None);
     };
-    let secret = sysconfig::open_secret(b, WEBHOOK_SECRET_CONTEXT, Some(sealed))?.unwrap_or_default();
-    Ok(Some(Hook { url, secret, enabled }))
+    let secret =
+        sysconfig::open_secret(b, WEBHOOK_SECRET_CONTEXT, Some(sealed))?.unwrap_or_default();
+    Ok(Some(Hook {
+        url,
+        secret,
+        enabled,
+    }))
 }
 
 /// Executes notification jobs.
@@ -212,7 +246,11 @@ impl Notifier {
         match self.db.read(move |c| queue::get(c, id)).await {
             Ok(Some(s)) => Ok(s),
             Ok(None) => Err(Outcome::Failed(format!("notification {id} does not exist"))),
-            Err(e) => Err(Outcome::Retry { error: format!("database: {e}"), retry_after: None, unknown: false }),
+            Err(e) => Err(Outcome::Retry {
+                error: format!("database: {e}"),
+                retry_after: None,
+                unknown: false,
+            }),
         }
     }
 
@@ -224,10 +262,17 @@ impl Notifier {
         }
         let n = stored.notification;
         let b = self.secrets.clone();
-        let failed = |e: ConfigError| Outcome::Retry { error: format!("settings: {e}"), retry_after: None, unknown: false };
+        let failed = |e: ConfigError| Outcome::Retry {
+            error: format!("settings: {e}"),
+            retry_after: None,
+            unknown: false,
+        };
         let result = match &job.task {
             Task::SendEmail { .. } => {
-                let cfg = self.db.read(move |c| Ok::<_, StoreError>(email_config(c, &b))).await;
+                let cfg = self
+                    .db
+                    .read(move |c| Ok::<_, StoreError>(email_config(c, &b)))
+                    .await;
                 match cfg {
                     Ok(Ok(Ok(cfg))) => send_email(&cfg, id, &n).await,
                     Ok(Ok(Err(e))) => Err(e),
@@ -237,7 +282,10 @@ impl Notifier {
             }
             Task::SendPush { .. } => {
                 let target = n.target.clone();
-                let cfg = self.db.read(move |c| Ok::<_, StoreError>(push_config(c, &b, &target))).await;
+                let cfg = self
+                    .db
+                    .read(move |c| Ok::<_, StoreError>(push_config(c, &b, &target)))
+                    .await;
                 match cfg {
                     Ok(Ok(Ok(cfg))) => send_push(&cfg, id, &n).await,
                     Ok(Ok(Err(e))) => Err(e),
@@ -247,12 +295,21 @@ impl Notifier {
             }
             Task::PostWebhook { .. } => {
                 let Ok(hook_id) = n.target.parse::<i64>() else {
-                    return Err(Outcome::Failed(format!("notification {id}: target is not a webhook id")));
+                    return Err(Outcome::Failed(format!(
+                        "notification {id}: target is not a webhook id"
+                    )));
                 };
-                let found = self.db.read(move |c| Ok::<_, StoreError>(hook(c, &b, hook_id))).await;
+                let found = self
+                    .db
+                    .read(move |c| Ok::<_, StoreError>(hook(c, &b, hook_id)))
+                    .await;
                 match found {
                     Ok(Ok(Some(h))) if h.enabled => {
-                        let body = n.payload.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "{}".into());
+                        let body = n
+                            .payload
+                            .as_ref()
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| "{}".into());
                         let event = n.topic.as_str().to_string();
                         let t = self.clock.now().unix_millis() / 1000;
                         tokio::task::spawn_blocking(move || {
@@ -266,15 +323,28 @@ impl Notifier {
                             })
                         })
                         .await
-                        .unwrap_or_else(|e| Err(SendError::new(Reason::Other, format!("send task: {e}"))))
+                        .unwrap_or_else(|e| {
+                            Err(SendError::new(Reason::Other, format!("send task: {e}")))
+                        })
                     }
-                    Ok(Ok(Some(_))) => Err(SendError::permanent(Reason::NotConfigured, "the webhook is disabled")),
-                    Ok(Ok(None)) => Err(SendError::permanent(Reason::NotConfigured, "the webhook was deleted")),
+                    Ok(Ok(Some(_))) => Err(SendError::permanent(
+                        Reason::NotConfigured,
+                        "the webhook is disabled",
+                    )),
+                    Ok(Ok(None)) => Err(SendError::permanent(
+                        Reason::NotConfigured,
+                        "the webhook was deleted",
+                    )),
                     Ok(Err(e)) => return Err(failed(e)),
                     Err(e) => return Err(failed(e.into())),
                 }
             }
-            other => return Err(Outcome::Failed(format!("{} is not a notification job", other.kind()))),
+            other => {
+                return Err(Outcome::Failed(format!(
+                    "{} is not a notification job",
+                    other.kind()
+                )))
+            }
         };
         match result {
             Ok(detail) => Ok(detail),
@@ -323,7 +393,9 @@ impl Executor for Notifier {
         let id = notification_id(&job.task)?;
         let now = self.clock.now();
         let error = error.to_string();
-        Some(Box::new(move |c: &Connection| queue::finish(c, id, false, Some(&error), now)))
+        Some(Box::new(move |c: &Connection| {
+            queue::finish(c, id, false, Some(&error), now)
+        }))
     }
 }
 

@@ -74,33 +74,26 @@ pub fn mailbox(s: &str, what: Reason) -> Result<Mailbox, SendError> {
 }
 
 /// The e-mail of notification `id`, from `from`.
-pub fn build(
-    id: i64,
-    n: &Notification,
-    from: &str,
-    files: &[File],
-) -> Result<Message, SendError> {
+pub fn build(id: i64, n: &Notification, from: &str, files: &[File]) -> Result<Message, SendError> {
     let from_box = mailbox(from, Reason::SenderRefused)?;
     let to_box = mailbox(&n.target, Reason::RecipientRefused)?;
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
         .body(n.text.clone());
     let body = match &n.html {
-        Some(html) => MultiPart::alternative()
-            .singlepart(text)
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_HTML)
-                    .body(html.clone()),
-            ),
+        Some(html) => MultiPart::alternative().singlepart(text).singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(html.clone()),
+        ),
         None => MultiPart::alternative().singlepart(text),
     };
     let mut mixed = MultiPart::mixed().multipart(body);
     for f in files {
-        let ct = ContentType::parse(&f.content_type)
-            .unwrap_or(ContentType::parse("application/octet-stream").map_err(|e| {
-                SendError::new(Reason::Other, format!("content type: {e}"))
-            })?);
+        let ct = ContentType::parse(&f.content_type).unwrap_or(
+            ContentType::parse("application/octet-stream")
+                .map_err(|e| SendError::new(Reason::Other, format!("content type: {e}")))?,
+        );
         mixed = mixed.singlepart(MimeAttachment::new(f.filename.clone()).body(f.bytes.clone(), ct));
     }
     Message::builder()
@@ -109,7 +102,9 @@ pub fn build(
         .subject(n.subject.clone())
         .message_id(Some(message_id(id, &n.dedupe_key, from)))
         .multipart(mixed)
-        .map_err(|e| SendError::permanent(Reason::Other, format!("the e-mail cannot be built: {e}")))
+        .map_err(|e| {
+            SendError::permanent(Reason::Other, format!("the e-mail cannot be built: {e}"))
+        })
 }
 
 #[cfg(test)]
@@ -152,7 +147,10 @@ mod tests {
         let id = message_id(9, "voicemail:1:email:user:2", "Homeline <pi@home.example>");
         assert!(raw.contains(&format!("Message-ID: {id}")), "{raw}");
         assert!(id.starts_with("<notification-9.") && id.ends_with("@home.example>"));
-        assert_eq!(id, message_id(9, "voicemail:1:email:user:2", "pi@home.example"));
+        assert_eq!(
+            id,
+            message_id(9, "voicemail:1:email:user:2", "pi@home.example")
+        );
     }
 
     #[test]

@@ -37,7 +37,10 @@ pub fn send(server: &str, token: &str, body: &serde_json::Value) -> Result<Strin
                 None => "Gotify accepted it".into(),
             })
         }
-        401 | 403 => Err(SendError::new(Reason::Auth, "Gotify refused the application token")),
+        401 | 403 => Err(SendError::new(
+            Reason::Auth,
+            "Gotify refused the application token",
+        )),
         _ => Err(send::status_error(&a, "Gotify")),
     }
 }

@@ -15,6 +15,7 @@
 pub mod deliver;
 pub mod email;
 pub mod gotify;
+pub mod hooks;
 pub mod postmark;
 pub mod queue;
 pub mod send;

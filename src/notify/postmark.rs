@@ -43,7 +43,13 @@ struct Reply {
 }
 
 /// The request body (public for the tests and the stand-in).
-pub fn body(id: i64, n: &Notification, from: &str, message_id: &str, files: &[File]) -> serde_json::Value {
+pub fn body(
+    id: i64,
+    n: &Notification,
+    from: &str,
+    message_id: &str,
+    files: &[File],
+) -> serde_json::Value {
     let b64 = base64::engine::general_purpose::STANDARD;
     json!({
         "From": from,
@@ -70,7 +76,13 @@ pub fn send(cfg: &PostmarkConfig, body: &serde_json::Value) -> Result<String, Se
         .header("X-Postmark-Server-Token", &cfg.token);
     let a = send::post_json(req, body.to_string().as_bytes())?;
     let reply: Option<Reply> = serde_json::from_slice(&a.body).ok();
-    interpret(a.status, reply.as_ref().map(|r| (r.error_code, r.message.as_str(), r.message_id.as_str())), &a)
+    interpret(
+        a.status,
+        reply
+            .as_ref()
+            .map(|r| (r.error_code, r.message.as_str(), r.message_id.as_str())),
+        &a,
+    )
 }
 
 fn interpret(
@@ -80,7 +92,10 @@ fn interpret(
 ) -> Result<String, SendError> {
     match (status, reply) {
         (200, Some((0, _, id))) => Ok(format!("Postmark accepted it as {id}")),
-        (401, _) => Err(SendError::new(Reason::Auth, "Postmark refused the server token")),
+        (401, _) => Err(SendError::new(
+            Reason::Auth,
+            "Postmark refused the server token",
+        )),
         (422, Some((code @ (406 | 300), msg, _))) => Err(SendError::permanent(
             Reason::RecipientRefused,
             format!("Postmark refused the recipient (ErrorCode {code}): {msg}"),
@@ -103,7 +118,11 @@ mod tests {
     use super::*;
 
     fn answer(status: u16) -> send::Answer {
-        send::Answer { status, retry_after: None, body: vec![] }
+        send::Answer {
+            status,
+            retry_after: None,
+            body: vec![],
+        }
     }
 
     #[test]

@@ -119,7 +119,9 @@ pub fn agent() -> ureq::Agent {
 /// Classifies a transport failure of an HTTP request.
 pub fn transport_error(e: &ureq::Error) -> SendError {
     match e {
-        ureq::Error::Timeout(_) => SendError::new(Reason::Timeout, "no answer within the time limit"),
+        ureq::Error::Timeout(_) => {
+            SendError::new(Reason::Timeout, "no answer within the time limit")
+        }
         ureq::Error::HostNotFound => {
             SendError::new(Reason::Dns, "the host name could not be resolved")
         }
@@ -184,6 +186,9 @@ pub fn status_error(a: &Answer, what: &str) -> SendError {
     };
     SendError {
         retry_after: a.retry_after,
-        ..SendError::new(reason, format!("{what} answered HTTP {}: {snippet}", a.status))
+        ..SendError::new(
+            reason,
+            format!("{what} answered HTTP {}: {snippet}", a.status),
+        )
     }
 }

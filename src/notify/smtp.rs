@@ -42,7 +42,10 @@ fn tls_parameters(cfg: &SmtpConfig) -> Result<TlsParameters, SendError> {
     let mut b = TlsParameters::builder(cfg.host.clone());
     if let Some(path) = &cfg.ca_file {
         let pem = std::fs::read(path).map_err(|e| {
-            SendError::new(Reason::Tls, format!("the CA file {path} cannot be read: {e}"))
+            SendError::new(
+                Reason::Tls,
+                format!("the CA file {path} cannot be read: {e}"),
+            )
         })?;
         let cert = Certificate::from_pem(&pem).map_err(|e| {
             SendError::new(Reason::Tls, format!("the CA file {path} is not PEM: {e}"))
@@ -77,10 +80,15 @@ pub async fn send(cfg: &SmtpConfig, message: Message) -> Result<String, SendErro
     )
     .await;
     match sent {
-        Err(_) => Err(SendError::new(Reason::Timeout, "the SMTP server did not answer in time")),
+        Err(_) => Err(SendError::new(
+            Reason::Timeout,
+            "the SMTP server did not answer in time",
+        )),
         Ok(Ok(r)) => {
             let words: Vec<&str> = r.message().collect();
-            Ok(format!("{} {}", r.code(), words.join(" ")).trim().to_string())
+            Ok(format!("{} {}", r.code(), words.join(" "))
+                .trim()
+                .to_string())
         }
         Ok(Err(e)) => Err(classify(&e)),
     }
@@ -93,7 +101,10 @@ pub fn classify(e: &lettre::transport::smtp::Error) -> SendError {
         return SendError::new(Reason::Timeout, "the SMTP server did not answer in time");
     }
     if e.is_tls() {
-        return SendError::new(Reason::Tls, format!("TLS with the SMTP server failed: {text}"));
+        return SendError::new(
+            Reason::Tls,
+            format!("TLS with the SMTP server failed: {text}"),
+        );
     }
     if let Some(code) = e.status() {
         let code = code.to_string();
@@ -103,9 +114,16 @@ pub fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     if lower.contains("resolve") || lower.contains("lookup") || lower.contains("name or service") {
         SendError::new(Reason::Dns, "the SMTP server's name could not be resolved")
     } else if lower.contains("starttls") || lower.contains("certificate") || lower.contains("tls") {
-        SendError::new(Reason::Tls, format!("TLS with the SMTP server failed: {text}"))
-    } else if lower.contains("connection") || lower.contains("refused") || lower.contains("network") {
-        SendError::new(Reason::Connect, format!("cannot connect to the SMTP server: {text}"))
+        SendError::new(
+            Reason::Tls,
+            format!("TLS with the SMTP server failed: {text}"),
+        )
+    } else if lower.contains("connection") || lower.contains("refused") || lower.contains("network")
+    {
+        SendError::new(
+            Reason::Connect,
+            format!("cannot connect to the SMTP server: {text}"),
+        )
     } else {
         SendError::new(Reason::Other, text)
     }
@@ -120,9 +138,14 @@ pub fn classify_reply(code: &str, text: &str, permanent: bool) -> SendError {
             "the SMTP server refused the user name or password",
         );
     }
-    let sender = text.contains("5.1.7") || text.contains("5.1.8") || text.to_ascii_lowercase().contains("sender");
+    let sender = text.contains("5.1.7")
+        || text.contains("5.1.8")
+        || text.to_ascii_lowercase().contains("sender");
     if sender {
-        return SendError::new(Reason::SenderRefused, format!("the SMTP server refused the sender: {code} {text}"));
+        return SendError::new(
+            Reason::SenderRefused,
+            format!("the SMTP server refused the sender: {code} {text}"),
+        );
     }
     if permanent {
         // A 5xx to RCPT or DATA: this recipient will not take it.
@@ -140,7 +163,10 @@ mod tests {
 
     #[test]
     fn replies_are_classified() {
-        assert_eq!(classify_reply("535", "535 5.7.8 bad credentials", true).reason, Reason::Auth);
+        assert_eq!(
+            classify_reply("535", "535 5.7.8 bad credentials", true).reason,
+            Reason::Auth
+        );
         let r = classify_reply("550", "550 5.1.1 no such user", true);
         assert_eq!((r.reason, r.permanent), (Reason::RecipientRefused, true));
         assert_eq!(

@@ -216,10 +216,14 @@ impl<E: Executor> Worker<E> {
             AlertOn::GiveUp(key) => {
                 let message = match &job.task {
                     super::Task::SendEmail { notification_id } => {
-                        format!("An e-mail notification ({notification_id}) could not be sent: {error}")
+                        format!(
+                            "An e-mail notification ({notification_id}) could not be sent: {error}"
+                        )
                     }
                     super::Task::PostWebhook { notification_id } => {
-                        format!("A webhook event ({notification_id}) could not be delivered: {error}")
+                        format!(
+                            "A webhook event ({notification_id}) could not be delivered: {error}"
+                        )
                     }
                     _ => format!("{kind} job {id} was given up: {error}"),
                 };
