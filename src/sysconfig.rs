@@ -720,7 +720,7 @@ mod tests {
         assert_eq!(v["smtp"]["password_set"], true);
         assert_eq!(
             v["postmark"],
-            json!({"server_token_set": false, "from": null})
+            json!({"server_token_set": false, "from": null, "api_base": null})
         );
         assert_eq!(v["gotify"]["token_set"], false);
         assert_eq!(v["system"]["timezone"], "Europe/London");
@@ -750,7 +750,8 @@ mod tests {
     fn validation_names_each_field_and_never_echoes_values() {
         let errs = parse_update(&json!({
             "smtp": {"port": 70000, "host": "bad host!", "from": "not-an-email", "password": 5},
-            "gotify": {"url": "ftp://x"},
+            "gotify": {"url": "ftp://x", "priority": 11},
+            "notify": {"email_provider": "sendmail", "transcript_wait_secs": -1},
             "system": {"timezone": "CET", "public_url": "homeline.local"},
             "twilio": {"account_sid": "AC123", "auth_token": ""},
             "nope": {},
@@ -764,6 +765,9 @@ mod tests {
             "smtp.from",
             "smtp.password",
             "gotify.url",
+            "gotify.priority",
+            "notify.email_provider",
+            "notify.transcript_wait_secs",
             "system.timezone",
             "system.public_url",
             "twilio.account_sid",
@@ -774,6 +778,12 @@ mod tests {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
         assert!(parse_update(&json!([1])).is_err());
+        let ok = parse_update(
+            &json!({"gotify": {"priority": "7"}, "notify": {"transcript_wait_secs": 0}}),
+        )
+        .expect("valid");
+        assert_eq!(ok[0].value.as_deref(), Some("7"));
+        assert_eq!(ok[1].value.as_deref(), Some("0"));
     }
 
     #[test]
