@@ -9,6 +9,7 @@ pub mod calls;
 pub mod household;
 pub mod netns;
 pub mod pebble;
+pub mod smtp;
 pub mod twilio;
 
 use std::io::{Read, Write};
