@@ -101,6 +101,10 @@ fn test_button_sends_over_starttls_with_auth_and_names_a_wrong_password() {
 /// Stores an e-mail notification with an MP3 attachment and its outbox job,
 /// as the dispatcher does (one transaction), straight into the database.
 fn enqueue_email(h: &Homeline, key: &str) -> i64 {
+    enqueue(h, "email", "anna@example.org", key)
+}
+
+fn enqueue(h: &Homeline, channel: &str, target: &str, key: &str) -> i64 {
     let mp3 = h.data().join("vm.mp3");
     std::fs::write(&mp3, [0xff, 0xfb, 0x90, 0x44, 0, 0, 0, 0]).expect("mp3");
     let conn = rusqlite::Connection::open(h.data().join("homeline.db")).expect("db");
@@ -109,16 +113,29 @@ fn enqueue_email(h: &Homeline, key: &str) -> i64 {
         .to_string();
     conn.execute(
         "INSERT INTO notifications (channel, event, target, subject, body_text, body_html, attachments, dedupe_key, created_at)
-         VALUES ('email', 'voicemail', 'anna@example.org', 'Neue Sprachnachricht von Jürgen',
+         VALUES (?3, 'voicemail', ?4, 'Neue Sprachnachricht von Jürgen',
                  'Transcript: Hallo, hier ist Jürgen.', '<p>Hallo</p>', ?1, ?2, '2026-12-02T10:00:00Z')",
-        rusqlite::params![att, key],
+        rusqlite::params![att, key, channel, target],
     )
     .expect("notification");
     let id = conn.last_insert_rowid();
+    let kind = if channel == "email" {
+        "send_email"
+    } else {
+        "send_push"
+    };
+    conn.execute(
+        "UPDATE notifications SET link = 'http://homeline.local/my/voicemail/1' WHERE id = ?1",
+        [id],
+    )
+    .expect("link");
     conn.execute(
         "INSERT INTO outbox (kind, payload, next_attempt_ms, created_at, updated_at)
-         VALUES ('send_email', ?1, 0, '2026-12-02T10:00:00Z', '2026-12-02T10:00:00Z')",
-        [json!({"kind": "send_email", "notification_id": id}).to_string()],
+         VALUES (?2, ?1, 0, '2026-12-02T10:00:00Z', '2026-12-02T10:00:00Z')",
+        rusqlite::params![
+            json!({"kind": kind, "notification_id": id}).to_string(),
+            kind
+        ],
     )
     .expect("job");
     id
@@ -301,4 +318,201 @@ fn kill_9_between_attempts_neither_loses_nor_duplicates_the_email() {
     advance(&h, 3 * 3600);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(smtp.received().len(), 1, "exactly one e-mail");
+}
+
+fn wait_state(h: &Homeline, id: i64, state: &str) -> serde_json::Value {
+    wait_for(Duration::from_secs(20), || {
+        let r = row(h, "", id);
+        (r["state"] == state).then_some(r)
+    })
+    .unwrap_or_else(|| panic!("{state}: {}", row(h, "", id)))
+}
+
+#[test]
+fn postmark_gotify_and_webhooks_get_exactly_one_documented_request_each() {
+    let pm = common::postmark::start();
+    let gotify = common::gotify::start();
+    let hook = common::webhook_receiver::start();
+    let h = Homeline::start();
+    let admin = setup_admin(&h, "admin@example.org", "correct horse battery");
+    configure(
+        &h,
+        &admin,
+        &json!({
+            "notify": {"email_provider": "postmark"},
+            "postmark": {"api_base": pm.base, "server_token": common::postmark::TOKEN, "from": "pi@home.example"},
+            "gotify": {"url": gotify.base, "token": common::gotify::TOKEN, "priority": 8},
+        }),
+    );
+
+    // Postmark: one request, the documented JSON, the MP3 in base64.
+    let id = enqueue(&h, "email", "anna@example.org", "vm:pm:1");
+    advance(&h, 0);
+    wait_state(&h, id, "sent");
+    let reqs = pm.wait_for(1, Duration::from_secs(5));
+    assert_eq!(reqs.len(), 1);
+    let v = reqs[0].json();
+    assert_eq!(
+        reqs[0].header("x-postmark-server-token"),
+        Some(common::postmark::TOKEN)
+    );
+    assert_eq!(
+        (
+            v["From"].clone(),
+            v["To"].clone(),
+            v["MessageStream"].clone()
+        ),
+        (
+            json!("pi@home.example"),
+            json!("anna@example.org"),
+            json!("outbound")
+        )
+    );
+    assert!(
+        v["TextBody"].as_str().unwrap().contains("hier ist Jürgen"),
+        "{v}"
+    );
+    assert_eq!(v["Attachments"][0]["Name"], "voicemail.mp3");
+    assert_eq!(v["Attachments"][0]["ContentType"], "audio/mpeg");
+    assert_eq!(v["Attachments"][0]["Content"], "//uQRAAAAAA=");
+    assert_eq!(v["Metadata"]["notification_id"], id.to_string());
+
+    // An inactive recipient is abandoned at once, with the alert.
+    let bad = enqueue(&h, "email", "inactive@example.org", "vm:pm:2");
+    advance(&h, 0);
+    let r = wait_state(&h, bad, "abandoned");
+    assert_eq!(r["attempts"], 1, "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("recipient_refused"),
+        "{r}"
+    );
+    let alerts = h.call("GET", "/api/system/alerts", Some(&admin), None);
+    assert!(
+        alerts.text().contains(&format!("notify:email:{bad}")),
+        "{}",
+        alerts.text()
+    );
+    assert_eq!(pm.requests().len(), 2, "one request per notification");
+
+    // Gotify: the test button, then an outbox push with its tap link.
+    let r = h.call(
+        "POST",
+        "/api/notifications/test",
+        Some(&admin),
+        Some(&json!({"channel": "push"})),
+    );
+    assert_eq!(r.json()["delivered"], true, "{}", r.text());
+    let push = enqueue(&h, "push", "household", "vm:push:1");
+    advance(&h, 0);
+    wait_state(&h, push, "sent");
+    let reqs = gotify.wait_for(2, Duration::from_secs(5));
+    assert_eq!(reqs.len(), 2);
+    let v = reqs[1].json();
+    assert_eq!(reqs[1].header("x-gotify-key"), Some(common::gotify::TOKEN));
+    assert_eq!(v["priority"], 8, "gotify.priority applies: {v}");
+    assert_eq!(
+        v["extras"]["client::notification"]["click"]["url"],
+        "http://homeline.local/my/voicemail/1"
+    );
+    assert_eq!(v["extras"]["homeline::delivery"]["notification_id"], push);
+
+    // Webhooks: created with a secret shown once, a signed test event.
+    let r = h.call(
+        "POST",
+        "/api/webhooks",
+        Some(&admin),
+        Some(&json!({"url": format!("{}/hook", hook.base), "events": ["test", "voicemail"]})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let secret = created["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    let wid = created["id"].as_i64().unwrap();
+    let list = h.call("GET", "/api/webhooks", Some(&admin), None);
+    assert!(
+        !list.text().contains(&secret),
+        "the secret is shown only once"
+    );
+    let bad_url = h.call(
+        "POST",
+        "/api/webhooks",
+        Some(&admin),
+        Some(&json!({"url": "ftp://x", "events": ["nope"]})),
+    );
+    assert_eq!(bad_url.status, 400, "{}", bad_url.text());
+    let r = h.call(
+        "POST",
+        &format!("/api/webhooks/{wid}/test"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let nid = r.json()["notification_id"].as_i64().unwrap();
+    wait_state(&h, nid, "sent");
+    let reqs = hook.wait_for(1, Duration::from_secs(5));
+    assert_eq!(reqs.len(), 1);
+    let q = &reqs[0];
+    assert_eq!(
+        (
+            q.path.as_str(),
+            q.header("x-homeline-event"),
+            q.header("x-homeline-delivery")
+        ),
+        ("/hook", Some("test"), Some(nid.to_string().as_str()))
+    );
+    assert_eq!(q.json()["event"], "test");
+    assert!(common::webhook_receiver::verify(&secret, q), "Rust check");
+    assert!(
+        common::webhook_receiver::verify_python(&secret, q),
+        "README's Python check"
+    );
+    assert!(!common::webhook_receiver::verify("whsec_other", q));
+
+    // 410 Gone: abandoned at once with the alert.
+    hook.answer(|_| (410, json!({})));
+    let r = h.call(
+        "POST",
+        &format!("/api/webhooks/{wid}/test"),
+        Some(&admin),
+        None,
+    );
+    let gone = r.json()["notification_id"].as_i64().unwrap();
+    wait_state(&h, gone, "abandoned");
+    let alerts = h.call("GET", "/api/system/alerts", Some(&admin), None);
+    assert!(
+        alerts.text().contains(&format!("notify:webhook:{gone}")),
+        "{}",
+        alerts.text()
+    );
+    let r = h.call(
+        "PUT",
+        &format!("/api/webhooks/{wid}"),
+        Some(&admin),
+        Some(&json!({"enabled": false})),
+    );
+    assert_eq!(r.json()["enabled"], false, "{}", r.text());
+    assert_eq!(
+        h.call(
+            "DELETE",
+            &format!("/api/webhooks/{wid}"),
+            Some(&admin),
+            None
+        )
+        .status,
+        204
+    );
+    assert_eq!(
+        h.call(
+            "DELETE",
+            &format!("/api/webhooks/{wid}"),
+            Some(&admin),
+            None
+        )
+        .status,
+        404
+    );
+    assert_eq!(hook.requests().len(), 2, "one request per notification");
 }
