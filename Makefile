@@ -39,7 +39,7 @@ test-ui: test-deps ## the web UI's unit tests (API client, guards, composables) 
 test-browser: test-deps ## only the browser scenarios (screenshots in target/browser-shots/)
 	$(CARGO) test --locked --features test-hooks --test browser
 
-test-deps: ## install what the tests need when it is missing (sipp, baresip, Chromium, node modules, python twilio)
+test-deps: ## install what the tests need when it is missing (sipp, baresip, Chromium, node modules, python twilio, aiosmtpd)
 	@missing=""; \
 	 command -v sipp >/dev/null || missing="$$missing sip-tester"; \
 	 command -v baresip >/dev/null || missing="$$missing baresip-core"; \
@@ -60,6 +60,7 @@ test-deps: ## install what the tests need when it is missing (sipp, baresip, Chr
 	@python3 -c 'import sys, twilio; sys.exit(twilio.__version__ != "$(TWILIO_PY)")' 2>/dev/null || { \
 	   python3 -m pip --version >/dev/null 2>&1 || { $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq python3-pip >/dev/null; }; \
 	   python3 -m pip install -q twilio==$(TWILIO_PY) 2>/dev/null || python3 -m pip install -q --break-system-packages twilio==$(TWILIO_PY); }
+	@python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd==1.4.6 2>/dev/null || python3 -m pip install -q --break-system-packages aiosmtpd==1.4.6
 
 ui: ## rebuild ui-dist/ from ui/ (commit the result)
 	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm run size

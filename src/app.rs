@@ -317,8 +317,11 @@ async fn run_with_db(
         &settings.twilio_api_base,
         &settings.data_dir,
     );
-    let outbox_task =
-        tokio::spawn(crate::outbox::worker::Worker::new(outbox, twilio_jobs).run(stopped()));
+    let jobs = crate::notify::deliver::AppJobs {
+        twilio: twilio_jobs,
+        notifier: crate::notify::deliver::Notifier::new(db.clone(), secrets.clone(), clock.clone()),
+    };
+    let outbox_task = tokio::spawn(crate::outbox::worker::Worker::new(outbox, jobs).run(stopped()));
     let storage_task = tokio::spawn(watch_storage(
         settings.data_dir.clone(),
         settings.storage_min_free_mib,

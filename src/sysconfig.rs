@@ -50,6 +50,18 @@ pub const TWILIO_SIP_PUBLIC_PORT: &str = "twilio.sip_public_port";
 pub const TWILIO_DELETE_AFTER_DOWNLOAD: &str = "twilio.delete_after_download";
 /// The text said to callers before the voicemail beep.
 pub const TWILIO_VOICEMAIL_GREETING: &str = "twilio.voicemail_greeting";
+/// Which e-mail service sends notifications: `smtp` or `postmark` (unset: no e-mail).
+pub const NOTIFY_EMAIL_PROVIDER: &str = "notify.email_provider";
+/// How long a voicemail e-mail waits for its transcript (seconds, default 120).
+pub const NOTIFY_TRANSCRIPT_WAIT_SECS: &str = "notify.transcript_wait_secs";
+/// SMTP security: `starttls` (default), `tls` (implicit, port 465) or `none`.
+pub const SMTP_SECURITY: &str = "smtp.security";
+/// Extra CA certificates (PEM file) for the SMTP server.
+pub const SMTP_CA_FILE: &str = "smtp.ca_file";
+/// Postmark's API base (default `https://api.postmarkapp.com`).
+pub const POSTMARK_API_BASE: &str = "postmark.api_base";
+/// Gotify priority for pushes (0–10; default: the notification's own).
+pub const GOTIFY_PRIORITY: &str = "gotify.priority";
 /// Default of [`TWILIO_SIP_PUBLIC_PORT`].
 pub const DEFAULT_SIP_PUBLIC_PORT: u16 = 5061;
 
@@ -71,6 +83,8 @@ enum Kind {
     Choice(&'static [&'static str]),
     /// A dynamic-DNS name: `myhome` or `myhome.duckdns.org`.
     DdnsName,
+    /// A whole number within bounds (inclusive).
+    Number(i64, i64),
 }
 
 /// One editable field: `group.name` is its key in `config` or `secrets`.
@@ -103,10 +117,27 @@ const FIELDS: &[Field] = &[
     f("smtp", "username", Kind::Text),
     f("smtp", "password", Kind::Secret),
     f("smtp", "from", Kind::Email),
+    f(
+        "smtp",
+        "security",
+        Kind::Choice(&["starttls", "tls", "none"]),
+    ),
+    // A PEM file of extra CA certificates the SMTP server's certificate may
+    // chain to (a LAN relay with its own CA); the web PKI roots always count.
+    f("smtp", "ca_file", Kind::Text),
     f("postmark", "server_token", Kind::Secret),
     f("postmark", "from", Kind::Email),
+    // Default https://api.postmarkapp.com; settable for a stand-in.
+    f("postmark", "api_base", Kind::Url),
     f("gotify", "url", Kind::Url),
     f("gotify", "token", Kind::Secret),
+    f("gotify", "priority", Kind::Number(0, 10)),
+    f(
+        "notify",
+        "email_provider",
+        Kind::Choice(&["smtp", "postmark"]),
+    ),
+    f("notify", "transcript_wait_secs", Kind::Number(0, 3600)),
     f("system", "timezone", Kind::Timezone),
     f("system", "public_url", Kind::Url),
     f("acme", "enabled", Kind::Bool),
@@ -188,6 +219,10 @@ pub fn view(conn: &Connection) -> Result<View, StoreError> {
                 let port = table.get(&key).and_then(|v| v.parse::<u16>().ok());
                 group.insert(field.name.into(), json!(port));
             }
+            Kind::Number(..) => {
+                let n = table.get(&key).and_then(|v| v.parse::<i64>().ok());
+                group.insert(field.name.into(), json!(n));
+            }
             Kind::Bool => {
                 let b = table.get(&key).map(|v| v == "true");
                 group.insert(field.name.into(), json!(b));
@@ -264,6 +299,17 @@ fn check(field: &Field, value: &Value) -> Result<Option<String>, String> {
             _ => Err("expected a port number from 1 to 65535".into()),
         };
     }
+    if let Kind::Number(min, max) = field.kind {
+        let n = match value {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        return match n {
+            Some(n) if (min..=max).contains(&n) => Ok(Some(n.to_string())),
+            _ => Err(format!("expected a whole number from {min} to {max}")),
+        };
+    }
     if field.kind == Kind::Bool {
         return match value {
             Value::Bool(b) => Ok(Some(b.to_string())),
@@ -290,7 +336,7 @@ fn check(field: &Field, value: &Value) -> Result<Option<String>, String> {
         return Err("must not contain control characters".into());
     }
     match field.kind {
-        Kind::Text | Kind::Secret | Kind::Port | Kind::Bool => {}
+        Kind::Text | Kind::Secret | Kind::Port | Kind::Bool | Kind::Number(..) => {}
         Kind::Choice(words) => {
             if !words.contains(&text) {
                 return Err(format!("expected one of: {}", words.join(", ")));
@@ -674,7 +720,7 @@ mod tests {
         assert_eq!(v["smtp"]["password_set"], true);
         assert_eq!(
             v["postmark"],
-            json!({"server_token_set": false, "from": null})
+            json!({"server_token_set": false, "from": null, "api_base": null})
         );
         assert_eq!(v["gotify"]["token_set"], false);
         assert_eq!(v["system"]["timezone"], "Europe/London");
@@ -704,7 +750,8 @@ mod tests {
     fn validation_names_each_field_and_never_echoes_values() {
         let errs = parse_update(&json!({
             "smtp": {"port": 70000, "host": "bad host!", "from": "not-an-email", "password": 5},
-            "gotify": {"url": "ftp://x"},
+            "gotify": {"url": "ftp://x", "priority": 11},
+            "notify": {"email_provider": "sendmail", "transcript_wait_secs": -1},
             "system": {"timezone": "CET", "public_url": "homeline.local"},
             "twilio": {"account_sid": "AC123", "auth_token": ""},
             "nope": {},
@@ -718,6 +765,9 @@ mod tests {
             "smtp.from",
             "smtp.password",
             "gotify.url",
+            "gotify.priority",
+            "notify.email_provider",
+            "notify.transcript_wait_secs",
             "system.timezone",
             "system.public_url",
             "twilio.account_sid",
@@ -728,6 +778,12 @@ mod tests {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
         assert!(parse_update(&json!([1])).is_err());
+        let ok = parse_update(
+            &json!({"gotify": {"priority": "7"}, "notify": {"transcript_wait_secs": 0}}),
+        )
+        .expect("valid");
+        assert_eq!(ok[0].value.as_deref(), Some("7"));
+        assert_eq!(ok[1].value.as_deref(), Some("0"));
     }
 
     #[test]

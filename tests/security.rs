@@ -193,6 +193,10 @@ fn target(path: &str, hh: &Household, method: &str) -> Option<(String, bool)> {
             ))
         }
         "/api/system/alerts/{id}" => Some(("/api/system/alerts/999999".into(), false)),
+        // Ids that name no event webhook: 404 to everyone past the gate.
+        "/api/webhooks/{id}" | "/api/webhooks/{id}/test" => {
+            Some((path.replace("{id}", "999999"), false))
+        }
         // No issuance runs: the CA's challenge fetch answers 404 to anyone.
         "/.well-known/acme-challenge/{token}" => {
             Some(("/.well-known/acme-challenge/unknown-token".into(), false))

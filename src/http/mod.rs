@@ -30,6 +30,7 @@ pub mod https_only;
 pub mod login;
 pub mod messages;
 pub mod network;
+pub mod notifications;
 pub mod openapi;
 pub mod request;
 pub mod router;
@@ -152,6 +153,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(events::routes());
     routes.extend(hold_music::routes());
     routes.extend(webhooks::routes());
+    routes.extend(notifications::routes());
     routes.extend(voicemails::routes());
     routes.extend(messages::routes());
     routes.extend(auto_replies::routes());

@@ -50,6 +50,8 @@ async fn set_clock(state: Arc<ServerState>, req: ApiRequest) -> ApiResult {
         }
         _ => return Err(ApiError::validation("give either at or advance_secs")),
     }
+    // Jobs may have become due: the worker sleeps on the real clock.
+    state.outbox.wake();
     Ok(json_response(
         StatusCode::OK,
         &json!({ "now": state.clock.now().to_string() }),

@@ -12,4 +12,12 @@
 //! A notification is rendered once, when its event happened: a retry sends
 //! the same bytes, and the delivery log shows what went out.
 
+pub mod deliver;
+pub mod email;
+pub mod gotify;
+pub mod hooks;
+pub mod postmark;
 pub mod queue;
+pub mod send;
+pub mod smtp;
+pub mod webhook;

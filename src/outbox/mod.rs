@@ -59,6 +59,7 @@
 //! once (the worker runs one job at a time, so only one can be).
 
 pub mod backoff;
+pub mod policy;
 pub mod store;
 pub mod worker;
 
@@ -233,6 +234,13 @@ pub trait Executor: Send + Sync + 'static {
     /// Attempts `job` once. Must not block the reactor (blocking I/O goes to
     /// `spawn_blocking`), and must not panic on bad data (answer `Failed`).
     fn execute(&self, job: &Job) -> impl Future<Output = Outcome> + Send;
+
+    /// Work to commit with the job's `failed` mark when it is given up
+    /// (its retry policy ran out, or it failed permanently): a notification
+    /// records `abandoned`. Nothing by default.
+    fn abandon(&self, _job: &Job, _error: &str) -> Option<Commit> {
+        None
+    }
 }
 
 /// A cheap handle to the outbox: enqueue jobs and wake the worker.

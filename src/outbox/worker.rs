@@ -10,6 +10,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::backoff;
+use super::policy::AlertOn;
 use super::store::{self, Claimed};
 use super::{Executor, Job, Outbox, Outcome};
 use crate::constants::TWILIO_ALERT_AFTER_FAILURES;
@@ -116,18 +117,34 @@ impl<E: Executor> Worker<E> {
                 retry_after,
                 unknown,
             } => {
-                let failures_before = self
+                let (failures_before, created_at) = self
                     .outbox
                     .db
                     .call(move |c| {
                         Ok::<_, crate::store::StoreError>(c.query_row(
-                            "SELECT failures FROM outbox WHERE id = ?1",
+                            "SELECT failures, created_at FROM outbox WHERE id = ?1",
                             [id],
-                            |r| r.get::<_, u32>(0),
+                            |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)),
                         )?)
                     })
                     .await?;
-                let mut delay = backoff::next_delay(failures_before + 1, retry_after);
+                let policy = job.task.retry_policy();
+                let age = crate::clock::Timestamp::parse_rfc3339(&created_at)
+                    .map(|t| {
+                        Duration::from_millis(
+                            u64::try_from(now.unix_millis() - t.unix_millis()).unwrap_or(0),
+                        )
+                    })
+                    .unwrap_or(Duration::ZERO);
+                let backoff = backoff::next_delay(failures_before + 1, retry_after);
+                let Some(mut delay) = policy.next(failures_before + 1, age, backoff) else {
+                    tracing::warn!(job = id, kind, failures = failures_before + 1, %error, "outbox job given up: its retries are used up");
+                    let why = format!(
+                        "given up after {} failed attempts; last error: {error}",
+                        failures_before + 1
+                    );
+                    return self.give_up(job, why).await;
+                };
                 if unknown {
                     // Let a request that may still be in flight end before
                     // the job reconciles.
@@ -140,7 +157,7 @@ impl<E: Executor> Worker<E> {
                     .call(move |c| store::fail(c, id, &err, delay, unknown, now))
                     .await?;
                 tracing::warn!(job = id, kind, failures, retry_in_ms = delay.as_millis() as u64, %error, "outbox job failed; will retry");
-                if failures >= TWILIO_ALERT_AFTER_FAILURES {
+                if failures >= TWILIO_ALERT_AFTER_FAILURES && policy.alert == AlertOn::Failures {
                     let message = format!(
                         "{kind} job {id} failed {failures} times in a row; retrying. Last error: {error}"
                     );
@@ -158,11 +175,37 @@ impl<E: Executor> Worker<E> {
                 }
             }
             Outcome::Failed(error) => {
-                let err = error.clone();
-                self.outbox
-                    .db
-                    .call(move |c| store::fail_permanently(c, id, &err, now))
-                    .await?;
+                tracing::error!(job = id, kind, %error, "outbox job failed permanently");
+                self.give_up(job, error).await?;
+            }
+        }
+        if let super::Task::SendMessage { message_id } = job.task {
+            self.announce_message(message_id).await;
+        }
+        Ok(())
+    }
+
+    /// Marks `job` failed for good (with the executor's abandon commit in
+    /// the same transaction) and raises the alert its policy names.
+    async fn give_up(&self, job: &Job, error: String) -> Result<(), StoreError> {
+        let now = self.outbox.clock.now();
+        let (id, kind) = (job.id, job.task.kind());
+        let commit = self.executor.abandon(job, &error);
+        let err = error.clone();
+        self.outbox
+            .db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                if let Some(commit) = commit {
+                    commit(&tx)?;
+                }
+                store::fail_permanently(&tx, id, &err, now)?;
+                tx.commit()?;
+                Ok::<_, StoreError>(())
+            })
+            .await?;
+        match job.task.retry_policy().alert {
+            AlertOn::Failures => {
                 tracing::error!(job = id, kind, %error, "ALERT: outbox job failed permanently");
                 self.raise(
                     id,
@@ -170,9 +213,29 @@ impl<E: Executor> Worker<E> {
                 )
                 .await?;
             }
-        }
-        if let super::Task::SendMessage { message_id } = job.task {
-            self.announce_message(message_id).await;
+            AlertOn::GiveUp(key) => {
+                let message = match &job.task {
+                    super::Task::SendEmail { notification_id } => {
+                        format!(
+                            "An e-mail notification ({notification_id}) could not be sent: {error}"
+                        )
+                    }
+                    super::Task::PostWebhook { notification_id } => {
+                        format!(
+                            "A webhook event ({notification_id}) could not be delivered: {error}"
+                        )
+                    }
+                    _ => format!("{kind} job {id} was given up: {error}"),
+                };
+                tracing::error!(job = id, kind, %error, "ALERT: {message}");
+                let raised = self
+                    .outbox
+                    .db
+                    .call(move |c| alerts::raise_id(c, &key, &message, now))
+                    .await?;
+                self.announce(raised, AlertChange::Raised);
+            }
+            AlertOn::Silent => {}
         }
         Ok(())
     }

@@ -6,10 +6,15 @@
 
 pub mod baresip;
 pub mod calls;
+pub mod gotify;
 pub mod household;
 pub mod netns;
 pub mod pebble;
+pub mod postmark;
+pub mod recorder;
+pub mod smtp;
 pub mod twilio;
+pub mod webhook_receiver;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
