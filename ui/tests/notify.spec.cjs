@@ -105,7 +105,7 @@ async function main() {
   await must(h, 'phones: the message-lamp setting is saved and the lamp column shows', async () => {
     await page.goto(`${h.base}/phones`)
     await page.getByRole('button', { name: 'Add phone' }).click()
-    await page.getByLabel('Name', { exact: true }).fill('Hall')
+    await page.getByRole('textbox', { name: 'Name', exact: true }).fill('Hall')
     await page.getByLabel('SIP user name').fill('hall')
     await page.getByLabel('Light the message lamp without subscribing (some Grandstream phones)').check()
     await page.getByRole('button', { name: 'Add phone', exact: true }).last().click()
