@@ -11,6 +11,7 @@ const settingsPages = {
   HoldMusicSettings: () => import('../views/settings/HoldMusicSettings.vue'),
   BlocklistSettings: () => import('../views/settings/BlocklistSettings.vue'),
   AlertsSettings: () => import('../views/settings/AlertsSettings.vue'),
+  NotificationSettings: () => import('../views/settings/NotificationSettings.vue'),
   CertificateSettings: () => import('../views/settings/CertificateSettings.vue'),
   NetworkSettings: () => import('../views/settings/NetworkSettings.vue'),
   DiagnosticsSettings: () => import('../views/settings/DiagnosticsSettings.vue'),
@@ -91,6 +92,12 @@ export const routes = [
     meta: { title: 'Call history', nav: 'main', role: 'user', icon: 'history' },
   },
   {
+    path: '/notifications',
+    name: 'notifications',
+    component: () => import('../views/notifications/NotificationsView.vue'),
+    meta: { title: 'Notifications', nav: 'main', role: 'user', icon: 'bell' },
+  },
+  {
     path: '/users',
     name: 'users',
     component: () => import('../views/users/UsersView.vue'),
@@ -108,6 +115,7 @@ export const routes = [
         ['sip', 'SIP & security', 'SipSettings'],
         ['hold-music', 'Hold music', 'HoldMusicSettings'],
         ['blocklist', 'Blocklist', 'BlocklistSettings'],
+        ['notifications', 'Notifications', 'NotificationSettings'],
         ['alerts', 'Alerts & jobs', 'AlertsSettings'],
         ['certificate', 'HTTPS certificate', 'CertificateSettings'],
         ['network', 'Router & address', 'NetworkSettings'],
