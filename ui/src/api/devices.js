@@ -4,10 +4,9 @@ import { get, post, put, del } from './client.js'
 /**
  * @typedef {'softphone'|'deskphone'|'ata'|string} DeviceType
  * @typedef {{ id: number, user_id: number|null, name: string, username: string,
- *   device_type: DeviceType, recording_enabled: boolean, mwi_unsolicited?: boolean, created_at: string,
- *   updated_at: string }} Device  mwi_unsolicited: the message lamp is lit by unsolicited NOTIFYs
+ *   device_type: DeviceType, recording_enabled: boolean, created_at: string, updated_at: string }} Device
  * @typedef {{ name: string, username: string, password?: string, device_type?: DeviceType,
- *   user_id?: number|null, recording_enabled?: boolean, mwi_unsolicited?: boolean }} DeviceInput
+ *   user_id?: number|null, recording_enabled?: boolean }} DeviceInput
  * @typedef {{ device_id: number, username: string, password: string, realm: string,
  *   ports: Record<string, number> }} Credentials  ports: sip_udp, sip_tcp, sip_tls…
  * @typedef {{ contact: string, expires_at: string, source: string, transport: 'udp'|'tcp'|'tls',

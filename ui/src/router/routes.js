@@ -92,12 +92,6 @@ export const routes = [
     meta: { title: 'Call history', nav: 'main', role: 'user', icon: 'history' },
   },
   {
-    path: '/notifications',
-    name: 'notifications',
-    component: () => import('../views/notifications/NotificationsView.vue'),
-    meta: { title: 'Notifications', nav: 'main', role: 'user', icon: 'bell' },
-  },
-  {
     path: '/users',
     name: 'users',
     component: () => import('../views/users/UsersView.vue'),

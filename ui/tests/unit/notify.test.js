@@ -1,19 +1,14 @@
 // The notification pages' logic (src/lib/notify.js) and API modules: what a
 // failed test means in words, the settings bodies (secrets write-only), the
-// preferences body (the token only when typed or removed), the lamp states.
+// delivery log's words.
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import * as notifications from '../../src/api/notifications.js'
-import * as notifyPrefs from '../../src/api/notifyPrefs.js'
-import * as mwi from '../../src/api/mwi.js'
 import {
   deliveryState,
   deliveryTarget,
   emailChange,
   eventLabel,
-  lampState,
   outcomeText,
-  prefRows,
-  prefsBody,
   pushChange,
   testOutcome,
 } from '../../src/lib/notify.js'
@@ -40,8 +35,6 @@ describe('api', () => {
     await notifications.updateWebhook(3, { enabled: false })
     await notifications.removeWebhook(3)
     await notifications.testWebhook(3)
-    await notifyPrefs.save({ push: { token: null } })
-    await mwi.mailboxes()
     expect(call(0)).toMatchObject({ path: '/api/notifications/test', method: 'POST', body: '{"channel":"email","to":"a@b.c"}' })
     expect(call(1).body).toBe('{"channel":"push"}')
     expect(call(2).path).toBe('/api/notifications?limit=50&before=12')
@@ -49,14 +42,11 @@ describe('api', () => {
     expect(call(4)).toMatchObject({ path: '/api/webhooks/3', method: 'PUT', body: '{"enabled":false}' })
     expect(call(5)).toMatchObject({ path: '/api/webhooks/3', method: 'DELETE' })
     expect(call(6)).toMatchObject({ path: '/api/webhooks/3/test', method: 'POST' })
-    expect(call(7)).toMatchObject({ path: '/api/me/notifications', method: 'PUT', body: '{"push":{"token":null}}' })
-    expect(call(8)).toMatchObject({ path: '/api/mwi', method: 'GET' })
   })
 })
 
 describe('navigation', () => {
-  it('offers Notifications to every account and its settings to admins', () => {
-    expect(navEntries('main', 'user').map((e) => e.path)).toContain('/notifications')
+  it('offers the notification settings to admins only', () => {
     expect(navEntries('settings', 'admin').map((e) => e.path)).toContain('/settings/notifications')
     expect(navEntries('settings', 'user')).toEqual([])
   })
@@ -116,40 +106,5 @@ describe('deliveries', () => {
     expect(deliveryTarget({ channel: 'webhook', target: '2' })).toBe('Webhook #2')
     expect(eventLabel('missed_call')).toBe('Missed call')
     expect(eventLabel('brand_new')).toBe('Brand new')
-  })
-})
-
-describe('preferences', () => {
-  const prefs = (admin) => ({
-    channels: { email: true, push: false },
-    email: { address: null, default_address: 'gran@x.org', events: { voicemail: true, missed_call: false, message: false, ...(admin ? { alert: true } : {}) } },
-    push: { token_set: true, events: { voicemail: true, missed_call: true, message: true, ...(admin ? { alert: true } : {}) } },
-  })
-  it('lists alerts only when the server does (admins)', () => {
-    expect(prefRows(prefs(false)).map((r) => r.key)).toEqual(['voicemail', 'missed_call', 'message'])
-    expect(prefRows(prefs(true)).map((r) => r.key)).toEqual(['voicemail', 'missed_call', 'message', 'alert'])
-  })
-  it('sends the switches, the address (empty: null) and the token only when typed or removed', () => {
-    const p = prefs(false)
-    p.email.events.message = true
-    const keep = prefsBody(p, { address: '  ', token: '', clearToken: false })
-    expect(keep).toEqual({
-      email: { address: null, events: { voicemail: true, missed_call: false, message: true } },
-      push: { events: { voicemail: true, missed_call: true, message: true } },
-    })
-    expect('token' in keep.push).toBe(false)
-    expect(prefsBody(p, { address: 'me@y.org', token: 'T0k', clearToken: true }).push.token).toBe('T0k')
-    expect(prefsBody(p, { address: 'me@y.org', token: '', clearToken: true })).toMatchObject({ email: { address: 'me@y.org' }, push: { token: null } })
-  })
-})
-
-describe('message lamp', () => {
-  const box = (o) => ({ device_id: 1, username: 'kitchen', new: 0, old: 0, subscriptions: [], unsolicited: false, ...o })
-  it('is on with new voicemail for a subscribed or unsolicited phone, unused otherwise', () => {
-    const sub = [{ contact: 'sip:k@127.0.0.1', expires_at: '2026-12-02T12:00:00Z', transport: 'udp' }]
-    expect(lampState(box({ new: 2, old: 1, subscriptions: sub }))).toMatchObject({ status: 'warn', label: 'Lamp on: 2 new', detail: '2 new, 1 old · subscribed (one contact)' })
-    expect(lampState(box({ unsolicited: true }))).toMatchObject({ status: 'ok', label: 'Lamp off: no new messages', detail: '0 new, 0 old · told without subscribing' })
-    expect(lampState(box({ new: 1 }))).toMatchObject({ status: 'off', label: 'Lamp not used' })
-    expect(lampState(undefined).label).toBe('No mailbox')
   })
 })

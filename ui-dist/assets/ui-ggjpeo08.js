@@ -1,1 +1,0 @@
-import"./index-nksh8lwj.js";
