@@ -476,6 +476,8 @@ fn the_servers_answers_match_the_documented_schemas() {
             true,
         ),
         ("/api/system/outbox", "/api/system/outbox".into(), true),
+        ("/api/notifications", "/api/notifications".into(), true),
+        ("/api/webhooks", "/api/webhooks".into(), true),
         ("/api/system/alerts", "/api/system/alerts".into(), true),
         ("/api/certificate", "/api/certificate".into(), true),
         ("/api/voicemails", "/api/voicemails".into(), true),
