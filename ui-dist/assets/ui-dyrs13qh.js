@@ -1,0 +1,1 @@
+import"./index-fhvrjh28.js";
