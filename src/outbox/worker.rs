@@ -54,7 +54,7 @@ impl<E: Executor> Worker<E> {
                 None => return Ok(n),
                 Some(Claimed::Unreadable { id, error }) => {
                     tracing::error!(job = id, %error, "outbox job cannot be read by this version; marked failed");
-                    self.raise(id, format!("job {id} cannot be read: {error}"))
+                    self.raise(alert_key(id), format!("job {id} cannot be read: {error}"))
                         .await?;
                 }
                 Some(Claimed::Job(job)) => {
@@ -66,16 +66,17 @@ impl<E: Executor> Worker<E> {
         }
     }
 
-    async fn raise(&self, id: i64, message: String) -> Result<(), StoreError> {
+    /// Raises (or keeps open) the alert `key` and announces it when new;
+    /// answers the new alert's id, `None` if it was already open.
+    async fn raise(&self, key: String, message: String) -> Result<Option<i64>, StoreError> {
         let now = self.outbox.clock.now();
-        let key = alert_key(id);
         let raised = self
             .outbox
             .db
             .call(move |c| alerts::raise_id(c, &key, &message, now))
             .await?;
         self.announce(raised, AlertChange::Raised);
-        Ok(())
+        Ok(raised)
     }
 
     fn announce(&self, alert: Option<i64>, change: AlertChange) {
@@ -161,14 +162,7 @@ impl<E: Executor> Worker<E> {
                     let message = format!(
                         "{kind} job {id} failed {failures} times in a row; retrying. Last error: {error}"
                     );
-                    let key = alert_key(id);
-                    let msg = message.clone();
-                    let new = self
-                        .outbox
-                        .db
-                        .call(move |c| alerts::raise_id(c, &key, &msg, now))
-                        .await?;
-                    self.announce(new, AlertChange::Raised);
+                    let new = self.raise(alert_key(id), message.clone()).await?;
                     if new.is_some() {
                         tracing::error!(job = id, kind, failures, %error, "ALERT: {message}");
                     }
@@ -208,7 +202,7 @@ impl<E: Executor> Worker<E> {
             AlertOn::Failures => {
                 tracing::error!(job = id, kind, %error, "ALERT: outbox job failed permanently");
                 self.raise(
-                    id,
+                    alert_key(id),
                     format!("{kind} job {id} failed and will not be retried: {error}"),
                 )
                 .await?;
@@ -228,12 +222,7 @@ impl<E: Executor> Worker<E> {
                     _ => format!("{kind} job {id} was given up: {error}"),
                 };
                 tracing::error!(job = id, kind, %error, "ALERT: {message}");
-                let raised = self
-                    .outbox
-                    .db
-                    .call(move |c| alerts::raise_id(c, &key, &message, now))
-                    .await?;
-                self.announce(raised, AlertChange::Raised);
+                self.raise(key, message).await?;
             }
             AlertOn::Silent => {}
         }
