@@ -185,16 +185,25 @@ fn wait_attempts(h: &Homeline, admin: &str, id: i64, n: u64) -> serde_json::Valu
     .unwrap_or_else(|| panic!("attempt {n}: {}", row(h, admin, id)))
 }
 
-#[test]
-fn smtp_down_is_retried_at_5_15_40_minutes_then_abandoned_with_an_alert_across_kill_9() {
+/// An appliance whose SMTP server is down, with one e-mail notification
+/// (dedupe key `key`) whose first attempt has failed: the SMTP stand-in
+/// (stopped), the appliance, an admin session and the notification's id.
+fn first_attempt_with_smtp_down(key: &str) -> (Smtp, Homeline, String, i64) {
     let mut smtp = Smtp::start(0);
     smtp.stop();
-    let mut h = Homeline::start();
+    let h = Homeline::start();
     let admin = setup_admin(&h, "admin@example.org", "correct horse battery");
     configure(&h, &admin, &smtp.config(PASSWORD));
-    let id = enqueue_email(&h, "voicemail:1:email:anna");
+    let id = enqueue_email(&h, key);
     advance(&h, 0);
-    let r = wait_attempts(&h, &admin, id, 1);
+    wait_attempts(&h, &admin, id, 1);
+    (smtp, h, admin, id)
+}
+
+#[test]
+fn smtp_down_is_retried_at_5_15_40_minutes_then_abandoned_with_an_alert_across_kill_9() {
+    let (_smtp, mut h, admin, id) = first_attempt_with_smtp_down("voicemail:1:email:anna");
+    let r = row(&h, &admin, id);
     assert_eq!(r["state"], "pending");
     assert!(r["error"].as_str().unwrap().starts_with("connect"), "{r}");
 
@@ -251,14 +260,7 @@ fn smtp_down_is_retried_at_5_15_40_minutes_then_abandoned_with_an_alert_across_k
 
 #[test]
 fn kill_9_between_attempts_neither_loses_nor_duplicates_the_email() {
-    let mut smtp = Smtp::start(0);
-    smtp.stop();
-    let mut h = Homeline::start();
-    let admin = setup_admin(&h, "admin@example.org", "correct horse battery");
-    configure(&h, &admin, &smtp.config(PASSWORD));
-    let id = enqueue_email(&h, "voicemail:2:email:anna");
-    advance(&h, 0);
-    wait_attempts(&h, &admin, id, 1);
+    let (mut smtp, mut h, _admin, id) = first_attempt_with_smtp_down("voicemail:2:email:anna");
     smtp.resume();
     h.kill9_and_restart(vec![]);
     let admin = h
